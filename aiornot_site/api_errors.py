@@ -1,0 +1,47 @@
+"""One JSON error shape for the whole API: {"error": {"code": ..., "message": ...}}."""
+
+from __future__ import annotations
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An API error with our own code and an explicit HTTP status."""
+
+    def __init__(self, code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUEST):
+        super().__init__(detail=message, code=code)
+        self.status_code = http_status
+        self.error_code = code
+        self.message = message
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+def api_exception_handler(exc, context):
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ApiError):
+        code, message = exc.error_code, exc.message
+    elif isinstance(exc, exceptions.ValidationError):
+        code, message = "invalid_request", _flatten(exc.detail)
+    else:
+        detail = getattr(exc, "detail", None)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        message = _flatten(detail) if detail is not None else str(exc)
+    body = {"error": {"code": code, "message": message}}
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        body["error"]["fields"] = exc.detail
+    return Response(body, status=response.status_code, headers=_retry_headers(response))
+
+
+def _retry_headers(response) -> dict:
+    return {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}

@@ -1,0 +1,48 @@
+"""The three roles of aiornot, expressed as Django groups holding model permissions.
+
+Checks go through ``user.has_perm`` so superusers and custom groups work as usual.
+"""
+
+from __future__ import annotations
+
+SUBMITTERS = "submitters"
+REVIEWERS = "reviewers"
+ADMINS = "admins"
+
+PERM_SUBMIT = "detector.submit_image"
+PERM_VIEW_ALL = "detector.view_all_submissions"
+PERM_REVIEW = "reviews.review_case"
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    SUBMITTERS: [PERM_SUBMIT],
+    REVIEWERS: [PERM_SUBMIT, PERM_REVIEW],
+    ADMINS: [
+        PERM_SUBMIT,
+        PERM_REVIEW,
+        PERM_VIEW_ALL,
+        "detector.view_submission",
+        "detector.view_imageasset",
+        "detector.view_evidence",
+        "detector.view_submissionevent",
+        "reviews.view_reviewcase",
+        "reviews.view_reviewdecision",
+        "reviews.view_caseevent",
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+    ],
+}
+ROLE_NAMES = {"submitter": SUBMITTERS, "reviewer": REVIEWERS, "admin": ADMINS}
+
+
+def is_submitter(user) -> bool:
+    return user.is_authenticated and user.is_active and user.has_perm(PERM_SUBMIT)
+
+
+def is_reviewer(user) -> bool:
+    return user.is_authenticated and user.is_active and user.has_perm(PERM_REVIEW)
+
+
+def is_site_admin(user) -> bool:
+    return user.is_authenticated and user.is_active and user.has_perm(PERM_VIEW_ALL)

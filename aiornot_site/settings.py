@@ -1,0 +1,287 @@
+"""Django settings for aiornot.
+
+Every knob an on-prem admin may set is read here from the environment, with a safe
+default for the embedded single-machine mode (SQLite, local files, in-process tasks).
+docs/configuration.md lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float | None) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# Where the embedded mode keeps its database, media and generated secret.
+DATA_DIR = Path(env_str("AIORNOT_DATA_DIR", str(BASE_DIR / "var")))
+
+
+def _secret_key() -> str:
+    key = env_str("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    # Embedded mode: generate one secret per installation and keep it, so sessions
+    # survive restarts without anyone committing a key.
+    key_file = DATA_DIR / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "storages",
+    "detector.apps.DetectorConfig",
+    "reviews.apps.ReviewsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "aiornot_site.middleware.RequestSizeLimitMiddleware",
+]
+
+ROOT_URLCONF = "aiornot_site.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "aiornot_site.context_processors.roles",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "aiornot_site.wsgi.application"
+ASGI_APPLICATION = "aiornot_site.asgi.application"
+
+# Database: SQLite in DATA_DIR by default; DATABASE_URL (e.g. postgres://...) for scale-out.
+DATABASES = {
+    "default": dj_database_url.config(
+        env="DATABASE_URL",
+        default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the web process and an in-process task share the file.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "en")
+LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# Static files are served by whitenoise from STATIC_ROOT (run collectstatic).
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("AIORNOT_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Media (submitted images) are private: they are never served from a public URL,
+# only through permission-checked views. MEDIA_URL is therefore not routed.
+MEDIA_ROOT = Path(env_str("AIORNOT_MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "/media-not-served/"
+
+AIORNOT_S3_BUCKET = env_str("AIORNOT_S3_BUCKET")
+if AIORNOT_S3_BUCKET:
+    default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AIORNOT_S3_BUCKET,
+            "endpoint_url": env_str("AIORNOT_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AIORNOT_S3_REGION") or None,
+            "access_key": env_str("AIORNOT_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AIORNOT_S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("AIORNOT_S3_PREFIX", ""),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": env_int("AIORNOT_S3_URL_EXPIRE_SECONDS", 300),
+            "file_overwrite": False,
+        },
+    }
+else:
+    default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "file_permissions_mode": 0o640},
+    }
+STORAGES = {
+    "default": default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Celery: with no broker configured, tasks run inside the web process (embedded mode).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "aiornot")
+CELERY_TIMEZONE = TIME_ZONE
+
+# REST API
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "aiornot_site.api_errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "aiornot API",
+    "DESCRIPTION": (
+        "Score how likely an image is AI-generated and route it to human review. "
+        "Scores are an aid for people, never a verdict on their own."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Image intake limits: checked before any pixel is decoded.
+AIORNOT_MAX_UPLOAD_BYTES = env_int("AIORNOT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+AIORNOT_MAX_IMAGE_PIXELS = env_int("AIORNOT_MAX_IMAGE_PIXELS", 60_000_000)
+# Requests larger than this are refused before their body is read.
+AIORNOT_MAX_REQUEST_BYTES = AIORNOT_MAX_UPLOAD_BYTES + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# Fetching an image from a web link.
+AIORNOT_URL_FETCH_TIMEOUT = env_float("AIORNOT_URL_FETCH_TIMEOUT", 15.0)
+AIORNOT_URL_FETCH_MAX_REDIRECTS = env_int("AIORNOT_URL_FETCH_MAX_REDIRECTS", 5)
+# CIDR ranges an admin trusts despite being non-public (an intranet image server).
+AIORNOT_URL_FETCH_ALLOWED_NETWORKS = env_list("AIORNOT_URL_FETCH_ALLOWED_NETWORKS")
+
+# The detector checkpoint that scores images.
+AIORNOT_DETECTOR_CHECKPOINT = Path(
+    env_str("AIORNOT_DETECTOR_CHECKPOINT", str(BASE_DIR / "detector" / "weights" / "default.pt"))
+)
+
+# Verdict thresholds on P(AI). Unset means: use the thresholds the checkpoint was
+# calibrated with (chosen to keep false positives on real images rare).
+AIORNOT_LIKELY_AI_THRESHOLD = env_float("AIORNOT_LIKELY_AI_THRESHOLD", None)
+AIORNOT_LIKELY_HUMAN_THRESHOLD = env_float("AIORNOT_LIKELY_HUMAN_THRESHOLD", None)
+
+# Routing: every image not scored likely_human goes to review, plus this share of
+# likely_human ones (a check on the model's misses).
+AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN = env_float("AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN", 0.1)
+# How long a reviewer's claim on a case lasts before it returns to the queue.
+AIORNOT_REVIEW_LEASE_MINUTES = env_int("AIORNOT_REVIEW_LEASE_MINUTES", 30)
+
+# Production hardening, on when DEBUG is off and the site runs behind TLS.
+AIORNOT_HTTPS = env_bool("AIORNOT_HTTPS", False)
+SESSION_COOKIE_SECURE = AIORNOT_HTTPS
+CSRF_COOKIE_SECURE = AIORNOT_HTTPS
+SECURE_SSL_REDIRECT = AIORNOT_HTTPS and env_bool("AIORNOT_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("AIORNOT_HSTS_SECONDS", 31536000 if AIORNOT_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = AIORNOT_HTTPS
+SECURE_HSTS_PRELOAD = AIORNOT_HTTPS
+if env_bool("AIORNOT_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("AIORNOT_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from detector import apis as detector_apis
+from reviews import apis as review_apis
+
+api_v1 = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("submissions/", detector_apis.SubmissionListCreateApi.as_view(), name="api-submissions"),
+    path("submissions/<int:pk>/", detector_apis.SubmissionDetailApi.as_view(), name="api-submission-detail"),
+    path("submissions/<int:pk>/image", detector_apis.SubmissionImageApi.as_view(), name="api-submission-image"),
+    path("review/queue/", review_apis.QueueApi.as_view(), name="api-review-queue"),
+    path("review/claim/", review_apis.ClaimNextApi.as_view(), name="api-review-claim"),
+    path("review/cases/<int:pk>/", review_apis.CaseDetailApi.as_view(), name="api-review-case"),
+    path("review/cases/<int:pk>/release/", review_apis.CaseReleaseApi.as_view(), name="api-review-release"),
+    path("review/cases/<int:pk>/decision/", review_apis.CaseDecisionApi.as_view(), name="api-review-decision"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include(api_v1)),
+    path("review/", include("reviews.urls")),
+    path("", include("detector.urls")),
+]
+
+handler400 = "aiornot_site.error_views.bad_request"
+handler403 = "aiornot_site.error_views.permission_denied"
+handler404 = "aiornot_site.error_views.page_not_found"
+handler500 = "aiornot_site.error_views.server_error"
