@@ -1,0 +1,69 @@
+from django.contrib import admin
+
+from .models import Evidence, ImageAsset, Submission, SubmissionEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit and evidence rows are facts: admins read them, nobody edits them here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class EvidenceInline(admin.TabularInline):
+    model = Evidence
+    extra = 0
+    can_delete = False
+    readonly_fields = ["kind", "producer_version", "p_ai", "raw", "created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImageAsset)
+class ImageAssetAdmin(ReadOnlyAdmin):
+    list_display = ["id", "sha256", "format", "width", "height", "size_bytes", "created_at"]
+    search_fields = ["sha256"]
+    list_filter = ["format"]
+    inlines = [EvidenceInline]
+
+
+class SubmissionEventInline(admin.TabularInline):
+    model = SubmissionEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "action", "actor", "data"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Submission)
+class SubmissionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "created_at", "submitted_by", "source", "channel", "status", "verdict", "p_ai",
+        "model_version", "routed_to_review",
+    ]
+    list_filter = ["status", "verdict", "source", "channel", "routed_to_review"]
+    search_fields = ["asset__sha256", "submitted_by__username", "source_url", "original_filename"]
+    date_hierarchy = "created_at"
+    inlines = [SubmissionEventInline]
+
+
+@admin.register(Evidence)
+class EvidenceAdmin(ReadOnlyAdmin):
+    list_display = ["id", "asset", "kind", "producer_version", "p_ai", "created_at"]
+    list_filter = ["kind", "producer_version"]
+
+
+@admin.register(SubmissionEvent)
+class SubmissionEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "submission", "action", "actor"]
+    list_filter = ["action"]
+    search_fields = ["submission__id", "actor__username"]

@@ -1,0 +1,93 @@
+"""REST API for submissions: one small view per endpoint, services do the work."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from aiornot_site.api_errors import ApiError
+from aiornot_site.roles import is_submitter
+
+from .models import Submission
+from .selectors import submission_get_for_user, submissions_visible_to
+from .serializers import SubmissionCreateSerializer, SubmissionSerializer
+from .services import SubmissionRejected, submission_create, submission_create_from_url
+from .views import asset_file_response
+
+
+class CanSubmit(BasePermission):
+    message = "Your account may not submit images. Ask an administrator for the submitter role."
+
+    def has_permission(self, request, view):
+        return request.method in ("GET", "HEAD", "OPTIONS") or is_submitter(request.user)
+
+
+class SubmissionListCreateApi(generics.ListAPIView):
+    """List your submissions, or submit an image (file upload or URL) for scoring."""
+
+    serializer_class = SubmissionSerializer
+    permission_classes = generics.ListAPIView.permission_classes + [CanSubmit]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return submissions_visible_to(self.request.user)
+
+    @extend_schema(
+        request={"multipart/form-data": SubmissionCreateSerializer, "application/json": SubmissionCreateSerializer},
+        responses={
+            201: SubmissionSerializer,
+            400: OpenApiResponse(description="Invalid request, corrupt image or refused URL"),
+            413: OpenApiResponse(description="File or image too large"),
+            415: OpenApiResponse(description="Not an image, or an unsupported format"),
+            422: OpenApiResponse(description="Truncated or corrupt image"),
+        },
+    )
+    def post(self, request):
+        serializer = SubmissionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            if data.get("image"):
+                upload = data["image"]
+                submission = submission_create(
+                    user=request.user,
+                    data=upload.read(),
+                    source=Submission.Source.UPLOAD,
+                    channel=Submission.Channel.API,
+                    original_filename=upload.name,
+                    note=data.get("note", ""),
+                )
+            else:
+                submission = submission_create_from_url(
+                    user=request.user, url=data["url"], channel=Submission.Channel.API, note=data.get("note", "")
+                )
+        except SubmissionRejected as exc:
+            raise ApiError(exc.code, exc.message, exc.http_status) from exc
+        submission.refresh_from_db()
+        return Response(SubmissionSerializer(submission, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetailApi(APIView):
+    """One submission with its score, verdict and review outcome."""
+
+    @extend_schema(responses={200: SubmissionSerializer})
+    def get(self, request, pk: int):
+        submission = submission_get_for_user(user=request.user, submission_id=pk)
+        if submission is None:
+            raise ApiError("not_found", "No such submission.", status.HTTP_404_NOT_FOUND)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
+
+
+class SubmissionImageApi(APIView):
+    """The stored original image bytes."""
+
+    @extend_schema(responses={(200, "image/*"): OpenApiResponse(description="The original image")})
+    def get(self, request, pk: int):
+        submission = submission_get_for_user(user=request.user, submission_id=pk)
+        if submission is None:
+            raise ApiError("not_found", "No such submission.", status.HTTP_404_NOT_FOUND)
+        return asset_file_response(submission.asset)

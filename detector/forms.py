@@ -1,0 +1,40 @@
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+
+class SubmitImageForm(forms.Form):
+    """Either a file or a web link, never both."""
+
+    image = forms.FileField(label=_("Image file"), required=False)
+    url = forms.CharField(
+        label=_("…or a web link to an image"),
+        required=False,
+        max_length=2048,
+        widget=forms.URLInput(attrs={"placeholder": "https://"}),
+    )
+    note = forms.CharField(
+        label=_("Note for reviewers (optional)"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        image, url = cleaned.get("image"), (cleaned.get("url") or "").strip()
+        if image and url:
+            raise forms.ValidationError(_("Give either a file or a web link, not both."), code="both_given")
+        if not image and not url:
+            raise forms.ValidationError(_("Choose an image file or paste a web link."), code="nothing_given")
+        if image and image.size > settings.AIORNOT_MAX_UPLOAD_BYTES:
+            self.add_error(
+                "image",
+                forms.ValidationError(
+                    _("The file is %(size).1f MB; the limit is %(limit).1f MB."),
+                    code="file_too_large",
+                    params={"size": image.size / 1e6, "limit": settings.AIORNOT_MAX_UPLOAD_BYTES / 1e6},
+                ),
+            )
+        cleaned["url"] = url
+        return cleaned

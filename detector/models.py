@@ -1,0 +1,144 @@
+"""Submitted images, their scores (as versioned evidence rows) and the submission audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def asset_upload_path(instance: "ImageAsset", filename: str) -> str:
+    # Content-addressed: identical bytes always land at the same key.
+    return f"images/{instance.sha256[:2]}/{instance.sha256[2:4]}/{instance.sha256}.{instance.extension}"
+
+
+class ImageAsset(models.Model):
+    """One stored image, identified by the sha256 of its original bytes."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    file = models.FileField(upload_to=asset_upload_path, max_length=255)
+    format = models.CharField(max_length=16, help_text=_("Pillow format name, e.g. JPEG, PNG, WEBP"))
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.format} {self.width}x{self.height})"
+
+    @property
+    def extension(self) -> str:
+        return {"JPEG": "jpg", "MPO": "jpg", "TIFF": "tif"}.get(self.format, self.format.lower())
+
+
+class Verdict(models.TextChoices):
+    LIKELY_AI = "likely_ai", _("Likely AI-generated")
+    UNCERTAIN = "uncertain", _("Uncertain")
+    LIKELY_HUMAN = "likely_human", _("Likely human-made")
+
+
+class Evidence(models.Model):
+    """One signal about an image from one producer version, with its raw output.
+
+    A versioned policy (detector.policy) turns evidence rows into P(AI) and a verdict,
+    so thresholds can change without re-running any model.
+    """
+
+    class Kind(models.TextChoices):
+        CLASSIFIER = "classifier", _("Learned classifier")
+
+    asset = models.ForeignKey(ImageAsset, on_delete=models.CASCADE, related_name="evidence")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    producer_version = models.CharField(max_length=200)
+    p_ai = models.FloatField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "kind", "producer_version"], name="one_evidence_per_producer_version"
+            )
+        ]
+        verbose_name_plural = "evidence"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.producer_version} on {self.asset_id}: {self.p_ai}"
+
+
+class Submission(models.Model):
+    """Someone asked about an image: who, when, how, and what the machine said."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", _("File upload")
+        URL = "url", _("Web link")
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("Web page")
+        API = "api", _("REST API")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Scoring")
+        SCORED = "scored", _("Scored")
+        FAILED = "failed", _("Scoring failed")
+
+    asset = models.ForeignKey(ImageAsset, on_delete=models.PROTECT, related_name="submissions")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
+    source_url = models.URLField(max_length=2048, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True, help_text=_("The submitter's note for reviewers"))
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    failure_reason = models.TextField(blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    p_ai = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    model_version = models.CharField(max_length=200, blank=True)
+    policy_version = models.CharField(max_length=64, blank=True)
+    reused_earlier_result = models.BooleanField(default=False)
+    routed_to_review = models.BooleanField(default=False)
+    routing_reason = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("submit_image", "Can submit images for scoring"),
+            ("view_all_submissions", "Can view every user's submissions"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Submission #{self.pk} by {self.submitted_by_id}"
+
+
+class SubmissionEvent(models.Model):
+    """Append-only audit trail of everything that happened to a submission."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=32)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only and cannot be deleted.")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} submission #{self.submission_id}"

@@ -1,0 +1,39 @@
+"""The Django side of the model interface: which checkpoint is active, and its thresholds.
+
+torch is imported lazily, only by the process that actually scores (worker or, in
+embedded mode, the web process), and the model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from .policy import Thresholds
+
+DEFAULT_LIKELY_AI = 0.8
+DEFAULT_LIKELY_HUMAN = 0.2
+
+
+def active_detector():
+    """The detector for the configured checkpoint, loaded once per process."""
+    from .ml.inference import load_detector
+
+    return load_detector(settings.AIORNOT_DETECTOR_CHECKPOINT)
+
+
+def producer_version(detector) -> str:
+    """Identifies exact weights: the readable version plus the checkpoint's hash."""
+    return f"{detector.model_version}@{detector.checkpoint_sha256[:12]}"
+
+
+def thresholds_for(detector) -> Thresholds:
+    """Settings override the thresholds the checkpoint was calibrated with."""
+    suggested = getattr(detector, "thresholds", None) or {}
+    likely_ai = settings.AIORNOT_LIKELY_AI_THRESHOLD
+    likely_human = settings.AIORNOT_LIKELY_HUMAN_THRESHOLD
+    return Thresholds(
+        likely_ai=likely_ai if likely_ai is not None else float(suggested.get("likely_ai", DEFAULT_LIKELY_AI)),
+        likely_human=(
+            likely_human if likely_human is not None else float(suggested.get("likely_human", DEFAULT_LIKELY_HUMAN))
+        ),
+    )

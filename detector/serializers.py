@@ -1,0 +1,111 @@
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from reviews.selectors import submission_outcome
+
+from .models import Submission
+from .presentation import DISCLAIMER, probability_lines
+
+
+class SubmissionCreateSerializer(serializers.Serializer):
+    """Send exactly one of ``image`` (multipart file) or ``url``."""
+
+    image = serializers.FileField(required=False, help_text="The image file (multipart/form-data).")
+    url = serializers.CharField(required=False, max_length=2048, help_text="A public http(s) link to an image.")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+    def validate(self, attrs):
+        if attrs.get("image") and attrs.get("url"):
+            raise serializers.ValidationError("Send either an image file or a url, not both.", code="both_given")
+        if not attrs.get("image") and not (attrs.get("url") or "").strip():
+            raise serializers.ValidationError("Send an image file (field 'image') or a url (field 'url').", code="nothing_given")
+        return attrs
+
+
+class ImageInfoSerializer(serializers.Serializer):
+    sha256 = serializers.CharField()
+    format = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    size_bytes = serializers.IntegerField()
+
+
+class ScoreSerializer(serializers.Serializer):
+    p_ai = serializers.FloatField()
+    ai_generated = serializers.CharField(help_text='e.g. "AI-generated: 73%"')
+    human_made = serializers.CharField(help_text='e.g. "human-made: 27%"')
+    verdict = serializers.ChoiceField(choices=["likely_ai", "uncertain", "likely_human"])
+    model_version = serializers.CharField()
+    policy_version = serializers.CharField()
+    scored_at = serializers.DateTimeField()
+    reused_earlier_result = serializers.BooleanField()
+
+
+class ReviewOutcomeSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["not_scored", "not_routed", "waiting", "in_review", "decided"])
+    label = serializers.CharField(allow_blank=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    image = serializers.SerializerMethodField()
+    image_url = serializers.SerializerMethodField()
+    score = serializers.SerializerMethodField()
+    review = serializers.SerializerMethodField()
+    disclaimer = serializers.SerializerMethodField()
+    submitted_by = serializers.CharField(source="submitted_by.username", read_only=True)
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id",
+            "status",
+            "failure_reason",
+            "created_at",
+            "submitted_by",
+            "source",
+            "channel",
+            "source_url",
+            "original_filename",
+            "note",
+            "image",
+            "image_url",
+            "score",
+            "routed_to_review",
+            "review",
+            "disclaimer",
+        ]
+
+    @extend_schema_field(ImageInfoSerializer)
+    def get_image(self, obj):
+        asset = obj.asset
+        return ImageInfoSerializer(asset).data
+
+    def get_image_url(self, obj) -> str:
+        path = reverse("api-submission-image", args=[obj.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    @extend_schema_field(ScoreSerializer(allow_null=True))
+    def get_score(self, obj):
+        if obj.status != Submission.Status.SCORED:
+            return None
+        lines = probability_lines(obj.p_ai)
+        return {
+            "p_ai": obj.p_ai,
+            **lines,
+            "verdict": obj.verdict,
+            "model_version": obj.model_version,
+            "policy_version": obj.policy_version,
+            "scored_at": obj.scored_at,
+            "reused_earlier_result": obj.reused_earlier_result,
+        }
+
+    @extend_schema_field(ReviewOutcomeSerializer)
+    def get_review(self, obj):
+        outcome = submission_outcome(obj)
+        return {"state": outcome.state, "label": outcome.label, "decided_at": outcome.decided_at}
+
+    def get_disclaimer(self, obj) -> str:
+        return str(DISCLAIMER)

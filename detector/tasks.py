@@ -1,0 +1,17 @@
+"""Celery tasks: thin interfaces to services, safe to run twice."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from .services import submission_score
+
+
+@shared_task(
+    name="detector.score_submission",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def score_submission(submission_id: int) -> str:
+    return submission_score(submission_id=submission_id).status

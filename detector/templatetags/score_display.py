@@ -1,0 +1,37 @@
+from django import template
+
+from detector.models import Verdict
+from detector.presentation import DISCLAIMER, VERDICT_TEXT, percent as _percent, probability_lines as _lines
+
+register = template.Library()
+
+
+@register.filter
+def probability_lines(p_ai):
+    return _lines(p_ai) or {}
+
+
+@register.filter
+def ai_percent_line(p_ai):
+    lines = _lines(p_ai)
+    return lines["ai_generated"] if lines else ""
+
+
+@register.filter
+def percent(p_ai):
+    return _percent(p_ai) if p_ai is not None else 0
+
+
+@register.filter
+def verdict_text(verdict):
+    return VERDICT_TEXT.get(verdict, "")
+
+
+@register.filter
+def verdict_label(verdict):
+    return Verdict(verdict).label if verdict in Verdict.values else verdict
+
+
+@register.simple_tag
+def disclaimer():
+    return DISCLAIMER
