@@ -1,0 +1,48 @@
+from django.contrib import admin
+
+from detector.admin import ReadOnlyAdmin
+
+from .models import CaseEvent, ReviewCase, ReviewDecision
+
+
+class DecisionInline(admin.TabularInline):
+    model = ReviewDecision
+    extra = 0
+    can_delete = False
+    readonly_fields = ["reviewer", "decision", "note", "model_p_ai", "model_verdict", "created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CaseEventInline(admin.TabularInline):
+    model = CaseEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "action", "actor", "data"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewCase)
+class ReviewCaseAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "created_at", "status", "reason", "p_ai_at_routing", "verdict_at_routing", "claimed_by",
+        "lease_expires_at", "label", "labelled_at",
+    ]
+    list_filter = ["status", "reason", "label", "verdict_at_routing"]
+    search_fields = ["asset__sha256"]
+    inlines = [DecisionInline, CaseEventInline]
+
+
+@admin.register(ReviewDecision)
+class ReviewDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "case", "reviewer", "decision", "model_verdict", "created_at"]
+    list_filter = ["decision", "model_verdict"]
+
+
+@admin.register(CaseEvent)
+class CaseEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "case", "action", "actor"]
+    list_filter = ["action"]

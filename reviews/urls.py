@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.queue, name="review-queue"),
+    path("claim/", views.claim_next, name="review-claim-next"),
+    path("cases/<int:pk>/", views.case_detail, name="review-case"),
+    path("cases/<int:pk>/release/", views.case_release_view, name="review-release"),
+    path("cases/<int:pk>/image", views.case_image, name="review-case-image"),
+]
