@@ -16,14 +16,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class EvidenceInline(admin.TabularInline):
-    model = Evidence
+class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
-    readonly_fields = ["kind", "producer_version", "p_ai", "raw", "created_at"]
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class EvidenceInline(ReadOnlyInline):
+    model = Evidence
+    readonly_fields = ["kind", "producer_version", "p_ai", "raw", "created_at"]
 
 
 @admin.register(ImageAsset)
@@ -34,14 +37,9 @@ class ImageAssetAdmin(ReadOnlyAdmin):
     inlines = [EvidenceInline]
 
 
-class SubmissionEventInline(admin.TabularInline):
+class SubmissionEventInline(ReadOnlyInline):
     model = SubmissionEvent
-    extra = 0
-    can_delete = False
     readonly_fields = ["at", "action", "actor", "data"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Submission)

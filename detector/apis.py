@@ -15,7 +15,7 @@ from aiornot_site.roles import is_submitter
 from .models import Submission
 from .selectors import submission_get_for_user, submissions_visible_to
 from .serializers import SubmissionCreateSerializer, SubmissionSerializer
-from .services import SubmissionRejected, submission_create, submission_create_from_url
+from .services import SubmissionRejected, submission_submit
 from .views import asset_file_response
 
 
@@ -51,20 +51,13 @@ class SubmissionListCreateApi(generics.ListAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            if data.get("image"):
-                upload = data["image"]
-                submission = submission_create(
-                    user=request.user,
-                    data=upload.read(),
-                    source=Submission.Source.UPLOAD,
-                    channel=Submission.Channel.API,
-                    original_filename=upload.name,
-                    note=data.get("note", ""),
-                )
-            else:
-                submission = submission_create_from_url(
-                    user=request.user, url=data["url"], channel=Submission.Channel.API, note=data.get("note", "")
-                )
+            submission = submission_submit(
+                user=request.user,
+                upload=data.get("image"),
+                url=data.get("url", ""),
+                channel=Submission.Channel.API,
+                note=data.get("note", ""),
+            )
         except SubmissionRejected as exc:
             raise ApiError(exc.code, exc.message, exc.http_status) from exc
         submission.refresh_from_db()

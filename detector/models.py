@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from aiornot_site.append_only import AppendOnlyModel
+
 
 def asset_upload_path(instance: "ImageAsset", filename: str) -> str:
     # Content-addressed: identical bytes always land at the same key.
@@ -118,7 +120,7 @@ class Submission(models.Model):
         return f"Submission #{self.pk} by {self.submitted_by_id}"
 
 
-class SubmissionEvent(models.Model):
+class SubmissionEvent(AppendOnlyModel):
     """Append-only audit trail of everything that happened to a submission."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
@@ -131,14 +133,6 @@ class SubmissionEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Audit events are append-only and cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Audit events are append-only and cannot be deleted.")
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} submission #{self.submission_id}"

@@ -151,6 +151,22 @@ def submission_create_from_url(
     )
 
 
+def submission_submit(
+    *, user, upload=None, url: str = "", channel: str = Submission.Channel.WEB, note: str = ""
+) -> Submission:
+    """Submit either an uploaded file (a Django UploadedFile) or a web link."""
+    if upload is not None:
+        return submission_create(
+            user=user,
+            data=upload.read(),
+            source=Submission.Source.UPLOAD,
+            channel=channel,
+            original_filename=upload.name or "",
+            note=note,
+        )
+    return submission_create_from_url(user=user, url=url, channel=channel, note=note)
+
+
 def submission_enqueue_scoring(*, submission_id: int) -> bool:
     """Send the scoring task; a broker outage leaves the submission pending, never lost."""
     from .tasks import score_submission

@@ -14,7 +14,7 @@ from reviews.selectors import submission_outcome
 from .forms import SubmitImageForm
 from .models import Submission
 from .selectors import submission_get_for_user, submissions_visible_to
-from .services import SubmissionRejected, submission_create, submission_create_from_url
+from .services import SubmissionRejected, submission_submit
 
 
 @login_required
@@ -35,23 +35,13 @@ def submit(request):
     if request.method == "POST":
         if form.is_valid():
             try:
-                if form.cleaned_data["image"]:
-                    upload = form.cleaned_data["image"]
-                    submission = submission_create(
-                        user=request.user,
-                        data=upload.read(),
-                        source=Submission.Source.UPLOAD,
-                        channel=Submission.Channel.WEB,
-                        original_filename=upload.name,
-                        note=form.cleaned_data["note"],
-                    )
-                else:
-                    submission = submission_create_from_url(
-                        user=request.user,
-                        url=form.cleaned_data["url"],
-                        channel=Submission.Channel.WEB,
-                        note=form.cleaned_data["note"],
-                    )
+                submission = submission_submit(
+                    user=request.user,
+                    upload=form.cleaned_data["image"],
+                    url=form.cleaned_data["url"],
+                    channel=Submission.Channel.WEB,
+                    note=form.cleaned_data["note"],
+                )
             except SubmissionRejected as exc:
                 field = "url" if exc.code.startswith("url_") or form.cleaned_data["url"] else "image"
                 form.add_error(field, exc.message)

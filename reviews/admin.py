@@ -1,28 +1,18 @@
 from django.contrib import admin
 
-from detector.admin import ReadOnlyAdmin
+from detector.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import CaseEvent, ReviewCase, ReviewDecision
 
 
-class DecisionInline(admin.TabularInline):
+class DecisionInline(ReadOnlyInline):
     model = ReviewDecision
-    extra = 0
-    can_delete = False
     readonly_fields = ["reviewer", "decision", "note", "model_p_ai", "model_verdict", "created_at"]
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class CaseEventInline(admin.TabularInline):
+class CaseEventInline(ReadOnlyInline):
     model = CaseEvent
-    extra = 0
-    can_delete = False
     readonly_fields = ["at", "action", "actor", "data"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ReviewCase)

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from aiornot_site.append_only import AppendOnlyModel
+
 
 class Decision(models.TextChoices):
     AI = "ai", _("AI-generated")
@@ -73,7 +75,7 @@ class ReviewDecision(models.Model):
         return f"{self.get_decision_display()} on case #{self.case_id} by {self.reviewer_id}"
 
 
-class CaseEvent(models.Model):
+class CaseEvent(AppendOnlyModel):
     """Append-only audit trail of a review case."""
 
     case = models.ForeignKey(ReviewCase, on_delete=models.CASCADE, related_name="events")
@@ -86,14 +88,6 @@ class CaseEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Audit events are append-only and cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Audit events are append-only and cannot be deleted.")
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} case #{self.case_id}"

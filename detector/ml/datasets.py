@@ -189,6 +189,23 @@ def balanced_subsample(samples, max_images: int, seed: int) -> list[Sample]:
     return sorted(chosen, key=lambda s: s.path)
 
 
+def cap_per_source(samples, max_per_source: int, seed: int) -> list[Sample]:
+    """Keep at most max_per_source images of each (source, label), chosen at random with the seed.
+
+    A corpus where one source dwarfs the others (12k CIFAKE thumbnails) would otherwise
+    spend most of an epoch on that source.
+    """
+    rng = random.Random(f"per-source-{seed}")
+    by_key: dict[tuple[str, int], list[Sample]] = {}
+    for sample in sorted(samples, key=lambda s: s.path):
+        by_key.setdefault((sample.source, sample.label), []).append(sample)
+    chosen = []
+    for key in sorted(by_key):
+        group = by_key[key]
+        chosen.extend(group if len(group) <= max_per_source else rng.sample(group, max_per_source))
+    return sorted(chosen, key=lambda s: s.path)
+
+
 def readable_samples(samples, *, log=print) -> tuple[list[Sample], list[str]]:
     """Drop files Pillow cannot identify (header check only); returns (kept, skipped paths)."""
     warn = _Warnings(log, "unreadable image files skipped")

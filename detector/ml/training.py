@@ -24,6 +24,7 @@ from .datasets import (
     TrainingImages,
     ValidationImages,
     balanced_subsample,
+    cap_per_source,
     collate_training,
     collate_validation,
     collect_samples,
@@ -83,6 +84,7 @@ def train_detector(
     weight_decay: float = 0.01,
     max_tiles: int = 5,
     source_balance: bool = True,
+    max_per_source: int | None = None,
     augmentation: WildAugmentation | None = None,
 ) -> TrainingResult:
     """Train, calibrate and save a detector; returns where it went and its validation metrics.
@@ -106,6 +108,10 @@ def train_detector(
     samples = collect_samples(data_dirs, log=log)
     require_both_classes(samples)
     found = len(samples)
+    if max_per_source is not None:
+        if max_per_source < 1:
+            raise TrainingConfigError(f"max_per_source must be at least 1, got {max_per_source}.")
+        samples = cap_per_source(samples, max_per_source, seed)
     if max_images is not None and max_images < found:
         samples = balanced_subsample(samples, max_images, seed)
     samples, skipped = readable_samples(samples, log=log)
@@ -252,6 +258,7 @@ def train_detector(
         "num_workers": num_workers,
         "max_tiles": max_tiles,
         "source_balance": source_balance,
+        "max_per_source": max_per_source,
         "pos_weight": pos_weight,
         "optimizer": "AdamW",
         "loss": "BCEWithLogitsLoss(pos_weight)",

@@ -20,6 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--lr", type=float, default=3e-4)
         parser.add_argument("--input-size", type=int, default=224, help="crop size in pixels")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--max-per-source", type=int, default=None, help="at most this many images of each source and class"
+        )
         parser.add_argument("--max-images", type=int, default=None, help="class-balanced random sample of this size")
         parser.add_argument("--val-fraction", type=float, default=0.15)
         parser.add_argument("--patience", type=int, default=3, help="epochs without validation improvement")
@@ -51,6 +54,7 @@ class Command(BaseCommand):
                 val_fraction=options["val_fraction"],
                 patience=options["patience"],
                 max_images=options["max_images"],
+                max_per_source=options["max_per_source"],
                 device=options["device"],
                 num_workers=options["num_workers"],
                 progress=not options["no_progress"],
