@@ -1,0 +1,39 @@
+"""An admin fixes a broken model installation and re-runs scoring; nothing was lost."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+
+from detector.models import Submission
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_failed_submissions_are_scored_after_the_model_is_fixed(web, submitter, png, settings, tmp_path, detector_checkpoint, capsys):
+    settings.AIORNOT_DETECTOR_CHECKPOINT = tmp_path / "missing.pt"
+    client = web.login_as(submitter)
+    for seed in (1, 2):
+        client.post(reverse("submit"), {"image": SimpleUploadedFile(f"{seed}.png", png(seed=seed))})
+    assert set(Submission.objects.values_list("status", flat=True)) == {"failed"}
+
+    settings.AIORNOT_DETECTOR_CHECKPOINT = detector_checkpoint
+    call_command("score_pending")
+    assert "Queued 2 submission(s)" in capsys.readouterr().out
+    assert set(Submission.objects.values_list("status", flat=True)) == {"scored"}
+    submission = Submission.objects.first()
+    actions = [e.action for e in submission.events.all()]
+    assert actions[:4] == ["submitted", "scoring_failed", "requeued", "scored"]
+    page = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
+    assert "AI-generated:" in page and "Scoring failed" not in page
+
+
+def test_scoring_twice_keeps_one_result(web, submitter, png):
+    from detector.services import submission_score
+
+    web.login_as(submitter).post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=5))})
+    submission = Submission.objects.get()
+    again = submission_score(submission_id=submission.pk)
+    assert again.p_ai == submission.p_ai and again.scored_at == submission.scored_at
+    assert submission.asset.evidence.count() == 1
+    assert [e.action for e in submission.events.all()].count("scored") == 1
