@@ -10,6 +10,7 @@ from reviews import apis as review_apis
 api_v1 = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("submissions/", detector_apis.SubmissionListCreateApi.as_view(), name="api-submissions"),
+    path("submissions/batch/", detector_apis.SubmissionBatchApi.as_view(), name="api-submissions-batch"),
     path("submissions/<int:pk>/", detector_apis.SubmissionDetailApi.as_view(), name="api-submission-detail"),
     path("submissions/<int:pk>/image", detector_apis.SubmissionImageApi.as_view(), name="api-submission-image"),
     path("review/queue/", review_apis.QueueApi.as_view(), name="api-review-queue"),

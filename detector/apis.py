@@ -14,8 +14,8 @@ from aiornot_site.roles import is_submitter
 
 from .models import Submission
 from .selectors import submission_get_for_user, submissions_visible_to
-from .serializers import SubmissionCreateSerializer, SubmissionSerializer
-from .services import SubmissionRejected, submission_submit
+from .serializers import BatchCreateSerializer, SubmissionCreateSerializer, SubmissionSerializer
+from .services import SubmissionRejected, submission_submit, submissions_create_batch
 from .views import asset_file_response
 
 
@@ -84,3 +84,52 @@ class SubmissionImageApi(APIView):
         if submission is None:
             raise ApiError("not_found", "No such submission.", status.HTTP_404_NOT_FOUND)
         return asset_file_response(submission.asset)
+
+
+class SubmissionBatchApi(APIView):
+    """Submit many images (files and/or links) in one request.
+
+    Each item is accepted or refused on its own: 201 when all were accepted, 207 when
+    some were, 400 when none was. Accepted items are scored together.
+    """
+
+    permission_classes = APIView.permission_classes + [CanSubmit]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request={"multipart/form-data": BatchCreateSerializer, "application/json": BatchCreateSerializer},
+        responses={201: OpenApiResponse(description="All accepted"), 207: OpenApiResponse(description="Some accepted")},
+    )
+    def post(self, request):
+        data = request.data
+        payload = {
+            "images": data.getlist("images") if hasattr(data, "getlist") else [],
+            "urls": (data.getlist("urls") if hasattr(data, "getlist") else data.get("urls")) or [],
+            "note": data.get("note", ""),
+        }
+        serializer = BatchCreateSerializer(data=payload)
+        serializer.is_valid(raise_exception=True)
+        items = submissions_create_batch(
+            user=request.user,
+            uploads=serializer.validated_data["images"],
+            urls=serializer.validated_data["urls"],
+            channel=Submission.Channel.API,
+            note=serializer.validated_data["note"],
+        )
+        results = []
+        for item in items:
+            if item.submission is not None:
+                item.submission.refresh_from_db()
+                body = SubmissionSerializer(item.submission, context={"request": request}).data
+                results.append({"index": item.index, "name": item.name, "submission": body, "error": None})
+            else:
+                results.append(
+                    {"index": item.index, "name": item.name, "submission": None,
+                     "error": {"code": item.error.code, "message": item.error.message}}
+                )
+        accepted = sum(1 for item in items if item.submission is not None)
+        http_status = 201 if accepted == len(items) else (207 if accepted else 400)
+        body = {"accepted": accepted, "refused": len(items) - accepted, "results": results}
+        if not accepted:
+            body["error"] = {"code": "batch_all_refused", "message": "No item of the batch was accepted; see results."}
+        return Response(body, status=http_status)

@@ -15,9 +15,9 @@ DISCLAIMER = _(
 )
 
 VERDICT_TEXT = {
-    "likely_ai": _("Likely AI-generated: sent to a human reviewer, who decides."),
-    "uncertain": _("Uncertain: the model cannot tell; a human reviewer decides."),
-    "likely_human": _("Likely human-made, according to the model."),
+    "likely_ai": _("the model's estimate only; a human reviewer decides."),
+    "uncertain": _("the model cannot tell; a human reviewer decides."),
+    "likely_human": _("according to the model's estimate."),
 }
 
 

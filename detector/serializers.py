@@ -23,6 +23,26 @@ class SubmissionCreateSerializer(serializers.Serializer):
         return attrs
 
 
+class BatchCreateSerializer(serializers.Serializer):
+    """Send many files as repeated multipart ``images`` fields and/or a list of ``urls``."""
+
+    images = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+    urls = serializers.ListField(child=serializers.CharField(max_length=2048), required=False, default=list)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+    def validate(self, attrs):
+        from django.conf import settings
+
+        count = len(attrs["images"]) + len(attrs["urls"])
+        if count == 0:
+            raise serializers.ValidationError("Send at least one file in 'images' or one link in 'urls'.")
+        if count > settings.AIORNOT_BATCH_MAX_ITEMS:
+            raise serializers.ValidationError(
+                f"A batch holds at most {settings.AIORNOT_BATCH_MAX_ITEMS} items; this one has {count}."
+            )
+        return attrs
+
+
 class ImageInfoSerializer(serializers.Serializer):
     sha256 = serializers.CharField()
     format = serializers.CharField()

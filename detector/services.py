@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -88,6 +89,7 @@ def submission_create(
     original_filename: str = "",
     source_url: str = "",
     note: str = "",
+    enqueue: bool = True,
 ) -> Submission:
     """Validate and store an image, record the submission, and queue it for scoring.
 
@@ -121,12 +123,13 @@ def submission_create(
             source_url=submission.source_url,
             filename=submission.original_filename,
         )
-        transaction.on_commit(lambda: submission_enqueue_scoring(submission_id=submission.pk))
+        if enqueue:
+            transaction.on_commit(lambda: submission_enqueue_scoring(submission_id=submission.pk))
     return submission
 
 
 def submission_create_from_url(
-    *, user, url: str, channel: str = Submission.Channel.WEB, note: str = ""
+    *, user, url: str, channel: str = Submission.Channel.WEB, note: str = "", enqueue: bool = True
 ) -> Submission:
     """Fetch an image from a public web address (SSRF-safe) and submit it."""
     url = (url or "").strip()
@@ -148,6 +151,7 @@ def submission_create_from_url(
         original_filename=fetched.filename,
         source_url=url,
         note=note,
+        enqueue=enqueue,
     )
 
 
@@ -167,6 +171,55 @@ def submission_submit(
     return submission_create_from_url(user=user, url=url, channel=channel, note=note)
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One entry of a batch: a stored submission or the reason it was refused."""
+
+    index: int
+    name: str
+    submission: Submission | None = None
+    error: SubmissionRejected | None = None
+
+
+def submissions_create_batch(
+    *, user, uploads=(), urls=(), channel: str = Submission.Channel.API, note: str = ""
+) -> list[BatchItem]:
+    """Submit many files and links at once; each is validated on its own, so one bad
+    entry never blocks the rest. Accepted ones are scored together in one task."""
+    items: list[BatchItem] = []
+    entries = [("upload", u) for u in uploads] + [("url", u) for u in urls]
+    for index, (kind, entry) in enumerate(entries):
+        name = (entry.name or "") if kind == "upload" else str(entry)
+        try:
+            if kind == "upload":
+                submission = submission_create(
+                    user=user, data=entry.read(), source=Submission.Source.UPLOAD, channel=channel,
+                    original_filename=name, note=note, enqueue=False,
+                )
+            else:
+                submission = submission_create_from_url(user=user, url=name, channel=channel, note=note, enqueue=False)
+        except SubmissionRejected as exc:
+            items.append(BatchItem(index=index, name=name, error=exc))
+        else:
+            items.append(BatchItem(index=index, name=name, submission=submission))
+    accepted = [item.submission.pk for item in items if item.submission is not None]
+    if accepted:
+        transaction.on_commit(lambda: submission_enqueue_scoring_many(submission_ids=accepted))
+    return items
+
+
+def submission_enqueue_scoring_many(*, submission_ids: list[int]) -> bool:
+    """One task scores the whole list in batches; a broker outage leaves them pending."""
+    from .tasks import score_submissions
+
+    try:
+        score_submissions.delay(list(submission_ids))
+    except Exception:
+        logger.exception("Could not queue scoring of %d submissions; they stay pending", len(submission_ids))
+        return False
+    return True
+
+
 def submission_enqueue_scoring(*, submission_id: int) -> bool:
     """Send the scoring task; a broker outage leaves the submission pending, never lost."""
     from .tasks import score_submission
@@ -179,54 +232,104 @@ def submission_enqueue_scoring(*, submission_id: int) -> bool:
     return True
 
 
+SCORING_BATCH_SIZE = 16
+
+
 def submission_score(*, submission_id: int) -> Submission:
-    """Score a submission with the active detector and route it. Idempotent.
+    """Score one submission with the active detector and route it. Idempotent."""
+    return submission_score_many(submission_ids=[submission_id])[0]
+
+
+def submission_score_many(*, submission_ids: list[int]) -> list[Submission]:
+    """Score submissions in batches with the active detector, then route each. Idempotent.
 
     Earlier evidence for the same image and the same weights is reused, so identical
-    bytes are never scored twice by one model.
+    bytes are never scored twice by one model. One image failing fails only its own
+    submissions.
     """
-    from .scoring import active_detector, producer_version, thresholds_for
+    from .scoring import active_detector
 
-    submission = Submission.objects.select_related("asset").get(pk=submission_id)
-    if submission.status == Submission.Status.SCORED:
-        return submission
-    asset = submission.asset
+    submissions = list(Submission.objects.select_related("asset").filter(pk__in=submission_ids).order_by("id"))
+    todo = [s for s in submissions if s.status != Submission.Status.SCORED]
+    if not todo:
+        return submissions
     try:
         detector = active_detector()
     except Exception as exc:
         logger.exception("Detector could not be loaded")
-        return _submission_fail(
-            submission,
+        reason = (
             f"The detector model could not be loaded ({exc}). The image is stored; an administrator "
-            "can install a model and re-run scoring with `manage.py score_pending`.",
+            "can install a model and re-run scoring with `manage.py score_pending`."
         )
-    version = producer_version(detector)
-    evidence = Evidence.objects.filter(asset=asset, kind=Evidence.Kind.CLASSIFIER, producer_version=version).first()
-    reused = evidence is not None
-    if evidence is None:
-        try:
-            with asset.file.open("rb") as handle:
-                data = handle.read()
-            image = image_open_for_scoring(data)
-            score = detector.score(image)
-        except Exception as exc:
-            logger.exception("Scoring failed for submission %s", submission_id)
-            return _submission_fail(submission, f"The image could not be scored ({type(exc).__name__}: {exc}).")
-        evidence, _ = Evidence.objects.get_or_create(
-            asset=asset,
-            kind=Evidence.Kind.CLASSIFIER,
-            producer_version=version,
-            defaults={
-                "p_ai": score.p_ai,
-                "raw": {"logit": score.logit, "tiles": score.tiles, "arch": detector.arch},
-            },
-        )
-    result = policy_apply(classifier_p_ai=evidence.p_ai, thresholds=thresholds_for(detector))
+        return [_submission_fail(s, reason) if s in todo else s for s in submissions]
 
+    evidence_by_asset = _classifier_evidence(detector, {s.asset_id: s.asset for s in todo}.values())
+    done = {}
+    for submission in todo:
+        evidence, reused = evidence_by_asset[submission.asset_id]
+        if isinstance(evidence, Exception):
+            done[submission.pk] = _submission_fail(
+                submission, f"The image could not be scored ({type(evidence).__name__}: {evidence})."
+            )
+        else:
+            done[submission.pk] = _submission_apply_evidence(submission, detector, evidence, reused)
+    return [done.get(s.pk, s) for s in submissions]
+
+
+def _classifier_evidence(detector, assets) -> dict[int, tuple[Evidence | Exception, bool]]:
+    """Evidence rows for the detector's exact weights: reused when stored, else computed in batches."""
+    from .scoring import producer_version
+
+    version = producer_version(detector)
+    assets = list(assets)
+    stored = {
+        e.asset_id: e
+        for e in Evidence.objects.filter(
+            asset__in=assets, kind=Evidence.Kind.CLASSIFIER, producer_version=version
+        )
+    }
+    results: dict[int, tuple[Evidence | Exception, bool]] = {a.pk: (stored[a.pk], True) for a in assets if a.pk in stored}
+    missing = [a for a in assets if a.pk not in stored]
+    for start in range(0, len(missing), SCORING_BATCH_SIZE):
+        chunk, images = [], []
+        for asset in missing[start : start + SCORING_BATCH_SIZE]:
+            try:
+                with asset.file.open("rb") as handle:
+                    images.append(image_open_for_scoring(handle.read()))
+                chunk.append(asset)
+            except Exception as exc:
+                logger.exception("Stored image %s could not be opened", asset.pk)
+                results[asset.pk] = (exc, False)
+        try:
+            scores = detector.score_batch(images) if images else []
+        except Exception as exc:
+            logger.exception("Batch scoring failed")
+            scores = [exc] * len(chunk)
+        for asset, score in zip(chunk, scores):
+            if isinstance(score, Exception):
+                results[asset.pk] = (score, False)
+                continue
+            evidence, _ = Evidence.objects.get_or_create(
+                asset=asset,
+                kind=Evidence.Kind.CLASSIFIER,
+                producer_version=version,
+                defaults={
+                    "p_ai": score.p_ai,
+                    "raw": {"logit": score.logit, "tiles": score.tiles, "arch": detector.arch},
+                },
+            )
+            results[asset.pk] = (evidence, False)
+    return results
+
+
+def _submission_apply_evidence(submission: Submission, detector, evidence: Evidence, reused: bool) -> Submission:
     from reviews.services import submission_route
 
+    from .scoring import thresholds_for
+
+    result = policy_apply(classifier_p_ai=evidence.p_ai, thresholds=thresholds_for(detector))
     with transaction.atomic():
-        locked = Submission.objects.select_for_update().get(pk=submission_id)
+        locked = Submission.objects.select_for_update().get(pk=submission.pk)
         if locked.status == Submission.Status.SCORED:
             return locked
         locked.status = Submission.Status.SCORED
@@ -244,7 +347,7 @@ def submission_score(*, submission_id: int) -> Submission:
             p_ai=result.p_ai,
             verdict=result.verdict,
             model_version=detector.model_version,
-            producer_version=version,
+            producer_version=evidence.producer_version,
             policy_version=result.policy_version,
             reused_earlier_result=reused,
         )

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from .services import submission_score
+from .services import submission_score, submission_score_many
 
 
 @shared_task(
@@ -15,3 +15,15 @@ from .services import submission_score
 )
 def score_submission(submission_id: int) -> str:
     return submission_score(submission_id=submission_id).status
+
+
+@shared_task(
+    name="detector.score_submissions",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def score_submissions(submission_ids: list[int]) -> int:
+    """Score many submissions with batched inference (used by batch uploads)."""
+    return len(submission_score_many(submission_ids=submission_ids))
