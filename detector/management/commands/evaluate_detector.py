@@ -1,0 +1,144 @@
+"""manage.py evaluate_detector: measure a detector checkpoint on labelled images and write a report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate the AI-image detector on folders of labelled images and write report.json, report.md, "
+        "scores.csv and plots (PNG and SVG) to REPORT_DIR. Each DATA_DIR has real/ and ai/ subfolders, or a "
+        "MANIFEST.csv with path,label columns; a folder with only real (or only AI) images is fine."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("data_dirs", nargs="+", metavar="DATA_DIR", help="folder of labelled images")
+        parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder to write the report to")
+        parser.add_argument(
+            "--checkpoint",
+            default=None,
+            help="detector checkpoint to evaluate (default: the AIORNOT_DETECTOR_CHECKPOINT setting)",
+        )
+        parser.add_argument(
+            "--max-images", type=_positive_int, default=None, help="class-balanced random sample of this size"
+        )
+        parser.add_argument("--seed", type=int, default=0, help="seed of the --max-images sample")
+        parser.add_argument(
+            "--no-robustness",
+            action="store_true",
+            help="skip the JPEG / resize / crop robustness passes (about 4x faster)",
+        )
+        parser.add_argument("--batch-size", type=_positive_int, default=16, help="images per score_batch call")
+        parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+
+    def handle(self, *args, **options):
+        # Imported here so that `manage.py help` does not pay for importing torch.
+        from detector.ml.evaluation import EvaluationError, check_device
+        from detector.ml.report import ReportError, prepare_output_dir
+
+        out_existed = Path(options["out"]).expanduser().exists() if options["out"] else True
+        try:
+            out_dir = prepare_output_dir(options["out"])
+            device = check_device(options["device"])
+        except (ReportError, EvaluationError) as exc:
+            raise CommandError(str(exc)) from exc
+        try:
+            self._evaluate(out_dir, device, options)
+        except CommandError:
+            if not out_existed:
+                try:
+                    out_dir.rmdir()  # only removes the folder this run created, and only while empty
+                except OSError:
+                    pass
+            raise
+
+    def _evaluate(self, out_dir, device, options):
+        from detector.ml.checkpoint import CheckpointError
+        from detector.ml.datasets import DatasetError
+        from detector.ml.evaluation import EvaluationError, evaluate_detector
+        from detector.ml.inference import load_detector
+        from detector.ml.report import ReportError, write_report
+        from detector.scoring import thresholds_for
+
+        checkpoint = options["checkpoint"]
+        from_setting = checkpoint is None
+        if from_setting:
+            checkpoint = getattr(settings, "AIORNOT_DETECTOR_CHECKPOINT", None)
+            if not checkpoint:
+                raise CommandError(
+                    "No detector checkpoint: pass --checkpoint PATH or set AIORNOT_DETECTOR_CHECKPOINT."
+                )
+        try:
+            detector = load_detector(checkpoint, device=device)
+        except CheckpointError as exc:
+            hint = (
+                " (from the AIORNOT_DETECTOR_CHECKPOINT setting; pass --checkpoint PATH to evaluate another file)"
+                if from_setting
+                else ""
+            )
+            raise CommandError(f"{exc}{hint}") from exc
+
+        try:
+            thresholds = thresholds_for(detector)
+        except ValueError as exc:
+            raise CommandError(f"The configured thresholds are invalid: {exc}") from exc
+        overridden = (
+            getattr(settings, "AIORNOT_LIKELY_AI_THRESHOLD", None) is not None
+            or getattr(settings, "AIORNOT_LIKELY_HUMAN_THRESHOLD", None) is not None
+        )
+
+        self.stdout.write(f"Evaluating {detector.model_version} ({detector.arch}) from {detector.checkpoint_path}")
+        try:
+            result = evaluate_detector(
+                detector,
+                options["data_dirs"],
+                thresholds={"likely_ai": thresholds.likely_ai, "likely_human": thresholds.likely_human},
+                thresholds_source=(
+                    "settings (AIORNOT_LIKELY_AI_THRESHOLD / AIORNOT_LIKELY_HUMAN_THRESHOLD)"
+                    if overridden
+                    else "checkpoint"
+                ),
+                max_images=options["max_images"],
+                seed=options["seed"],
+                robustness=not options["no_robustness"],
+                batch_size=options["batch_size"],
+                log=self.stdout.write,
+            )
+            write_report(result.report, out_dir, images=result.images)
+        except (DatasetError, EvaluationError, ReportError) as exc:
+            raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt:
+            raise CommandError("Evaluation interrupted; the report was not written.") from None
+
+        report = result.report
+        head = report["headline"]
+        at_ai = head["operating_points"]["likely_ai"]
+        auc = head["roc_auc"]
+        parts = [
+            f"{head['images']} images ({head['real']} real, {head['ai']} AI, "
+            f"{report['data']['skipped']['count']} skipped)",
+            f"ROC AUC {auc:.4f}" if auc is not None else "ROC AUC n/a (one class)",
+        ]
+        if at_ai["fpr"] is not None:
+            parts.append(
+                f"real images called likely AI (P(AI) >= {at_ai['threshold']:g}): "
+                f"{at_ai['confusion_matrix']['fp']}/{head['real']} = {100 * at_ai['fpr']:.2f}%"
+            )
+        if at_ai["tpr"] is not None:
+            parts.append(f"AI images caught: {100 * at_ai['tpr']:.1f}%")
+        self.stdout.write(self.style.SUCCESS(f"Wrote {out_dir / 'report.md'}: " + "; ".join(parts) + "."))
