@@ -255,6 +255,17 @@ AIORNOT_DETECTOR_CHECKPOINT = Path(
     env_str("AIORNOT_DETECTOR_CHECKPOINT", str(BASE_DIR / "detector" / "weights" / "default.pt"))
 )
 
+# Inference: torch threads per process (0 = torch's default, one per core; with several
+# worker processes per machine use cores // processes), and a TorchScript copy of the
+# model for faster CPU scoring (scores equal within 1e-6; "none" to turn it off).
+AIORNOT_TORCH_THREADS = env_int("AIORNOT_TORCH_THREADS", 0)
+AIORNOT_DETECTOR_OPTIMIZE = env_str("AIORNOT_DETECTOR_OPTIMIZE", "torchscript")
+# Score a JPEG-90, 0.9x copy too and call the image uncertain when the verdict flips.
+AIORNOT_STABILITY_CHECK = env_bool("AIORNOT_STABILITY_CHECK", True)
+# Store a Grad-CAM heatmap with each classifier result (about 4x the cost of a score).
+AIORNOT_HEATMAPS = env_bool("AIORNOT_HEATMAPS", True)
+AIORNOT_HEATMAP_MAX_SIDE = env_int("AIORNOT_HEATMAP_MAX_SIDE", 1600)
+
 # Verdict thresholds on P(AI). Unset means: use the thresholds the checkpoint was
 # calibrated with (chosen to keep false positives on real images rare).
 AIORNOT_LIKELY_AI_THRESHOLD = env_float("AIORNOT_LIKELY_AI_THRESHOLD", None)

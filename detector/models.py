@@ -106,6 +106,13 @@ class Submission(models.Model):
     model_version = models.CharField(max_length=200, blank=True)
     policy_version = models.CharField(max_length=64, blank=True)
     reused_earlier_result = models.BooleanField(default=False)
+    classifier_evidence = models.ForeignKey(
+        Evidence, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text=_("The classifier result this verdict was computed from"),
+    )
+    unstable_under_reencoding = models.BooleanField(
+        default=False, help_text=_("A JPEG-90, 0.9x copy got another verdict, so the verdict reads uncertain")
+    )
     routed_to_review = models.BooleanField(default=False)
     routing_reason = models.CharField(max_length=64, blank=True)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-POLICY_VERSION = "classifier-thresholds/1"
+POLICY_VERSION = "classifier-stability/2"
 
 LIKELY_AI = "likely_ai"
 UNCERTAIN = "uncertain"
@@ -34,6 +34,7 @@ class PolicyResult:
     p_ai: float
     verdict: str
     policy_version: str
+    unstable: bool = False  # the verdict changed under mild re-encoding, so it reads uncertain
 
 
 def verdict_for(p_ai: float, thresholds: Thresholds) -> str:
@@ -44,10 +45,25 @@ def verdict_for(p_ai: float, thresholds: Thresholds) -> str:
     return UNCERTAIN
 
 
-def policy_apply(*, classifier_p_ai: float, thresholds: Thresholds) -> PolicyResult:
-    """The classifier-only policy: P(AI) is the calibrated classifier probability."""
+def policy_apply(
+    *, classifier_p_ai: float, thresholds: Thresholds, classifier_p_ai_perturbed: float | None = None
+) -> PolicyResult:
+    """The classifier policy: P(AI) is the calibrated classifier probability.
+
+    When the score of a mildly re-encoded copy (JPEG 90, 0.9x) gives another verdict,
+    the verdict is `uncertain`: a call that a routine re-save can flip is not one to act on.
+    """
     p_ai = min(1.0, max(0.0, float(classifier_p_ai)))
-    return PolicyResult(p_ai=p_ai, verdict=verdict_for(p_ai, thresholds), policy_version=POLICY_VERSION)
+    verdict = verdict_for(p_ai, thresholds)
+    unstable = False
+    if classifier_p_ai_perturbed is not None:
+        unstable = verdict_for(float(classifier_p_ai_perturbed), thresholds) != verdict
+    return PolicyResult(
+        p_ai=p_ai,
+        verdict=UNCERTAIN if unstable else verdict,
+        policy_version=POLICY_VERSION,
+        unstable=unstable,
+    )
 
 
 def sampled_for_review(sha256: str, rate: float) -> bool:

@@ -14,11 +14,18 @@ DEFAULT_LIKELY_AI = 0.8
 DEFAULT_LIKELY_HUMAN = 0.2
 
 
+_threads_set = False
+
+
 def active_detector():
     """The detector for the configured checkpoint, loaded once per process."""
-    from .ml.inference import load_detector
+    global _threads_set
+    from .ml.inference import load_detector, set_torch_threads
 
-    return load_detector(settings.AIORNOT_DETECTOR_CHECKPOINT)
+    if not _threads_set and settings.AIORNOT_TORCH_THREADS > 0:
+        set_torch_threads(settings.AIORNOT_TORCH_THREADS)
+        _threads_set = True
+    return load_detector(settings.AIORNOT_DETECTOR_CHECKPOINT, optimize=settings.AIORNOT_DETECTOR_OPTIMIZE or "none")
 
 
 def producer_version(detector) -> str:

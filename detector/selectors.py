@@ -10,7 +10,7 @@ from .models import Submission
 
 
 def submissions_visible_to(user) -> QuerySet[Submission]:
-    qs = Submission.objects.select_related("asset", "submitted_by")
+    qs = Submission.objects.select_related("asset", "submitted_by", "classifier_evidence")
     if is_site_admin(user):
         return qs
     return qs.filter(submitted_by=user)

@@ -60,6 +60,9 @@ class ScoreSerializer(serializers.Serializer):
     policy_version = serializers.CharField()
     scored_at = serializers.DateTimeField()
     reused_earlier_result = serializers.BooleanField()
+    p_ai_reencoded = serializers.FloatField(allow_null=True, help_text="P(AI) of a JPEG-90, 0.9x copy")
+    unstable_under_reencoding = serializers.BooleanField(help_text="the copy got another verdict, so it reads uncertain")
+    heatmap_url = serializers.CharField(allow_null=True, help_text="Grad-CAM overlay, when stored")
 
 
 class ReviewOutcomeSerializer(serializers.Serializer):
@@ -112,6 +115,12 @@ class SubmissionSerializer(serializers.ModelSerializer):
         if obj.status != Submission.Status.SCORED:
             return None
         lines = probability_lines(obj.p_ai)
+        raw = (obj.classifier_evidence.raw or {}) if obj.classifier_evidence_id else {}
+        heatmap_url = None
+        if raw.get("heatmap"):
+            heatmap_url = reverse("submission-heatmap", args=[obj.pk])
+            request = self.context.get("request")
+            heatmap_url = request.build_absolute_uri(heatmap_url) if request else heatmap_url
         return {
             "p_ai": obj.p_ai,
             **lines,
@@ -120,6 +129,9 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "policy_version": obj.policy_version,
             "scored_at": obj.scored_at,
             "reused_earlier_result": obj.reused_earlier_result,
+            "p_ai_reencoded": (raw.get("perturbed") or {}).get("p_ai"),
+            "unstable_under_reencoding": obj.unstable_under_reencoding,
+            "heatmap_url": heatmap_url,
         }
 
     @extend_schema_field(ReviewOutcomeSerializer)

@@ -6,6 +6,7 @@ audit event in the same transaction as the change it records.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -301,25 +302,68 @@ def _classifier_evidence(detector, assets) -> dict[int, tuple[Evidence | Excepti
                 logger.exception("Stored image %s could not be opened", asset.pk)
                 results[asset.pk] = (exc, False)
         try:
-            scores = detector.score_batch(images) if images else []
+            raws = _classifier_outputs(detector, images) if images else []
         except Exception as exc:
             logger.exception("Batch scoring failed")
-            scores = [exc] * len(chunk)
-        for asset, score in zip(chunk, scores):
-            if isinstance(score, Exception):
-                results[asset.pk] = (score, False)
+            raws = [exc] * len(chunk)
+        for asset, image, raw in zip(chunk, images, raws):
+            if isinstance(raw, Exception):
+                results[asset.pk] = (raw, False)
                 continue
+            raw["heatmap"] = _heatmap_store(detector, asset, image, version)
             evidence, _ = Evidence.objects.get_or_create(
                 asset=asset,
                 kind=Evidence.Kind.CLASSIFIER,
                 producer_version=version,
-                defaults={
-                    "p_ai": score.p_ai,
-                    "raw": {"logit": score.logit, "tiles": score.tiles, "arch": detector.arch},
-                },
+                defaults={"p_ai": raw.pop("p_ai"), "raw": raw},
             )
             results[asset.pk] = (evidence, False)
     return results
+
+
+def _classifier_outputs(detector, images) -> list[dict]:
+    """Scores (and, when enabled, scores of a re-encoded copy) in one batched pass."""
+    batch = list(images)
+    if settings.AIORNOT_STABILITY_CHECK:
+        from .ml.stability import DEFAULT_JPEG_QUALITY, DEFAULT_SCALE, perturbed_copy
+
+        background = tuple(detector.preprocessing.alpha_background)
+        batch += [perturbed_copy(image, background=background) for image in images]
+    scores = detector.score_batch(batch)
+    outputs = []
+    for i, score in enumerate(scores[: len(images)]):
+        raw = {"p_ai": score.p_ai, "logit": score.logit, "tiles": score.tiles, "arch": detector.arch}
+        if settings.AIORNOT_STABILITY_CHECK:
+            perturbed = scores[len(images) + i]
+            raw["perturbed"] = {
+                "p_ai": perturbed.p_ai,
+                "jpeg_quality": DEFAULT_JPEG_QUALITY,
+                "scale": DEFAULT_SCALE,
+            }
+        outputs.append(raw)
+    return outputs
+
+
+def heatmap_storage_name(asset: ImageAsset, producer: str) -> str:
+    digest = hashlib.sha256(producer.encode()).hexdigest()[:12]
+    return f"heatmaps/{asset.sha256[:2]}/{asset.sha256}-{digest}.png"
+
+
+def _heatmap_store(detector, asset: ImageAsset, image, producer: str) -> str:
+    """Render and store the Grad-CAM overlay; '' when disabled or when it fails (never fatal)."""
+    if not settings.AIORNOT_HEATMAPS:
+        return ""
+    from .ml.explain import heatmap
+
+    try:
+        png = heatmap(detector, image).to_png_bytes(max_side=settings.AIORNOT_HEATMAP_MAX_SIDE)
+    except Exception:
+        logger.exception("Heatmap failed for asset %s", asset.pk)
+        return ""
+    name = heatmap_storage_name(asset, producer)
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(png))
 
 
 def _submission_apply_evidence(submission: Submission, detector, evidence: Evidence, reused: bool) -> Submission:
@@ -327,7 +371,12 @@ def _submission_apply_evidence(submission: Submission, detector, evidence: Evide
 
     from .scoring import thresholds_for
 
-    result = policy_apply(classifier_p_ai=evidence.p_ai, thresholds=thresholds_for(detector))
+    perturbed = (evidence.raw or {}).get("perturbed") or {}
+    result = policy_apply(
+        classifier_p_ai=evidence.p_ai,
+        classifier_p_ai_perturbed=perturbed.get("p_ai") if settings.AIORNOT_STABILITY_CHECK else None,
+        thresholds=thresholds_for(detector),
+    )
     with transaction.atomic():
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
         if locked.status == Submission.Status.SCORED:
@@ -340,6 +389,8 @@ def _submission_apply_evidence(submission: Submission, detector, evidence: Evide
         locked.model_version = detector.model_version
         locked.policy_version = result.policy_version
         locked.reused_earlier_result = reused
+        locked.classifier_evidence = evidence
+        locked.unstable_under_reencoding = result.unstable
         locked.save()
         _event(
             locked,
@@ -349,6 +400,7 @@ def _submission_apply_evidence(submission: Submission, detector, evidence: Evide
             model_version=detector.model_version,
             producer_version=evidence.producer_version,
             policy_version=result.policy_version,
+            unstable_under_reencoding=result.unstable,
             reused_earlier_result=reused,
         )
         submission_route(submission=locked)

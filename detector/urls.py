@@ -8,4 +8,5 @@ urlpatterns = [
     path("submissions/", views.submission_list, name="submission-list"),
     path("submissions/<int:pk>/", views.submission_detail, name="submission-detail"),
     path("submissions/<int:pk>/image", views.submission_image, name="submission-image"),
+    path("submissions/<int:pk>/heatmap", views.submission_heatmap, name="submission-heatmap"),
 ]

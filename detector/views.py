@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -70,6 +71,7 @@ def submission_detail(request, pk: int):
         {
             "submission": submission,
             "outcome": submission_outcome(submission),
+            "has_heatmap": bool(heatmap_name_for(submission)),
             "events": submission.events.select_related("actor").all(),
         },
     )
@@ -84,6 +86,27 @@ def submission_image(request, pk: int):
     return asset_file_response(submission.asset)
 
 
+@login_required
+def submission_heatmap(request, pk: int):
+    """The Grad-CAM overlay of the classifier result behind this submission's verdict."""
+    submission = submission_get_for_user(user=request.user, submission_id=pk)
+    if submission is None:
+        raise Http404("No such submission.")
+    return heatmap_file_response(submission)
+
+
+def heatmap_file_response(submission) -> FileResponse:
+    name = heatmap_name_for(submission)
+    if not name or not default_storage.exists(name):
+        raise Http404("No heatmap was stored for this result.")
+    return _private_file_response(default_storage.open(name, "rb"), "image/png")
+
+
+def heatmap_name_for(submission) -> str:
+    evidence = submission.classifier_evidence
+    return ((evidence.raw or {}).get("heatmap") or "") if evidence is not None else ""
+
+
 def asset_file_response(asset) -> FileResponse:
     content_type = {
         "JPEG": "image/jpeg",
@@ -94,7 +117,11 @@ def asset_file_response(asset) -> FileResponse:
         "BMP": "image/bmp",
         "TIFF": "image/tiff",
     }.get(asset.format, "application/octet-stream")
-    response = FileResponse(asset.file.open("rb"), content_type=content_type)
+    return _private_file_response(asset.file.open("rb"), content_type)
+
+
+def _private_file_response(handle, content_type: str) -> FileResponse:
+    response = FileResponse(handle, content_type=content_type)
     response["Cache-Control"] = "private, max-age=300"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["X-Content-Type-Options"] = "nosniff"

@@ -156,7 +156,8 @@ def stored_files(root: Path) -> list[Path]:
 
 @pytest.fixture
 def media_files(tmp_path):
-    return lambda: stored_files(tmp_path / "media")
+    """The stored original images (heatmaps live beside them under heatmaps/)."""
+    return lambda: stored_files(tmp_path / "media" / "images")
 
 
 # --- Services (PostgreSQL, broker) ---------------------------------------------------------------

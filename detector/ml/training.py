@@ -85,6 +85,8 @@ def train_detector(
     max_tiles: int = 5,
     source_balance: bool = True,
     max_per_source: int | None = None,
+    max_minutes: float | None = None,
+    should_stop=None,
     augmentation: WildAugmentation | None = None,
 ) -> TrainingResult:
     """Train, calibrate and save a detector; returns where it went and its validation metrics.
@@ -174,13 +176,22 @@ def train_detector(
 
     history, best_loss, best_state, best_epoch, stale = [], math.inf, None, 0, 0
     epochs_run = 0
+    stop_requested = should_stop or (lambda: False)
+    stopped_early = False
     for epoch in range(1, epochs + 1):
         epoch_start = time.monotonic()
+        if history and max_minutes is not None:
+            last = history[-1]["train_seconds"] + history[-1]["val_seconds"]
+            if (epoch_start - started + last) / 60 > max_minutes:
+                log(f"time budget: another epoch (~{last / 60:.0f} min) would pass --max-minutes {max_minutes}; stopping")
+                break
         train_set.set_epoch(epoch)
         model.train()
         seen, loss_sum = 0, 0.0
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=not progress, leave=False)
         for batch in bar:
+            if stop_requested():
+                break
             note_failures(batch["failures"])
             if batch["images"] is None:
                 continue
@@ -195,6 +206,11 @@ def train_detector(
             loss_sum += float(loss.detach()) * len(labels)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
         train_seconds = time.monotonic() - epoch_start
+        if stop_requested():
+            # A half-finished epoch is discarded: the best completed one is kept.
+            log(f"stop requested during epoch {epoch}; finishing with the best completed epoch")
+            stopped_early = True
+            break
         logits = _validation_logits(model, val_loader, len(val), torch_device, progress, note_failures)
         ok = ~np.isnan(logits)
         val_loss = balanced_mean(binary_log_loss(logits[ok], val_labels[ok]), val_labels[ok], val_weights[ok])
@@ -225,6 +241,8 @@ def train_detector(
                 break
 
     if best_state is None:
+        if stopped_early:
+            raise TrainingConfigError("Training was stopped before the first epoch finished; no checkpoint was written.")
         best_state, best_epoch = {k: v.detach().clone() for k, v in model.state_dict().items()}, epochs_run
     # Evaluate exactly the weights that are saved (fp16), so the calibration fits the file.
     stored = stored_state_dict(best_state, half=True)
@@ -259,6 +277,7 @@ def train_detector(
         "max_tiles": max_tiles,
         "source_balance": source_balance,
         "max_per_source": max_per_source,
+        "max_minutes": max_minutes,
         "pos_weight": pos_weight,
         "optimizer": "AdamW",
         "loss": "BCEWithLogitsLoss(pos_weight)",

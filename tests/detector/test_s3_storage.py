@@ -82,17 +82,21 @@ def test_submission_is_stored_in_s3_scored_and_served_privately(s3_storage, web,
     submission = Submission.objects.get()
     assert submission.status == "scored"
 
-    keys = [o["Key"] for o in s3_storage.list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert keys == [submission.asset.file.name]
+    keys = sorted(o["Key"] for o in s3_storage.list_objects_v2(Bucket=BUCKET)["Contents"])
+    heatmap_key = submission.classifier_evidence.raw["heatmap"]
+    assert keys == sorted([submission.asset.file.name, heatmap_key])
+    keys = [submission.asset.file.name]
     assert s3_storage.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read() == data
     grants = s3_storage.get_object_acl(Bucket=BUCKET, Key=keys[0])["Grants"]
     assert not any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in grants)
 
     image = client.get(reverse("submission-image", args=[submission.pk]))
     assert image.status_code == 200 and b"".join(image.streaming_content) == data
+    heatmap = client.get(reverse("submission-heatmap", args=[submission.pk]))
+    assert heatmap.status_code == 200 and b"".join(heatmap.streaming_content).startswith(b"\x89PNG")
     assert web.login_as(other_submitter).get(reverse("submission-image", args=[submission.pk])).status_code == 404
 
-    # Identical bytes again: one object in the bucket, the earlier result reused.
+    # Identical bytes again: no new object in the bucket, the earlier result reused.
     web.login_as(other_submitter).post(reverse("submit"), {"image": SimpleUploadedFile("again.png", data)})
-    assert len(s3_storage.list_objects_v2(Bucket=BUCKET)["Contents"]) == 1
+    assert len(s3_storage.list_objects_v2(Bucket=BUCKET)["Contents"]) == 2
     assert Submission.objects.order_by("-id").first().reused_earlier_result

@@ -109,3 +109,32 @@ def test_bad_inputs_fail_before_training(tmp_path):
     with pytest.raises(TrainingConfigError, match="epochs must be"):
         train_detector(data_dirs=[data], output=out, **{**QUICK, "epochs": 0})
     assert not out.exists()
+
+
+def test_a_stop_request_keeps_the_best_finished_epoch(tmp_path):
+    """Ctrl-C / SIGTERM or a time budget end training with a usable, calibrated checkpoint."""
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.training import TrainingConfigError, train_detector
+    from tests.conftest import _synthetic_training_folder
+
+    data = _synthetic_training_folder(tmp_path / "data")
+    batches = {"n": 0}
+
+    def stop_in_second_epoch():
+        batches["n"] += 1
+        return batches["n"] > 4  # 40 training images / batch 16 = 3 batches per epoch
+
+    result = train_detector(
+        data_dirs=[data], output=tmp_path / "m.pt", arch="resnet10t", pretrained=False, input_size=32,
+        epochs=5, batch_size=16, seed=0, progress=False, log=lambda *a: None, should_stop=stop_in_second_epoch,
+    )
+    checkpoint = read_checkpoint(result.checkpoint_path)
+    assert result.epochs_run == 1 and checkpoint.metrics["best_epoch"] == 1
+    assert "likely_ai" in checkpoint.thresholds and checkpoint.temperature > 0
+
+    with pytest.raises(TrainingConfigError, match="before the first epoch finished"):
+        train_detector(
+            data_dirs=[data], output=tmp_path / "n.pt", arch="resnet10t", pretrained=False, input_size=32,
+            epochs=2, batch_size=16, seed=0, progress=False, log=lambda *a: None, should_stop=lambda: True,
+        )
+    assert not (tmp_path / "n.pt").exists()

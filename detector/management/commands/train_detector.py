@@ -23,6 +23,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-per-source", type=int, default=None, help="at most this many images of each source and class"
         )
+        parser.add_argument(
+            "--max-minutes", type=float, default=None,
+            help="time budget: no epoch is started that would end past it (the best epoch so far is saved)",
+        )
         parser.add_argument("--max-images", type=int, default=None, help="class-balanced random sample of this size")
         parser.add_argument("--val-fraction", type=float, default=0.15)
         parser.add_argument("--patience", type=int, default=3, help="epochs without validation improvement")
@@ -40,6 +44,19 @@ class Command(BaseCommand):
         from detector.ml.checkpoint import CheckpointError
         from detector.ml.training import DatasetError, TrainingConfigError, train_detector
 
+        import signal
+        import threading
+
+        stop = threading.Event()
+
+        def request_stop(signum, frame):
+            if stop.is_set():
+                raise KeyboardInterrupt
+            self.stderr.write("Stopping after this batch; the best finished epoch will be saved (again to abort).")
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, request_stop)
         try:
             result = train_detector(
                 data_dirs=options["data_dirs"],
@@ -55,6 +72,8 @@ class Command(BaseCommand):
                 patience=options["patience"],
                 max_images=options["max_images"],
                 max_per_source=options["max_per_source"],
+                max_minutes=options["max_minutes"],
+                should_stop=stop.is_set,
                 device=options["device"],
                 num_workers=options["num_workers"],
                 progress=not options["no_progress"],

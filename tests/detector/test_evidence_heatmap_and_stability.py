@@ -1,0 +1,82 @@
+"""Each score comes with its evidence: a heatmap, and a check that a re-saved copy agrees."""
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+
+from detector.models import Submission
+from detector.policy import Thresholds, policy_apply
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_result_has_a_heatmap_only_its_owner_and_reviewers_can_see(settings, web, submitter, other_submitter, reviewer, png):
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
+    client = web.login_as(submitter)
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=31, size=(300, 200)))})
+    submission = Submission.objects.get()
+    page = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
+    assert "Where the model looked" in page
+    response = client.get(reverse("submission-heatmap", args=[submission.pk]))
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    overlay = Image.open(io.BytesIO(b"".join(response.streaming_content)))
+    assert overlay.size == (300, 200) and overlay.mode == "RGB"
+    api = client.get(f"/api/v1/submissions/{submission.pk}/").json()
+    assert api["score"]["heatmap_url"].endswith(f"/submissions/{submission.pk}/heatmap")
+
+    assert web.login_as(other_submitter).get(reverse("submission-heatmap", args=[submission.pk])).status_code == 404
+    reviewer_client = web.login_as(reviewer)
+    case_id = reviewer_client.post(reverse("review-claim-next"))["Location"].rstrip("/").split("/")[-1]
+    assert reviewer_client.get(reverse("review-case-heatmap", args=[case_id])).status_code == 200
+
+
+def test_heatmaps_can_be_turned_off(settings, web, submitter, png):
+    settings.AIORNOT_HEATMAPS = False
+    client = web.login_as(submitter)
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=32))})
+    submission = Submission.objects.get()
+    assert client.get(reverse("submission-heatmap", args=[submission.pk])).status_code == 404
+    assert "Where the model looked" not in client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
+
+
+def test_score_of_a_reencoded_copy_is_stored_with_the_evidence(web, submitter, png):
+    web.login_as(submitter).post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=33))})
+    submission = Submission.objects.get()
+    raw = submission.classifier_evidence.raw
+    assert 0.0 <= raw["perturbed"]["p_ai"] <= 1.0 and raw["perturbed"]["jpeg_quality"] == 90
+    assert submission.policy_version == "classifier-stability/2"
+
+
+def test_a_verdict_that_a_resave_flips_reads_uncertain(settings, web, submitter, png):
+    web.login_as(submitter).post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=34))})
+    evidence = Submission.objects.get().classifier_evidence
+    p, q = evidence.p_ai, evidence.raw["perturbed"]["p_ai"]
+    if abs(p - q) < 1e-9:
+        pytest.skip("the two scores are identical for this image")
+    # Put the likely_ai threshold between the two real scores: the verdict flips.
+    cut = (p + q) / 2
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = cut / 2, cut
+    web.login_as(submitter).post(reverse("submit"), {"image": SimpleUploadedFile("b.png", png(seed=34))})
+    again = Submission.objects.order_by("-id").first()
+    assert again.reused_earlier_result
+    assert again.verdict == "uncertain" and again.unstable_under_reencoding
+    page = web.get(reverse("submission-detail", args=[again.pk])).content.decode()
+    assert "not stable enough to act on" in page
+
+
+@pytest.mark.parametrize(
+    "p, perturbed, verdict, unstable",
+    [
+        (0.95, 0.93, "likely_ai", False),
+        (0.95, 0.60, "uncertain", True),
+        (0.05, 0.50, "uncertain", True),
+        (0.50, 0.95, "uncertain", True),
+        (0.10, None, "likely_human", False),
+    ],
+)
+def test_stability_policy(p, perturbed, verdict, unstable):
+    result = policy_apply(classifier_p_ai=p, classifier_p_ai_perturbed=perturbed, thresholds=Thresholds(0.8, 0.2))
+    assert (result.verdict, result.unstable, result.p_ai) == (verdict, unstable, p)
