@@ -8,4 +8,5 @@ urlpatterns = [
     path("cases/<int:pk>/", views.case_detail, name="review-case"),
     path("cases/<int:pk>/release/", views.case_release_view, name="review-release"),
     path("cases/<int:pk>/image", views.case_image, name="review-case-image"),
+    path("cases/<int:pk>/heatmap", views.case_heatmap, name="review-case-heatmap"),
 ]

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from aiornot_site.roles import is_reviewer
-from detector.views import asset_file_response
+from detector.views import asset_file_response, heatmap_file_response, heatmap_name_for
 
 from .forms import DecisionForm
 from .selectors import case_for_reviewer, case_held_by, queue_counts
@@ -75,7 +75,12 @@ def case_detail(request, pk: int):
     return render(
         request,
         "reviews/case_detail.html",
-        {"case": case, "form": form, "decisions": case.decisions.select_related("reviewer")},
+        {
+            "case": case,
+            "form": form,
+            "decisions": case.decisions.select_related("reviewer"),
+            "has_heatmap": bool(heatmap_name_for(case.first_submission)),
+        },
         status=status,
     )
 
@@ -98,3 +103,11 @@ def case_image(request, pk: int):
     if case is None:
         raise Http404("No such case.")
     return asset_file_response(case.asset)
+
+
+@reviewer_required
+def case_heatmap(request, pk: int):
+    case = case_for_reviewer(reviewer=request.user, case_id=pk)
+    if case is None:
+        raise Http404("No such case.")
+    return heatmap_file_response(case.first_submission)
