@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from aiornot_site.append_only import AppendOnlyModel
+from aiornot_site.append_only import AuditEvent
 
 
 def asset_upload_path(instance: "ImageAsset", filename: str) -> str:
@@ -127,19 +127,9 @@ class Submission(models.Model):
         return f"Submission #{self.pk} by {self.submitted_by_id}"
 
 
-class SubmissionEvent(AppendOnlyModel):
+class SubmissionEvent(AuditEvent):
     """Append-only audit trail of everything that happened to a submission."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
-    action = models.CharField(max_length=32)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    data = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
-
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} submission #{self.submission_id}"

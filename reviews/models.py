@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from aiornot_site.append_only import AppendOnlyModel
+from aiornot_site.append_only import AuditEvent
 
 
 class Decision(models.TextChoices):
@@ -75,19 +75,9 @@ class ReviewDecision(models.Model):
         return f"{self.get_decision_display()} on case #{self.case_id} by {self.reviewer_id}"
 
 
-class CaseEvent(AppendOnlyModel):
+class CaseEvent(AuditEvent):
     """Append-only audit trail of a review case."""
 
     case = models.ForeignKey(ReviewCase, on_delete=models.CASCADE, related_name="events")
-    action = models.CharField(max_length=32)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    data = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
-
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} case #{self.case_id}"
