@@ -428,17 +428,12 @@ def group_breakdown(keys, labels, p_ai, logits, thresholds: dict) -> dict:
 
 def check_device(device: str) -> str:
     """Fail early on a device this machine does not have."""
-    import torch
+    from .inference import resolve_device
 
     try:
-        torch_device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise EvaluationError(f"Unknown device {device!r}: {exc}") from None
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise EvaluationError(f"Device {device!r} was requested but CUDA is not available on this machine.")
-    if torch_device.type == "mps" and not torch.backends.mps.is_available():
-        raise EvaluationError(f"Device {device!r} was requested but MPS is not available on this machine.")
-    return str(torch_device)
+        return str(resolve_device(device))
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 def load_for_scoring(path) -> tuple[Image.Image, str]:

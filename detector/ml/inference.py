@@ -229,6 +229,19 @@ def _read_with_key(resolved: Path, shown) -> tuple[tuple, bytes]:
     return (str(resolved), stat.st_mtime_ns, stat.st_size), data
 
 
+def resolve_device(device) -> torch.device:
+    """The torch device for a name like "cpu" or "cuda:1"; ValueError (clear message) if unusable here."""
+    try:
+        torch_device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"Unknown device {device!r}: {exc}") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Device {device!r} was requested but CUDA is not available on this machine.")
+    if torch_device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"Device {device!r} was requested but MPS is not available on this machine.")
+    return torch_device
+
+
 def set_torch_threads(num_threads: int | None) -> int:
     """Set torch's intra-op thread count for this process; returns the count in force.
 

@@ -415,15 +415,12 @@ def _check_numbers(input_size, epochs, batch_size, lr, val_fraction, patience, m
 
 
 def _check_device(device) -> torch.device:
+    from .inference import resolve_device
+
     try:
-        torch_device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise TrainingConfigError(f"Unknown device {device!r}: {exc}") from None
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingConfigError(f"Device {device!r} was requested but CUDA is not available on this machine.")
-    if torch_device.type == "mps" and not torch.backends.mps.is_available():
-        raise TrainingConfigError(f"Device {device!r} was requested but MPS is not available on this machine.")
-    return torch_device
+        return resolve_device(device)
+    except ValueError as exc:
+        raise TrainingConfigError(str(exc)) from None
 
 
 def _check_output(output) -> Path:
