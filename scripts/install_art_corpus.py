@@ -60,7 +60,10 @@ def install(packages) -> None:
 
 
 def index(out: Path) -> int:
-    from PIL import Image
+    try:
+        from PIL import Image
+    except ImportError:
+        sys.exit("Pillow is missing: run this with the project's environment, .venv/bin/python scripts/install_art_corpus.py")
 
     out.mkdir(parents=True, exist_ok=True)
     rows, seen = [], set()

@@ -39,6 +39,7 @@ from PIL import Image, ImageOps
 from .datasets import LABEL_NAMES, balanced_subsample, collect_samples, summarise
 from .metrics import roc_auc
 from .preprocessing import to_rgb
+from ..policy import MIN_SIDE_FOR_VERDICT
 
 __all__ = [
     "EvaluationError",
@@ -139,8 +140,14 @@ CONTAINER_VARIANTS = {
 # --- Figures from scores (pure numpy) ----------------------------------------------------------
 
 
-def verdict(p_ai: float, likely_ai: float, likely_human: float) -> str:
-    """The app's verdict rule (detector.policy.verdict_for): >= likely_ai, <= likely_human, else uncertain."""
+def verdict(p_ai: float, likely_ai: float, likely_human: float, judged: bool = True) -> str:
+    """The app's verdict rule (detector.policy): >= likely_ai, <= likely_human, else uncertain.
+
+    `judged` is False for an image too small to judge (short side < MIN_SIDE_FOR_VERDICT):
+    the app calls those uncertain whatever the score.
+    """
+    if not judged:
+        return UNCERTAIN
     if p_ai >= likely_ai:
         return LIKELY_AI
     if p_ai <= likely_human:
@@ -184,11 +191,18 @@ def _auc(labels, scores) -> tuple[float | None, str | None]:
     return float(roc_auc(labels, scores)), None
 
 
-def operating_point(labels, p_ai, threshold: float) -> dict:
-    """Confusion matrix and rates when every image with P(AI) >= threshold is called AI."""
+def _judged(judged, n: int):
+    return np.ones(n, dtype=bool) if judged is None else np.asarray(judged, dtype=bool)
+
+
+def operating_point(labels, p_ai, threshold: float, judged=None) -> dict:
+    """Confusion matrix and rates when every image with P(AI) >= threshold is called AI.
+
+    Images with judged=False (too small to judge) are never called AI, as in the app.
+    """
     labels = np.asarray(labels).astype(int)
     p_ai = np.asarray(p_ai, dtype=np.float64)
-    called_ai = p_ai >= threshold
+    called_ai = (p_ai >= threshold) & _judged(judged, p_ai.size)
     real, ai = labels == 0, labels == 1
     tp, fn = int((called_ai & ai).sum()), int((~called_ai & ai).sum())
     fp, tn = int((called_ai & real).sum()), int((~called_ai & real).sum())
@@ -228,14 +242,18 @@ def operating_point(labels, p_ai, threshold: float) -> dict:
     return result
 
 
-def verdict_shares(labels, p_ai, thresholds: dict) -> dict:
+def verdict_shares(labels, p_ai, thresholds: dict, judged=None) -> dict:
     """Share of each class that gets each verdict, with the app's rule and both thresholds."""
     labels = np.asarray(labels).astype(int)
     p_ai = np.asarray(p_ai, dtype=np.float64)
+    judged = _judged(judged, p_ai.size)
     shares = {}
     for label in (0, 1):
         scores = p_ai[labels == label]
-        counts = Counter(verdict(float(p), thresholds["likely_ai"], thresholds["likely_human"]) for p in scores)
+        counts = Counter(
+            verdict(float(p), thresholds["likely_ai"], thresholds["likely_human"], bool(j))
+            for p, j in zip(scores, judged[labels == label])
+        )
         entry = {"count": int(scores.size)}
         for name in VERDICTS:
             entry[name] = counts[name] / scores.size if scores.size else None
@@ -244,11 +262,16 @@ def verdict_shares(labels, p_ai, thresholds: dict) -> dict:
     return shares
 
 
-def score_summary(labels, p_ai, logits, thresholds: dict) -> dict:
-    """The headline figures of one set of scores (AUC, both operating points, verdict shares)."""
+def score_summary(labels, p_ai, logits, thresholds: dict, judged=None) -> dict:
+    """The headline figures of one set of scores (AUC, both operating points, verdict shares).
+
+    ROC AUC ranks every image by its score; the operating points and verdict shares follow the
+    app, which never calls an image too small to judge (judged=False) AI or human.
+    """
     labels = np.asarray(labels).astype(int)
     p_ai = np.asarray(p_ai, dtype=np.float64)
     logits = np.asarray(logits, dtype=np.float64)
+    judged = _judged(judged, p_ai.size)
     real, ai = labels == 0, labels == 1
     # Ranking by logit avoids ties where P(AI) saturates at exactly 0 or 1.
     auc, auc_reason = _auc(labels, logits)
@@ -258,10 +281,16 @@ def score_summary(labels, p_ai, logits, thresholds: dict) -> dict:
         "ai": int(ai.sum()),
         "roc_auc": auc,
         "operating_points": {
-            "likely_ai": operating_point(labels, p_ai, thresholds["likely_ai"]),
-            "0.5": operating_point(labels, p_ai, 0.5),
+            "likely_ai": operating_point(labels, p_ai, thresholds["likely_ai"], judged),
+            "0.5": operating_point(labels, p_ai, 0.5, judged),
         },
-        "verdicts": verdict_shares(labels, p_ai, thresholds),
+        "classifier_alone_at_likely_ai": _classifier_alone(labels, p_ai, thresholds["likely_ai"]),
+        "too_small_to_judge": {
+            "min_side_px": MIN_SIDE_FOR_VERDICT,
+            "real": int((~judged & real).sum()),
+            "ai": int((~judged & ai).sum()),
+        },
+        "verdicts": verdict_shares(labels, p_ai, thresholds, judged),
         "mean_p_ai": {"real": _mean(p_ai[real]), "ai": _mean(p_ai[ai])},
         "brier_score": _mean((p_ai - labels) ** 2),
     }
@@ -270,10 +299,17 @@ def score_summary(labels, p_ai, logits, thresholds: dict) -> dict:
     return summary
 
 
-def threshold_sweep(labels, p_ai, thresholds: dict, points=SWEEP_THRESHOLDS) -> list[dict]:
+def _classifier_alone(labels, p_ai, threshold: float) -> dict:
+    """FPR / TPR if the size rule were off: every image with P(AI) >= threshold called AI."""
+    point = operating_point(labels, p_ai, threshold)
+    return {k: point[k] for k in ("fpr", "fpr_95ci", "tpr", "confusion_matrix")}
+
+
+def threshold_sweep(labels, p_ai, thresholds: dict, points=SWEEP_THRESHOLDS, judged=None) -> list[dict]:
     """False-positive rate on real images and true-positive rate on AI images at each threshold."""
     labels = np.asarray(labels).astype(int)
     p_ai = np.asarray(p_ai, dtype=np.float64)
+    judged = _judged(judged, p_ai.size)
     marks: dict[float, list[str]] = {}
     for value in points:
         marks.setdefault(round(float(value), 6), [])
@@ -283,7 +319,7 @@ def threshold_sweep(labels, p_ai, thresholds: dict, points=SWEEP_THRESHOLDS) -> 
     real, ai = labels == 0, labels == 1
     n_real, n_ai = int(real.sum()), int(ai.sum())
     for t in sorted(marks):
-        called = p_ai >= t
+        called = (p_ai >= t) & judged
         fp, tp = int((called & real).sum()), int((called & ai).sum())
         rows.append(
             {
@@ -380,21 +416,22 @@ def score_histogram(labels, p_ai, bins: int = HISTOGRAM_BINS) -> dict:
     }
 
 
-def group_breakdown(keys, labels, p_ai, logits, thresholds: dict) -> dict:
+def group_breakdown(keys, labels, p_ai, logits, thresholds: dict, judged=None) -> dict:
     """Per group (source or generator): counts, mean P(AI), AUC where both classes, FPR / TPR where defined."""
     keys = np.asarray(keys, dtype=object)
     labels = np.asarray(labels).astype(int)
     p_ai = np.asarray(p_ai, dtype=np.float64)
     logits = np.asarray(logits, dtype=np.float64)
+    judged_all = _judged(judged, p_ai.size)
     out = {}
     for key in sorted(set(keys.tolist())):
         mask = keys == key
-        lab, p, lg = labels[mask], p_ai[mask], logits[mask]
+        lab, p, lg, judged = labels[mask], p_ai[mask], logits[mask], judged_all[mask]
         real, ai = lab == 0, lab == 1
         auc, reason = _auc(lab, lg)
-        at_ai = p >= thresholds["likely_ai"]
-        at_half = p >= 0.5
-        cleared = p <= thresholds["likely_human"]
+        at_ai = (p >= thresholds["likely_ai"]) & judged
+        at_half = (p >= 0.5) & judged
+        cleared = (p <= thresholds["likely_human"]) & judged
         n_real, n_ai = int(real.sum()), int(ai.sum())
         entry = {
             "images": int(mask.sum()),
@@ -409,6 +446,7 @@ def group_breakdown(keys, labels, p_ai, logits, thresholds: dict) -> dict:
             "tpr_at_0.5": _rate(int((at_half & ai).sum()), n_ai),
             "likely_ai_share": _mean(at_ai),
             "likely_human_share": _mean(cleared),
+            "too_small_to_judge": int((~judged).sum()),
         }
         undefined = {}
         if reason:
@@ -537,6 +575,7 @@ def evaluate_detector(
     p = {name: np.full(n, np.nan) for name in names}
     logit = {name: np.full(n, np.nan) for name in names}
     formats = [""] * n
+    short_side = {name: np.zeros(n) for name in names}
     variant_failures: dict[str, list] = {name: [] for name in variants}
     skipped: list[dict] = []
     model_seconds = {name: 0.0 for name in names}
@@ -567,6 +606,7 @@ def evaluate_detector(
                 skip(i, f"cannot be scored ({type(result).__name__}: {str(result)[:200]})")
                 continue
             p["original"][i], logit["original"][i] = result.p_ai, result.logit
+            short_side["original"][i] = min(images[i].size)
             tiles_scored += result.tiles
             kept.append(i)
         for name, (_, transform) in variants.items():
@@ -575,6 +615,7 @@ def evaluate_detector(
                 try:
                     made.append(transform(images[i]))
                     made_keys.append(i)
+                    short_side[name][i] = min(made[-1].size)
                 except Exception as exc:
                     variant_failures[name].append({"path": samples[i].path, "reason": f"{type(exc).__name__}: {exc}"})
             t0 = time.perf_counter()
@@ -607,9 +648,10 @@ def evaluate_detector(
     evaluated = [s for s, keep in zip(samples, ok) if keep]
     labels = np.array([s.label for s in evaluated], dtype=int)
     p = {name: values[ok] for name, values in p.items()}
+    judged = {name: values[ok] >= MIN_SIDE_FOR_VERDICT for name, values in short_side.items()}
     logit = {name: values[ok] for name, values in logit.items()}
     formats = [f for f, keep in zip(formats, ok) if keep]
-    p0, l0 = p["original"], logit["original"]
+    p0, l0, j0 = p["original"], logit["original"], judged["original"]
     roots = [Path(d).expanduser().resolve() for d in data_dirs]
 
     data_summary = summarise(evaluated)
@@ -635,7 +677,7 @@ def evaluate_detector(
         "skipped": {"count": len(skipped), "files": skipped},
     }
 
-    headline = score_summary(labels, p0, l0, thresholds)
+    headline = score_summary(labels, p0, l0, thresholds, j0)
     headline["roc_curve"] = roc_curve(labels, l0, p0)
 
     model = {
@@ -660,24 +702,27 @@ def evaluate_detector(
         "warning": FALSE_POSITIVE_WARNING,
         "model": model,
         "thresholds": {**thresholds, "source": thresholds_source, "verdict_rule": (
-            "P(AI) >= likely_ai -> likely_ai; P(AI) <= likely_human -> likely_human; otherwise uncertain"
+            "P(AI) >= likely_ai -> likely_ai; P(AI) <= likely_human -> likely_human; otherwise uncertain; "
+            f"an image whose short side is under {MIN_SIDE_FOR_VERDICT} px is uncertain whatever its score"
         )},
         "data": data,
         "headline": headline,
-        "threshold_sweep": threshold_sweep(labels, p0, thresholds),
+        "threshold_sweep": threshold_sweep(labels, p0, thresholds, judged=j0),
         "calibration": calibration_summary(labels, p0),
         "score_histogram": score_histogram(labels, p0),
-        "per_source": group_breakdown([s.source for s in evaluated], labels, p0, l0, thresholds),
+        "per_source": group_breakdown([s.source for s in evaluated], labels, p0, l0, thresholds, j0),
         "per_generator": (
-            group_breakdown([s.generator or "(not recorded)" for s in evaluated], labels, p0, l0, thresholds)
+            group_breakdown([s.generator or "(not recorded)" for s in evaluated], labels, p0, l0, thresholds, j0)
             if any(s.generator for s in evaluated)
             else {}
         ),
-        "robustness": _variant_section(ROBUSTNESS_VARIANTS, robustness, labels, p, logit, thresholds, variant_failures),
-        "container_check": _container_section(
-            container_check, labels, p, logit, thresholds, variant_failures, formats
+        "robustness": _variant_section(
+            ROBUSTNESS_VARIANTS, robustness, labels, p, logit, thresholds, variant_failures, judged
         ),
-        "worst": _worst(evaluated, labels, p0, thresholds, roots),
+        "container_check": _container_section(
+            container_check, labels, p, logit, thresholds, variant_failures, formats, judged
+        ),
+        "worst": _worst(evaluated, labels, p0, thresholds, roots, j0),
         "timing": _timing(detector, n, int(ok.sum()), names, p, model_seconds, wall_seconds, tiles_scored, batch_size),
         "settings": {
             "seed": seed,
@@ -698,7 +743,7 @@ def evaluate_detector(
             "format": formats[k],
             "p_ai": float(p0[k]),
             "logit": float(l0[k]),
-            "verdict": verdict(float(p0[k]), thresholds["likely_ai"], thresholds["likely_human"]),
+            "verdict": verdict(float(p0[k]), thresholds["likely_ai"], thresholds["likely_human"], bool(j0[k])),
         }
         for name in variants:
             row[f"p_ai_{name}"] = None if math.isnan(p[name][k]) else float(p[name][k])
@@ -706,16 +751,16 @@ def evaluate_detector(
     return EvaluationResult(report=plain(report), images=rows, variants=list(variants))
 
 
-def _variant_entry(name, description, labels, p, logit, thresholds, failures) -> dict:
+def _variant_entry(name, description, labels, p, logit, thresholds, failures, judged) -> dict:
     base, values = p["original"], p[name]
     ok = ~np.isnan(values)
     lab = labels[ok]
     entry = {"description": description, "failed": len(failures[name])}
-    entry.update(score_summary(lab, values[ok], logit[name][ok], thresholds))
+    entry.update(score_summary(lab, values[ok], logit[name][ok], thresholds, judged[name][ok]))
     delta = values[ok] - base[ok]
     real, ai = lab == 0, lab == 1
-    was_flagged = base[ok] >= thresholds["likely_ai"]
-    now_flagged = values[ok] >= thresholds["likely_ai"]
+    was_flagged = (base[ok] >= thresholds["likely_ai"]) & judged["original"][ok]
+    now_flagged = (values[ok] >= thresholds["likely_ai"]) & judged[name][ok]
     entry["change_vs_original"] = {
         "mean_abs_delta_p": _mean(np.abs(delta)),
         "max_abs_delta_p": float(np.abs(delta).max()) if delta.size else None,
@@ -731,22 +776,22 @@ def _variant_entry(name, description, labels, p, logit, thresholds, failures) ->
     return entry
 
 
-def _variant_section(table, enabled, labels, p, logit, thresholds, failures) -> dict:
+def _variant_section(table, enabled, labels, p, logit, thresholds, failures, judged) -> dict:
     if not enabled:
         return {"skipped": True, "reason": "disabled (--no-robustness)", "variants": {}}
     return {
         "skipped": False,
         "variants": {
-            name: _variant_entry(name, description, labels, p, logit, thresholds, failures)
+            name: _variant_entry(name, description, labels, p, logit, thresholds, failures, judged)
             for name, (description, _) in table.items()
         },
     }
 
 
-def _container_section(enabled, labels, p, logit, thresholds, failures, formats) -> dict:
+def _container_section(enabled, labels, p, logit, thresholds, failures, formats, judged) -> dict:
     if not enabled:
         return {"skipped": True, "reason": "disabled", "variants": {}}
-    section = _variant_section(CONTAINER_VARIANTS, True, labels, p, logit, thresholds, failures)
+    section = _variant_section(CONTAINER_VARIANTS, True, labels, p, logit, thresholds, failures, judged)
     real, ai = labels == 0, labels == 1
     as_png, as_jpeg = p["png"], p["jpeg_q95"]
     lg_png, lg_jpeg = logit["png"], logit["jpeg_q95"]
@@ -788,7 +833,7 @@ def _container_section(enabled, labels, p, logit, thresholds, failures, formats)
     return section
 
 
-def _worst(evaluated, labels, p0, thresholds, roots) -> dict:
+def _worst(evaluated, labels, p0, thresholds, roots, judged) -> dict:
     """The real images scored most AI-like and the AI images scored most human-like, for a human to look at."""
 
     def listing(indices):
@@ -798,7 +843,7 @@ def _worst(evaluated, labels, p0, thresholds, roots) -> dict:
                 "source": evaluated[i].source,
                 "generator": evaluated[i].generator,
                 "p_ai": float(p0[i]),
-                "verdict": verdict(float(p0[i]), thresholds["likely_ai"], thresholds["likely_human"]),
+                "verdict": verdict(float(p0[i]), thresholds["likely_ai"], thresholds["likely_human"], bool(judged[i])),
             }
             for i in indices
         ]

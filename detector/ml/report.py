@@ -129,6 +129,21 @@ def render_markdown(report: dict) -> str:
             f"(P(AI) >= {t_ai:g}).",
             "",
         ]
+        small = head.get("too_small_to_judge") or {}
+        alone = head.get("classifier_alone_at_likely_ai")
+        if small.get("real") or small.get("ai"):
+            lines += [
+                f"{small['real']} real and {small['ai']} AI images are under {small['min_side_px']} px on their "
+                "short side; the app reads those as uncertain whatever their score, so they are never called "
+                "likely AI above. "
+                + (
+                    f"Scored by the classifier alone, {alone['confusion_matrix']['fp']} real images "
+                    f"({_pct(alone['fpr'], 2)}) would be at or above {t_ai:g}."
+                    if alone and alone.get("fpr") is not None
+                    else ""
+                ),
+                "",
+            ]
 
     lines += ["## Model", ""]
     lines += _table(
