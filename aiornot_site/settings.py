@@ -270,6 +270,16 @@ AIORNOT_HEATMAP_MAX_SIDE = env_int("AIORNOT_HEATMAP_MAX_SIDE", 1600)
 # calibrated with (chosen to keep false positives on real images rare).
 AIORNOT_LIKELY_AI_THRESHOLD = env_float("AIORNOT_LIKELY_AI_THRESHOLD", None)
 AIORNOT_LIKELY_HUMAN_THRESHOLD = env_float("AIORNOT_LIKELY_HUMAN_THRESHOLD", None)
+# Art-contest collections call an image likely_ai only at or above this P(AI) (or the
+# threshold above, if higher), and never tell the entrant "AI" before a reviewer agrees.
+AIORNOT_ART_CONTEST_MIN_LIKELY_AI = env_float("AIORNOT_ART_CONTEST_MIN_LIKELY_AI", 0.9)
+# Newsroom collections clear a photo as likely_human only at or below this P(AI): a fake that
+# slips through is published, so more photos go to an editor.
+AIORNOT_NEWSROOM_MAX_LIKELY_HUMAN = env_float("AIORNOT_NEWSROOM_MAX_LIKELY_HUMAN", 0.1)
+
+# Evidence layers beyond the classifier. C2PA manifests are validated offline; the trust
+# anchors (PEM file of CA certificates) decide which signers count as "Trusted".
+AIORNOT_C2PA_TRUST_ANCHORS = env_str("AIORNOT_C2PA_TRUST_ANCHORS", "")
 
 # Routing: every image not scored likely_human goes to review, plus this share of
 # likely_human ones (a check on the model's misses).

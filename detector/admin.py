@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Evidence, ImageAsset, Submission, SubmissionEvent
+from .models import Collection, KnownImage, Evidence, ImageAsset, Submission, SubmissionEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -65,3 +65,25 @@ class SubmissionEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "submission", "action", "actor"]
     list_filter = ["action"]
     search_fields = ["submission__id", "actor__username"]
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "policy", "is_open", "created_by", "created_at"]
+    list_filter = ["policy", "is_open"]
+    search_fields = ["name"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(KnownImage)
+class KnownImageAdmin(ReadOnlyAdmin):
+    """Imported with `manage.py import_known_images`; read-only here so hashes stay true to their files."""
+
+    list_display = ["id", "label", "set_name", "source_path", "imported_at"]
+    list_filter = ["label", "set_name"]
+    search_fields = ["sha256", "source_path", "set_name"]

@@ -15,7 +15,7 @@ from aiornot_site.roles import is_submitter
 from .models import Submission
 from .selectors import submission_get_for_user, submissions_visible_to
 from .serializers import BatchCreateSerializer, SubmissionCreateSerializer, SubmissionSerializer
-from .services import SubmissionRejected, submission_submit, submissions_create_batch
+from .services import SubmissionRejected, collection_for_submission, submission_submit, submissions_create_batch
 from .views import asset_file_response
 
 
@@ -57,6 +57,7 @@ class SubmissionListCreateApi(generics.ListAPIView):
                 url=data.get("url", ""),
                 channel=Submission.Channel.API,
                 note=data.get("note", ""),
+                collection=collection_for_submission(data.get("collection")),
             )
         except SubmissionRejected as exc:
             raise ApiError(exc.code, exc.message, exc.http_status) from exc
@@ -107,14 +108,21 @@ class SubmissionBatchApi(APIView):
             "urls": (data.getlist("urls") if hasattr(data, "getlist") else data.get("urls")) or [],
             "note": data.get("note", ""),
         }
+        if data.get("collection") not in (None, ""):
+            payload["collection"] = data.get("collection")
         serializer = BatchCreateSerializer(data=payload)
         serializer.is_valid(raise_exception=True)
+        try:
+            collection = collection_for_submission(serializer.validated_data.get("collection"))
+        except SubmissionRejected as exc:
+            raise ApiError(exc.code, exc.message, exc.http_status) from exc
         items = submissions_create_batch(
             user=request.user,
             uploads=serializer.validated_data["images"],
             urls=serializer.validated_data["urls"],
             channel=Submission.Channel.API,
             note=serializer.validated_data["note"],
+            collection=collection,
         )
         results = []
         for item in items:

@@ -13,12 +13,27 @@ class SubmitImageForm(forms.Form):
         max_length=2048,
         widget=forms.URLInput(attrs={"placeholder": "https://"}),
     )
+    collection = forms.ModelChoiceField(
+        label=_("Collection (optional)"),
+        queryset=None,
+        required=False,
+        empty_label=_("None"),
+        help_text=_("A contest round or an assignment; its policy decides who sees what and when."),
+    )
     note = forms.CharField(
         label=_("Note for reviewers (optional)"),
         required=False,
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+    def __init__(self, *args, **kwargs):
+        from .selectors import collections_open_for_submission
+
+        super().__init__(*args, **kwargs)
+        self.fields["collection"].queryset = collections_open_for_submission()
+        if not self.fields["collection"].queryset.exists():
+            del self.fields["collection"]
 
     def clean(self):
         cleaned = super().clean()

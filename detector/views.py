@@ -14,7 +14,7 @@ from reviews.selectors import submission_outcome
 
 from .forms import SubmitImageForm
 from .models import Submission
-from .selectors import submission_get_for_user, submissions_visible_to
+from .selectors import submission_get_for_user, submissions_visible_to, verdict_withheld
 from .services import SubmissionRejected, submission_submit
 
 
@@ -42,6 +42,7 @@ def submit(request):
                     url=form.cleaned_data["url"],
                     channel=Submission.Channel.WEB,
                     note=form.cleaned_data["note"],
+                    collection=form.cleaned_data.get("collection"),
                 )
             except SubmissionRejected as exc:
                 field = "url" if exc.code.startswith("url_") or form.cleaned_data["url"] else "image"
@@ -72,6 +73,7 @@ def submission_detail(request, pk: int):
             "submission": submission,
             "outcome": submission_outcome(submission),
             "has_heatmap": bool(heatmap_name_for(submission)),
+            "withheld": verdict_withheld(submission, request.user),
             "events": submission.events.select_related("actor").all(),
         },
     )
@@ -92,6 +94,8 @@ def submission_heatmap(request, pk: int):
     submission = submission_get_for_user(user=request.user, submission_id=pk)
     if submission is None:
         raise Http404("No such submission.")
+    if verdict_withheld(submission, request.user):
+        raise Http404("The result is under review.")
     return heatmap_file_response(submission)
 
 

@@ -28,11 +28,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from .architectures import create_model
 from .checkpoint import CheckpointError, DetectorCheckpoint, checkpoint_from_bytes
-from .preprocessing import Preprocessing, extract_tiles, to_tensor
+from .preprocessing import Preprocessing, extract_tiles, to_rgb, to_tensor
 
 # Crops per forward pass: bounds memory when a batch holds many large images.
 MAX_TILES_PER_FORWARD = 32
@@ -152,6 +154,33 @@ class Detector:
             start += count
             scores.append(DetectorScore(p_ai=calibrated_probability(logit, self.temperature), logit=logit, tiles=count))
         return scores
+
+
+    @property
+    def embedding_version(self) -> str:
+        """Embeddings of different weights are not comparable: match only within one version."""
+        return f"{self.model_version}@{self.checkpoint_sha256[:12]}/global-224"
+
+    def embed_batch(self, images) -> np.ndarray:
+        """L2-normalised pooled features of each whole image (resized, not tiled), float32 (n, d).
+
+        Used to find the same picture again (known-image matching), so it looks at the whole
+        frame: a crop or a resize of a labelled image should land next to it.
+        """
+        images = list(images)
+        if not images:
+            return np.zeros((0, 0), dtype=np.float32)
+        size = self.preprocessing.input_size
+        background = tuple(self.preprocessing.alpha_background)
+        whole = [to_rgb(image, background).resize((size, size), Image.Resampling.BICUBIC) for image in images]
+        tiles = to_tensor(whole, self.preprocessing)
+        with torch.inference_mode():
+            features = []
+            for i in range(0, tiles.shape[0], self.tiles_per_forward):
+                x = self.model.forward_features(tiles[i : i + self.tiles_per_forward].to(self.device))
+                features.append(self.model.forward_head(x, pre_logits=True).float().cpu())
+            pooled = torch.nn.functional.normalize(torch.cat(features).reshape(len(whole), -1), dim=1)
+        return pooled.numpy()
 
 
 def _check_options(optimize: str, tiles_per_forward: int) -> None:

@@ -1,7 +1,8 @@
 from django import template
 
 from detector.models import Verdict
-from detector.presentation import DISCLAIMER, VERDICT_TEXT, percent as _percent, probability_lines as _lines
+from detector.presentation import DISCLAIMER, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines
+from detector.selectors import verdict_withheld
 
 register = template.Library()
 
@@ -35,3 +36,19 @@ def verdict_label(verdict):
 @register.simple_tag
 def disclaimer():
     return DISCLAIMER
+
+
+@register.filter
+def withheld_from(submission, user):
+    """The machine's verdict is not shown to this viewer yet (art-contest entrant before review)."""
+    return verdict_withheld(submission, user)
+
+
+@register.simple_tag
+def withheld_text():
+    return WITHHELD_TEXT
+
+
+@register.filter
+def evidence_rows(fusion):
+    return _evidence_rows(fusion)

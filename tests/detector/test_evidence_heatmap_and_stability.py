@@ -8,7 +8,8 @@ from django.urls import reverse
 from PIL import Image
 
 from detector.models import Submission
-from detector.policy import Thresholds, policy_apply
+from detector.evidence.fusion import FUSION_VERSION, ClassifierReading, fuse
+from detector.policy import Thresholds
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +48,7 @@ def test_score_of_a_reencoded_copy_is_stored_with_the_evidence(web, submitter, p
     submission = Submission.objects.get()
     raw = submission.classifier_evidence.raw
     assert 0.0 <= raw["perturbed"]["p_ai"] <= 1.0 and raw["perturbed"]["jpeg_quality"] == 90
-    assert submission.policy_version == "classifier-stability/2"
+    assert submission.policy_version == FUSION_VERSION
 
 
 def test_a_verdict_that_a_resave_flips_reads_uncertain(settings, web, submitter, png):
@@ -67,6 +68,19 @@ def test_a_verdict_that_a_resave_flips_reads_uncertain(settings, web, submitter,
     assert "not stable enough to act on" in page
 
 
+def test_a_thumbnail_too_small_to_judge_reads_uncertain_whatever_its_score(settings, web, submitter, png):
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12  # any score is "AI"
+    client = web.login_as(submitter)
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("thumb.png", png(seed=35, size=(48, 200)))})
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("big.png", png(seed=36, size=(64, 200)))})
+    thumb, big = Submission.objects.order_by("id")
+    assert thumb.verdict == "uncertain" and thumb.too_small_to_judge
+    assert big.verdict == "likely_ai" and not big.too_small_to_judge
+    page = client.get(reverse("submission-detail", args=[thumb.pk])).content.decode()
+    assert "only 48×200 pixels" in page
+    assert client.get(f"/api/v1/submissions/{thumb.pk}/").json()["score"]["too_small_to_judge"] is True
+
+
 @pytest.mark.parametrize(
     "p, perturbed, verdict, unstable",
     [
@@ -78,5 +92,5 @@ def test_a_verdict_that_a_resave_flips_reads_uncertain(settings, web, submitter,
     ],
 )
 def test_stability_policy(p, perturbed, verdict, unstable):
-    result = policy_apply(classifier_p_ai=p, classifier_p_ai_perturbed=perturbed, thresholds=Thresholds(0.8, 0.2))
-    assert (result.verdict, result.unstable, result.p_ai) == (verdict, unstable, p)
+    result = fuse(classifier=ClassifierReading(p, perturbed, 500, 400), findings=[], thresholds=Thresholds(0.8, 0.2))
+    assert (result.verdict, result.unstable) == (verdict, unstable) and result.p_ai == pytest.approx(p)

@@ -154,6 +154,24 @@ def test_verdict_rule_is_the_apps():
         assert ev.verdict(p, 0.8, 0.2) == verdict_for(p, thresholds)
 
 
+def test_images_too_small_to_judge_are_never_called_ai_or_human_as_in_the_app():
+    from detector.evidence.fusion import ClassifierReading, fuse
+    from detector.policy import MIN_SIDE_FOR_VERDICT, Thresholds
+
+    labels = np.array([0, 0, 1, 1])
+    p_ai = np.array([0.95, 0.05, 0.95, 0.05])
+    judged = np.array([False, True, False, True])
+    summary = ev.score_summary(labels, p_ai, np.log(p_ai / (1 - p_ai)), THRESHOLDS, judged)
+    assert summary["operating_points"]["likely_ai"]["confusion_matrix"] == {"tn": 2, "fp": 0, "fn": 2, "tp": 0}
+    assert summary["classifier_alone_at_likely_ai"]["fpr"] == pytest.approx(0.5)
+    assert summary["too_small_to_judge"] == {"min_side_px": MIN_SIDE_FOR_VERDICT, "real": 1, "ai": 1}
+    assert summary["verdicts"]["real"]["uncertain_count"] == 1 and summary["verdicts"]["real"]["likely_human_count"] == 1
+    app = fuse(classifier=ClassifierReading(0.95, None, 32, 32), findings=[], thresholds=Thresholds(0.8, 0.2))
+    assert app.verdict == ev.verdict(0.95, 0.8, 0.2, judged=False) == "uncertain" and app.too_small
+    big = fuse(classifier=ClassifierReading(0.95, None, 64, 900), findings=[], thresholds=Thresholds(0.8, 0.2))
+    assert big.verdict == ev.verdict(0.95, 0.8, 0.2) == "likely_ai"
+
+
 def test_variants_are_made_in_memory():
     image = Image.open(io.BytesIO(image_bytes("PNG", size=(90, 60), seed=3))).convert("RGB")
     assert np.array_equal(np.asarray(ev.png(image)), np.asarray(image))

@@ -45,6 +45,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=_positive_int, default=16, help="images per score_batch call")
         parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+        parser.add_argument(
+            "--policy",
+            default="general",
+            choices=["general", "art_contest", "newsroom"],
+            help="use the thresholds of this collection policy (default: general)",
+        )
 
     def handle(self, *args, **options):
         # Imported here so that `manage.py help` does not pay for importing torch.
@@ -94,7 +100,7 @@ class Command(BaseCommand):
             raise CommandError(f"{exc}{hint}") from exc
 
         try:
-            thresholds = thresholds_for(detector)
+            thresholds = thresholds_for(detector, options.get("policy") or "general")
         except ValueError as exc:
             raise CommandError(f"The configured thresholds are invalid: {exc}") from exc
         overridden = (
@@ -112,7 +118,8 @@ class Command(BaseCommand):
                     "settings (AIORNOT_LIKELY_AI_THRESHOLD / AIORNOT_LIKELY_HUMAN_THRESHOLD)"
                     if overridden
                     else "checkpoint"
-                ),
+                )
+                + ("" if (options.get("policy") or "general") == "general" else f", {options['policy']} policy"),
                 max_images=options["max_images"],
                 seed=options["seed"],
                 robustness=not options["no_robustness"],

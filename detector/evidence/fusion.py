@@ -1,0 +1,201 @@
+"""The fusion rule: every layer's findings plus the classifier score -> P(AI) and a verdict.
+
+Plain Python, no Django, no torch. The rule is additive in log-odds, like naive Bayes with
+fixed likelihood ratios, and then guarded so that weak or forgeable inputs cannot accuse:
+
+1. The classifier contributes logit(P(AI)) (its calibrated probability). An image too small
+   to judge (short side < MIN_SIDE_FOR_VERDICT) contributes 0: its score is not used.
+2. Every finding contributes `LOG_ODDS[verified][strength]`, + towards AI, - towards human.
+   NEUTRAL and UNREADABLE findings contribute nothing, and missing metadata is no finding at
+   all: most uploads are stripped, so absence is never evidence of AI.
+3. Unverified findings of one layer are capped at `UNVERIFIED_LAYER_CAP` in total: several
+   markers written by the same tool (a PNG `parameters` chunk and a `Software` tag) are one
+   piece of evidence, not several.
+4. P(AI) = sigmoid(sum), and the verdict follows the policy's thresholds.
+5. No single unreliable input makes a verdict. Unreliable inputs are: each layer's unverified
+   findings (metadata anyone can write or strip). If taking away any one of them changes the
+   verdict, the verdict is `uncertain` and a person looks. Likewise when the classifier's score
+   of a mildly re-encoded copy (JPEG 90, 0.9x), put in place of its score, changes the verdict. Verified evidence (a validated C2PA signature, a match with
+   an image a reviewer labelled, an admin-imported known-AI set) may decide on its own.
+
+So an Automatic1111 `parameters` chunk alone can turn "likely human" into "uncertain" (a person
+looks), but never into "likely AI"; with the SD watermark, a second, independent layer, it can.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN, Thresholds, too_small_to_judge, verdict_for
+from . import MODERATE, NEUTRAL, STRONG, TOWARDS_AI, TOWARDS_HUMAN, UNREADABLE, WEAK, Finding
+
+FUSION_VERSION = "fusion/1"
+
+LOG_ODDS = {
+    True: {STRONG: 8.0, MODERATE: 3.0, WEAK: 1.0},  # verified: a signature or a person vouches
+    False: {STRONG: 3.0, MODERATE: 2.0, WEAK: 0.7},  # unverified: forgeable both ways
+}
+UNVERIFIED_LAYER_CAP = 3.0
+_P_CLIP = 1e-6
+
+__all__ = ["ClassifierReading", "FusionResult", "fuse", "FUSION_VERSION", "LOG_ODDS"]
+
+
+@dataclass(frozen=True)
+class ClassifierReading:
+    """What the pixel classifier said about the image (and about a mildly re-encoded copy)."""
+
+    p_ai: float
+    p_ai_perturbed: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    p_ai: float
+    verdict: str
+    policy_version: str
+    classifier_p_ai: float | None
+    unstable: bool = False  # the classifier's verdict flipped on a re-encoded copy
+    too_small: bool = False  # the classifier's score was not used: image too small
+    held_uncertain: bool = False  # rule 5 turned a verdict into uncertain
+    contributions: list = field(default_factory=list)  # one dict per input, in order
+    notes: list = field(default_factory=list)  # plain sentences: why the verdict is what it is
+
+    def as_dict(self) -> dict:
+        return {
+            "p_ai": self.p_ai,
+            "verdict": self.verdict,
+            "policy_version": self.policy_version,
+            "classifier_p_ai": self.classifier_p_ai,
+            "unstable": self.unstable,
+            "too_small": self.too_small,
+            "held_uncertain": self.held_uncertain,
+            "contributions": self.contributions,
+            "notes": self.notes,
+        }
+
+
+def _logit(p: float) -> float:
+    p = min(1 - _P_CLIP, max(_P_CLIP, float(p)))
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def finding_log_odds(finding: Finding) -> float:
+    """The log-odds one finding adds before the per-layer cap (0 for neutral/unreadable)."""
+    if finding.direction in (NEUTRAL, UNREADABLE):
+        return 0.0
+    magnitude = LOG_ODDS[bool(finding.verified)].get(finding.strength, 0.0)
+    return magnitude if finding.direction == TOWARDS_AI else -magnitude
+
+
+def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thresholds: Thresholds) -> FusionResult:
+    """Apply the fusion rule (module docstring) and say, in sentences, how the verdict came about."""
+    notes: list[str] = []
+    contributions: list[dict] = []
+    groups: dict[str, float] = {}  # unreliable inputs, by name -> their log-odds
+    trusted = 0.0
+
+    classifier_p = None
+    unstable = too_small = False
+    perturbed_shift = 0.0  # how the total moves when the re-encoded copy's score replaces the score
+    if classifier is not None:
+        classifier_p = min(1.0, max(0.0, float(classifier.p_ai)))
+        too_small = too_small_to_judge(classifier.width, classifier.height)
+        alone = verdict_for(classifier_p, thresholds)
+        if classifier.p_ai_perturbed is not None and not too_small:
+            unstable = verdict_for(float(classifier.p_ai_perturbed), thresholds) != alone
+            perturbed_shift = _logit(classifier.p_ai_perturbed) - _logit(classifier_p)
+        weight = 0.0 if too_small else _logit(classifier_p)
+        trusted += weight
+        if too_small:
+            notes.append(
+                f"The image is only {classifier.width}x{classifier.height} pixels: too small for the "
+                "classifier's score to count."
+            )
+        contributions.append(
+            {
+                "layer": "classifier",
+                "signal": "classifier",
+                "p_ai": classifier_p,
+                "p_ai_reencoded": classifier.p_ai_perturbed,
+                "log_odds": weight,
+                "reliable": not (unstable or too_small),
+            }
+        )
+
+    unverified_by_layer: dict[str, float] = {}
+    for finding in findings:
+        weight = finding_log_odds(finding)
+        contributions.append(
+            {
+                "layer": finding.layer,
+                "signal": finding.signal,
+                "direction": finding.direction,
+                "strength": finding.strength,
+                "verified": bool(finding.verified),
+                "log_odds": weight,
+                "line": finding.line,
+            }
+        )
+        if not weight:
+            continue
+        if finding.verified:
+            trusted += weight
+        else:
+            unverified_by_layer[finding.layer] = unverified_by_layer.get(finding.layer, 0.0) + weight
+    for layer, total in unverified_by_layer.items():
+        capped = max(-UNVERIFIED_LAYER_CAP, min(UNVERIFIED_LAYER_CAP, total))
+        if capped != total:
+            notes.append(f"Unverified {layer} evidence counts once, capped at {UNVERIFIED_LAYER_CAP:g} log-odds.")
+        groups[f"unverified {layer}"] = capped
+
+    total = trusted + sum(groups.values())
+    p_ai = _sigmoid(total)
+    verdict = verdict_for(p_ai, thresholds)
+    held = False
+    if verdict != UNCERTAIN and perturbed_shift and verdict_for(_sigmoid(total + perturbed_shift), thresholds) != verdict:
+        held = True
+        notes.append(
+            "With the classifier's score of a slightly re-saved copy (JPEG 90, 90% size) the verdict would differ: "
+            "not stable enough to act on, so read as uncertain."
+        )
+    if verdict != UNCERTAIN and not held:
+        for name, weight in groups.items():
+            if verdict_for(_sigmoid(total - weight), thresholds) != verdict:
+                held = True
+                notes.append(
+                    f"Without the {name} evidence the verdict would differ, and that evidence alone cannot decide: "
+                    "read as uncertain so that a person looks."
+                )
+                break
+    if too_small and not any(c.get("log_odds") for c in contributions):
+        verdict = UNCERTAIN  # nothing was read at all: no score, no finding
+    if held:
+        verdict = UNCERTAIN
+    if not findings and classifier is not None and not (unstable or too_small):
+        notes.append("Only the classifier spoke; missing metadata is not evidence either way.")
+    if verdict == LIKELY_AI:
+        notes.append("A machine reading, not a finding of fact: a person decides.")
+    elif verdict == LIKELY_HUMAN and any(f.direction == TOWARDS_AI for f in findings):
+        notes.append("Some evidence pointed to AI; it was outweighed.")
+    return FusionResult(
+        p_ai=p_ai,
+        verdict=verdict,
+        policy_version=FUSION_VERSION,
+        classifier_p_ai=classifier_p,
+        unstable=unstable,
+        too_small=too_small,
+        held_uncertain=held,
+        contributions=contributions,
+        notes=notes,
+    )
