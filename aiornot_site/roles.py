@@ -12,6 +12,7 @@ ADMINS = "admins"
 PERM_SUBMIT = "detector.submit_image"
 PERM_VIEW_ALL = "detector.view_all_submissions"
 PERM_REVIEW = "reviews.review_case"
+PERM_MANAGE_MODELS = "registry.manage_models"
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUBMITTERS: [PERM_SUBMIT],
@@ -31,6 +32,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.add_user",
         "auth.change_user",
         "auth.view_group",
+        PERM_MANAGE_MODELS,
+        "registry.view_modelversion",
+        "registry.view_modelevent",
+        "registry.view_job",
+        "detector.view_collection",
+        "detector.add_collection",
+        "detector.change_collection",
+        "detector.view_knownimage",
     ],
 }
 ROLE_NAMES = {"submitter": SUBMITTERS, "reviewer": REVIEWERS, "admin": ADMINS}
@@ -46,3 +55,7 @@ def is_reviewer(user) -> bool:
 
 def is_site_admin(user) -> bool:
     return user.is_authenticated and user.is_active and user.has_perm(PERM_VIEW_ALL)
+
+
+def can_manage_models(user) -> bool:
+    return user.is_authenticated and user.is_active and user.has_perm(PERM_MANAGE_MODELS)

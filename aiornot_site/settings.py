@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "storages",
     "detector.apps.DetectorConfig",
     "reviews.apps.ReviewsConfig",
+    "registry.apps.RegistryConfig",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +266,22 @@ AIORNOT_STABILITY_CHECK = env_bool("AIORNOT_STABILITY_CHECK", True)
 # Store a Grad-CAM heatmap with each classifier result (about 4x the cost of a score).
 AIORNOT_HEATMAPS = env_bool("AIORNOT_HEATMAPS", True)
 AIORNOT_HEATMAP_MAX_SIDE = env_int("AIORNOT_HEATMAP_MAX_SIDE", 1600)
+
+# Model registry and the retrain loop. Registered checkpoints live in the default storage
+# (models/...); each process keeps a sha256-verified local copy in AIORNOT_MODEL_CACHE_DIR.
+AIORNOT_MODEL_CACHE_DIR = Path(env_str("AIORNOT_MODEL_CACHE_DIR", str(BASE_DIR / "var" / "model-cache")))
+# Labelled data every retrain starts from (besides the reviewers' labels); empty for none.
+AIORNOT_BASE_TRAINING_DATA = env_list("AIORNOT_BASE_TRAINING_DATA")
+# Share of each new batch of reviewer labels frozen into the evaluation hold-out (newest first).
+AIORNOT_HOLDOUT_FRACTION = env_float("AIORNOT_HOLDOUT_FRACTION", 0.2)
+# Promotion guard: the candidate's false-positive rate on human-labelled hold-out images at
+# its likely_ai threshold may not exceed this, and its ROC AUC may not be below the active one's.
+AIORNOT_PROMOTION_MAX_FPR = env_float("AIORNOT_PROMOTION_MAX_FPR", 0.01)
+# ...measured on at least this many human-labelled and this many AI-labelled hold-out images.
+AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS = env_int("AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS", 20)
+# Without a broker (the embedded mode) long jobs (retrain, rescore) run in a background thread
+# of the web process instead of inside the request that started them.
+AIORNOT_JOBS_IN_THREAD = env_bool("AIORNOT_JOBS_IN_THREAD", not env_str("CELERY_BROKER_URL"))
 
 # Verdict thresholds on P(AI). Unset means: use the thresholds the checkpoint was
 # calibrated with (chosen to keep false positives on real images rare).

@@ -15,3 +15,5 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Jobs run inline in tests, so their outcome can be asserted right after the request.
+AIORNOT_JOBS_IN_THREAD = False

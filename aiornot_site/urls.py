@@ -28,6 +28,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("review/", include("reviews.urls")),
+    path("models/", include("registry.urls")),
     path("", include("detector.urls")),
 ]
 

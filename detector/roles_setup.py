@@ -28,6 +28,6 @@ def role_groups_ensure() -> dict[str, Group]:
 def ensure_role_groups_after_migrate(sender, app_config=None, using="default", **kwargs):
     # post_migrate fires once per app; act only after the last of ours so every
     # permission exists.
-    if app_config is None or app_config.label != "reviews":
+    if app_config is None or app_config.label != "registry":
         return
     role_groups_ensure()

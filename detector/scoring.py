@@ -18,14 +18,28 @@ _threads_set = False
 
 
 def active_detector():
-    """The detector for the configured checkpoint, loaded once per process."""
+    """The detector of the active model version (or the configured checkpoint), loaded once per process."""
     global _threads_set
     from .ml.inference import load_detector, set_torch_threads
 
     if not _threads_set and settings.AIORNOT_TORCH_THREADS > 0:
         set_torch_threads(settings.AIORNOT_TORCH_THREADS)
         _threads_set = True
-    return load_detector(settings.AIORNOT_DETECTOR_CHECKPOINT, optimize=settings.AIORNOT_DETECTOR_OPTIMIZE or "none")
+    return load_detector(active_checkpoint_path(), optimize=settings.AIORNOT_DETECTOR_OPTIMIZE or "none")
+
+
+def active_checkpoint_path() -> str:
+    """The active registry version's verified local file, or the configured built-in checkpoint.
+
+    Raises registry.services.RegistryError when the active version's file is missing or its
+    sha256 does not match the registry (scoring then fails with that reason; nothing is lost).
+    """
+    from registry.services import active_model_version, checkpoint_local_path
+
+    active = active_model_version()
+    if active is None:
+        return settings.AIORNOT_DETECTOR_CHECKPOINT
+    return str(checkpoint_local_path(active))
 
 
 def producer_version(detector) -> str:

@@ -475,6 +475,58 @@ def _submission_apply_evidence(submission: Submission, detector, evidence: Evide
     return locked
 
 
+def submissions_rescore(*, submission_ids: list[int], detector=None, on_progress=None) -> int:
+    """Score already-scored submissions again with the active model (after a promotion or a
+    rollback) and re-apply the fusion rule; returns how many changed model version.
+
+    The earlier classifier evidence stays stored (it is keyed by producer version), so a
+    rollback reuses it. One image failing never stops the others.
+    """
+    from reviews.services import case_model_reading_update
+
+    if detector is None:
+        from .scoring import active_detector
+
+        detector = active_detector()
+    from .evidence_services import asset_layers_ensure
+
+    rescored = 0
+    ids = list(submission_ids)
+    for start in range(0, len(ids), SCORING_BATCH_SIZE):
+        chunk = list(
+            Submission.objects.select_related("asset", "collection")
+            .filter(pk__in=ids[start : start + SCORING_BATCH_SIZE], status=Submission.Status.SCORED)
+            .order_by("id")
+        )
+        assets = {s.asset_id: s.asset for s in chunk}.values()
+        evidence_by_asset = _classifier_evidence(detector, assets)
+        asset_layers_ensure(assets, embedder=detector)
+        for submission in chunk:
+            evidence, _ = evidence_by_asset[submission.asset_id]
+            if isinstance(evidence, Exception):
+                logger.error("Rescoring submission %s failed: %s", submission.pk, evidence)
+                continue
+            result, record = submission_fuse(submission, detector, evidence)
+            with transaction.atomic():
+                locked = Submission.objects.select_for_update().get(pk=submission.pk)
+                before = {"p_ai": locked.p_ai, "verdict": locked.verdict, "model_version": locked.model_version}
+                locked.p_ai = result.p_ai
+                locked.verdict = result.verdict
+                locked.model_version = detector.model_version
+                locked.policy_version = result.policy_version
+                locked.classifier_evidence = evidence
+                locked.unstable_under_reencoding = result.unstable
+                locked.fusion = record
+                locked.save()
+                _event(locked, "rescored", before=before, p_ai=result.p_ai, verdict=result.verdict,
+                       model_version=detector.model_version)
+                case_model_reading_update(submission=locked)
+            rescored += before["model_version"] != detector.model_version
+        if on_progress:
+            on_progress(min(len(ids), start + SCORING_BATCH_SIZE))
+    return rescored
+
+
 def _submission_fail(submission: Submission, reason: str) -> Submission:
     with transaction.atomic():
         locked = Submission.objects.select_for_update().get(pk=submission.pk)

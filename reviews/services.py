@@ -79,6 +79,20 @@ def submission_route(*, submission: Submission) -> ReviewCase | None:
     return case
 
 
+def case_model_reading_update(*, submission: Submission) -> None:
+    """After a rescore, an open case shows the model's new reading (decided cases keep theirs)."""
+    case = ReviewCase.objects.filter(asset_id=submission.asset_id).exclude(status=ReviewCase.Status.DECIDED).first()
+    if case is None or case.first_submission_id != submission.pk:
+        return
+    before = {"p_ai": case.p_ai_at_routing, "verdict": case.verdict_at_routing, "model_version": case.model_version_at_routing}
+    case.p_ai_at_routing = submission.p_ai
+    case.verdict_at_routing = submission.verdict
+    case.model_version_at_routing = submission.model_version
+    case.save(update_fields=["p_ai_at_routing", "verdict_at_routing", "model_version_at_routing"])
+    _case_event(case, "rescored", before=before, p_ai=submission.p_ai, verdict=submission.verdict,
+                model_version=submission.model_version)
+
+
 def _lease() -> timedelta:
     return timedelta(minutes=settings.AIORNOT_REVIEW_LEASE_MINUTES)
 

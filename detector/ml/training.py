@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .architectures import UnknownArchitectureError, check_arch, create_model
 from .augmentation import WildAugmentation
 from .calibration import calibrated_nll, choose_thresholds, fit_temperature, probabilities
-from .checkpoint import DetectorCheckpoint, save_checkpoint, state_dict_digest, stored_state_dict
+from .checkpoint import CheckpointError, DetectorCheckpoint, read_checkpoint, save_checkpoint, state_dict_digest, stored_state_dict
 from .datasets import (
     DatasetError,
     TrainingImages,
@@ -88,8 +88,12 @@ def train_detector(
     max_minutes: float | None = None,
     should_stop=None,
     augmentation: WildAugmentation | None = None,
+    init_from=None,
 ) -> TrainingResult:
     """Train, calibrate and save a detector; returns where it went and its validation metrics.
+
+    `init_from`: a detector checkpoint (path) of the same architecture to fine-tune from,
+    instead of the ImageNet weights (the retrain loop starts from the active model).
 
     Raises DatasetError for unusable data and TrainingConfigError for unusable arguments,
     before any training starts.
@@ -99,7 +103,7 @@ def train_detector(
     _check_numbers(input_size, epochs, batch_size, lr, val_fraction, patience, max_images, num_workers, max_tiles)
     torch_device = _check_device(device)
     try:
-        check_arch(arch, pretrained=pretrained)
+        check_arch(arch, pretrained=pretrained and init_from is None)
     except UnknownArchitectureError as exc:
         raise TrainingConfigError(str(exc)) from None
     output = _check_output(output)
@@ -126,10 +130,26 @@ def train_detector(
         f"train {len(train)}, validation {len(val)}"
     )
 
-    try:
-        model = create_model(arch, pretrained=pretrained).to(torch_device)
-    except PretrainedWeightsError as exc:
-        raise TrainingConfigError(str(exc)) from exc
+    parent_version = None
+    if init_from is not None:
+        try:
+            parent = read_checkpoint(init_from)
+        except CheckpointError as exc:
+            raise TrainingConfigError(f"Cannot fine-tune from {init_from}: {exc}") from exc
+        if parent.arch != arch:
+            raise TrainingConfigError(
+                f"Cannot fine-tune from {init_from}: it is a {parent.arch!r} model, not {arch!r}."
+            )
+        model = create_model(arch, pretrained=False)
+        model.load_state_dict({k: v.float() for k, v in parent.state_dict.items()}, strict=True)
+        model = model.to(torch_device)
+        parent_version = parent.model_version
+        log(f"fine-tuning from {parent_version} ({init_from})")
+    else:
+        try:
+            model = create_model(arch, pretrained=pretrained).to(torch_device)
+        except PretrainedWeightsError as exc:
+            raise TrainingConfigError(str(exc)) from exc
 
     train_weights = source_weights(train, balance=source_balance)
     train_labels = np.array([s.label for s in train])
@@ -284,6 +304,8 @@ def train_detector(
         "lr_schedule": "cosine per step",
         "augmentation": augmentation.to_dict(),
         "torch_threads": torch.get_num_threads(),
+        "init_from": str(init_from) if init_from is not None else None,
+        "parent_version": parent_version,
     }
     data_summary = {
         **summary,

@@ -1,0 +1,11 @@
+"""Celery tasks: thin interfaces to services, safe to deliver twice (a job runs once)."""
+
+from celery import shared_task
+
+from .services import job_run
+
+
+@shared_task(name="registry.run_job", acks_late=True)
+def run_job(job_id: int) -> str:
+    """Run a retrain or rescore job; progress and outcome are written to the Job row."""
+    return job_run(job_id).status
