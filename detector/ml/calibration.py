@@ -17,6 +17,7 @@ LIKELY_AI_MAX_FALSE_POSITIVE_RATE = 0.01
 LIKELY_AI_MIN = 0.5
 LIKELY_AI_MAX = 0.999
 LIKELY_AI_FALLBACK = 0.9
+MIN_REAL_FOR_RATE = 100  # real validation images needed before a 1% rate means anything
 LIKELY_HUMAN_DEFAULT = 0.2
 # "Likely human" must not reassure about AI images often.
 LIKELY_HUMAN_MAX_AI_RATE = 0.05
@@ -63,7 +64,7 @@ def choose_thresholds(p_ai, labels, weights=None) -> tuple[dict, dict]:
     """Suggested {"likely_ai", "likely_human"} on calibrated P(AI), plus how they were reached.
 
     likely_ai: lowest threshold >= 0.5 whose false-positive rate on real images is <= 1%
-    (0.9 if none up to 0.999). likely_human: 0.2, lowered until at most 5% of AI images fall below it.
+    (0.9 if none up to 0.999, and at least 0.9 when fewer than 100 real images were scored). likely_human: 0.2, lowered until at most 5% of AI images fall below it.
     """
     p_ai = np.asarray(p_ai, dtype=np.float64)
     labels = np.asarray(labels).astype(bool)
@@ -81,6 +82,12 @@ def choose_thresholds(p_ai, labels, weights=None) -> tuple[dict, dict]:
             likely_ai, met_ai = t, True
             break
 
+    n_real = int(real.sum())
+    too_few_real = n_real < MIN_REAL_FOR_RATE
+    if too_few_real and likely_ai < LIKELY_AI_FALLBACK:
+        # A 1% rate cannot be seen on fewer than 100 real images: do not trust a low threshold.
+        likely_ai, met_ai = LIKELY_AI_FALLBACK, False
+
     likely_human, met_human = LIKELY_HUMAN_DEFAULT, True
     rate = weighted_rate(p_ai < likely_human, ai, weights)
     if not math.isnan(rate) and rate > LIKELY_HUMAN_MAX_AI_RATE:
@@ -96,6 +103,11 @@ def choose_thresholds(p_ai, labels, weights=None) -> tuple[dict, dict]:
         "likely_ai_rule": f"lowest threshold >= {LIKELY_AI_MIN} with real-image false-positive rate <= "
         f"{LIKELY_AI_MAX_FALSE_POSITIVE_RATE:.0%}; fallback {LIKELY_AI_FALLBACK}",
         "likely_ai_target_met": met_ai,
+        "likely_ai_note": (
+            f"only {n_real} real validation images (< {MIN_REAL_FOR_RATE}): held at >= {LIKELY_AI_FALLBACK}"
+            if too_few_real
+            else ""
+        ),
         "likely_human_rule": f"{LIKELY_HUMAN_DEFAULT}, lowered until <= {LIKELY_HUMAN_MAX_AI_RATE:.0%} of AI images "
         "fall below it",
         "likely_human_target_met": met_human,

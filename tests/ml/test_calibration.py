@@ -56,6 +56,14 @@ def test_likely_ai_falls_back_to_0_9_when_real_images_saturate():
     assert thresholds["likely_ai"] == 0.9 and not info["likely_ai_target_met"]
 
 
+def test_likely_ai_stays_at_0_9_or_above_when_too_few_real_images_were_scored():
+    p = np.array([0.1, 0.2, 0.3, 0.9, 0.95, 0.99])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    thresholds, info = choose_thresholds(p, labels)
+    assert thresholds["likely_ai"] == 0.9 and not info["likely_ai_target_met"]
+    assert "only 3 real validation images" in info["likely_ai_note"]
+
+
 def test_likely_human_is_lowered_until_ai_images_below_it_are_rare():
     ai = np.concatenate([np.linspace(0.02, 0.19, 20), np.full(80, 0.9)])
     p = np.concatenate([np.full(100, 0.01), ai])

@@ -30,7 +30,12 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             if password is None:
-                password = getpass.getpass(f"Password for {username}: ")
+                try:
+                    password = getpass.getpass(f"Password for {username}: ")
+                except (EOFError, KeyboardInterrupt):
+                    raise CommandError(
+                        "No password given: pass --password, or run the command in a terminal to be asked for one."
+                    ) from None
             candidate = User(username=username, email=email)
             try:
                 validate_password(password, candidate)
