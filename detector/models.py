@@ -48,6 +48,17 @@ class Collection(models.Model):
     policy = models.CharField(max_length=32, choices=Policy.choices, default=Policy.GENERAL)
     description = models.TextField(blank=True)
     is_open = models.BooleanField(default=True, help_text=_("Open collections accept new submissions"))
+    deadline = models.DateTimeField(
+        null=True, blank=True, help_text=_("When decisions are due; earlier deadlines come first in the review queue")
+    )
+    second_opinion = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "An AI label needs two independent, agreeing reviewers before it is final. "
+            "Empty: the policy's default (on for art contests, off otherwise)."
+        ),
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -56,6 +67,12 @@ class Collection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_policy_display()})"
+
+    @property
+    def needs_second_opinion(self) -> bool:
+        if self.second_opinion is not None:
+            return bool(self.second_opinion)
+        return self.policy == self.Policy.ART_CONTEST
 
 
 class ImageFingerprint(models.Model):
