@@ -28,6 +28,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "reviews.view_reviewcase",
         "reviews.view_reviewdecision",
         "reviews.view_caseevent",
+        "reviews.view_caseskip",
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",
@@ -40,6 +41,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "detector.add_collection",
         "detector.change_collection",
         "detector.view_knownimage",
+        "webhooks.view_webhookendpoint",
+        "webhooks.view_webhookdelivery",
     ],
 }
 ROLE_NAMES = {"submitter": SUBMITTERS, "reviewer": REVIEWERS, "admin": ADMINS}

@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "detector.apps.DetectorConfig",
     "reviews.apps.ReviewsConfig",
     "registry.apps.RegistryConfig",
+    "dashboards.apps.DashboardsConfig",
+    "webhooks.apps.WebhooksConfig",
 ]
 
 MIDDLEWARE = [
@@ -96,7 +98,38 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "aiornot_site.middleware.RequestSizeLimitMiddleware",
+    "aiornot_site.security.RateLimitMiddleware",
+    "aiornot_site.security.ContentSecurityPolicyMiddleware",
 ]
+
+# Caches: local memory by default; AIORNOT_CACHE_URL (e.g. redis://127.0.0.1:6379/1) shares
+# rate-limit counters across web processes and machines.
+_cache_url = env_str("AIORNOT_CACHE_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aiornot-default"}
+    ),
+}
+CACHES["ratelimit"] = {**CACHES["default"], "KEY_PREFIX": "ratelimit"} if _cache_url else {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aiornot-ratelimit"
+}
+# Rate limits ("count/period", period s, m, h or d). Sign-in per client address; submissions
+# per user (per address when anonymous).
+AIORNOT_RATE_LIMITS = env_bool("AIORNOT_RATE_LIMITS", True)
+AIORNOT_RATE_LIMIT_LOGIN = env_str("AIORNOT_RATE_LIMIT_LOGIN", "20/m")
+AIORNOT_RATE_LIMIT_SUBMIT = env_str("AIORNOT_RATE_LIMIT_SUBMIT", "120/m")
+# Behind N reverse proxies that append to X-Forwarded-For, the client address is the Nth from the end.
+AIORNOT_TRUSTED_PROXY_COUNT = env_int("AIORNOT_TRUSTED_PROXY_COUNT", 0)
+# Content Security Policy: everything from this site only; inline style attributes allowed
+# (score bars), inline scripts never.
+AIORNOT_CSP = env_str(
+    "AIORNOT_CSP",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 
 ROOT_URLCONF = "aiornot_site.urls"
 
@@ -201,6 +234,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "aiornot")
+# celery beat: every AIORNOT_SWEEP_PENDING_EVERY_SECONDS, re-queue submissions pending for
+# longer than AIORNOT_SWEEP_PENDING_AFTER_SECONDS (they were stored while the broker was down).
+AIORNOT_SWEEP_PENDING_EVERY_SECONDS = env_int("AIORNOT_SWEEP_PENDING_EVERY_SECONDS", 60)
+AIORNOT_SWEEP_PENDING_AFTER_SECONDS = env_int("AIORNOT_SWEEP_PENDING_AFTER_SECONDS", 120)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending-submissions": {
+        "task": "detector.sweep_pending",
+        "schedule": float(AIORNOT_SWEEP_PENDING_EVERY_SECONDS),
+    },
+    "send-due-webhooks": {"task": "webhooks.send_due", "schedule": 60.0},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 # REST API
@@ -244,6 +288,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Most files and links accepted in one batch request.
 AIORNOT_BATCH_MAX_ITEMS = env_int("AIORNOT_BATCH_MAX_ITEMS", 50)
+# Zip archives (batch API field `archive`, collection upload page) are expanded in memory, one
+# entry at a time; each entry is held to AIORNOT_MAX_UPLOAD_BYTES, and the archive itself to the
+# request limit above. Zip-bomb guards: files per archive (folders, hidden files and __MACOSX
+# metadata not counted), total expanded size, and the expansion ratio of any entry over 1 MiB.
+AIORNOT_ZIP_MAX_FILES = env_int("AIORNOT_ZIP_MAX_FILES", 2000)
+AIORNOT_ZIP_MAX_TOTAL_BYTES = env_int("AIORNOT_ZIP_MAX_TOTAL_BYTES", 1024 * 1024 * 1024)
+AIORNOT_ZIP_MAX_RATIO = env_int("AIORNOT_ZIP_MAX_RATIO", 100)
 
 # Fetching an image from a web link.
 AIORNOT_URL_FETCH_TIMEOUT = env_float("AIORNOT_URL_FETCH_TIMEOUT", 15.0)
@@ -303,6 +354,16 @@ AIORNOT_C2PA_TRUST_ANCHORS = env_str("AIORNOT_C2PA_TRUST_ANCHORS", "")
 AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN = env_float("AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN", 0.1)
 # How long a reviewer's claim on a case lasts before it returns to the queue.
 AIORNOT_REVIEW_LEASE_MINUTES = env_int("AIORNOT_REVIEW_LEASE_MINUTES", 30)
+# A case a reviewer skipped is not offered to that reviewer again for this many hours.
+AIORNOT_REVIEW_SKIP_HOURS = env_float("AIORNOT_REVIEW_SKIP_HOURS", 24)
+
+# Webhooks: callbacks to API clients when a case is decided. Callback URLs obey the link-fetch
+# SSRF rules (AIORNOT_URL_FETCH_ALLOWED_NETWORKS included). A failed attempt is retried after
+# base × 2^(n-1) seconds until AIORNOT_WEBHOOK_MAX_ATTEMPTS attempts were made.
+AIORNOT_WEBHOOK_TIMEOUT = env_float("AIORNOT_WEBHOOK_TIMEOUT", 5.0)
+AIORNOT_WEBHOOK_MAX_ATTEMPTS = env_int("AIORNOT_WEBHOOK_MAX_ATTEMPTS", 8)
+AIORNOT_WEBHOOK_RETRY_BASE_SECONDS = env_int("AIORNOT_WEBHOOK_RETRY_BASE_SECONDS", 30)
+AIORNOT_WEBHOOK_MAX_ENDPOINTS_PER_USER = env_int("AIORNOT_WEBHOOK_MAX_ENDPOINTS_PER_USER", 10)
 
 # Production hardening, on when DEBUG is off and the site runs behind TLS.
 AIORNOT_HTTPS = env_bool("AIORNOT_HTTPS", False)

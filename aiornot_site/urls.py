@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from detector import apis as detector_apis
 from reviews import apis as review_apis
+from webhooks import apis as webhook_apis
 
 api_v1 = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -18,17 +19,35 @@ api_v1 = [
     path("review/cases/<int:pk>/", review_apis.CaseDetailApi.as_view(), name="api-review-case"),
     path("review/cases/<int:pk>/release/", review_apis.CaseReleaseApi.as_view(), name="api-review-release"),
     path("review/cases/<int:pk>/decision/", review_apis.CaseDecisionApi.as_view(), name="api-review-decision"),
+    path("review/cases/<int:pk>/skip/", review_apis.CaseSkipApi.as_view(), name="api-review-skip"),
+    path("review/cases/<int:pk>/requeue/", review_apis.CaseRequeueApi.as_view(), name="api-review-requeue"),
+    path("review/escalations/", review_apis.EscalationListApi.as_view(), name="api-review-escalations"),
+    path(
+        "review/escalations/<int:pk>/decision/",
+        review_apis.EscalationDecisionApi.as_view(),
+        name="api-review-escalation-decision",
+    ),
+    path("webhooks/", webhook_apis.WebhookEndpointListCreateApi.as_view(), name="api-webhooks"),
+    path("webhooks/<int:pk>/", webhook_apis.WebhookEndpointDetailApi.as_view(), name="api-webhook-detail"),
+    path("webhooks/<int:pk>/deliveries/", webhook_apis.WebhookDeliveryListApi.as_view(), name="api-webhook-deliveries"),
+    path(
+        "webhooks/<int:pk>/deliveries/<int:delivery_pk>/redeliver/",
+        webhook_apis.WebhookRedeliverApi.as_view(),
+        name="api-webhook-redeliver",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("review/", include("reviews.urls")),
     path("models/", include("registry.urls")),
+    path("dashboard/", include("dashboards.urls")),
     path("", include("detector.urls")),
 ]
 

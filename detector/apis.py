@@ -15,7 +15,14 @@ from aiornot_site.roles import is_submitter
 from .models import Submission
 from .selectors import submission_get_for_user, submissions_visible_to
 from .serializers import BatchCreateSerializer, SubmissionCreateSerializer, SubmissionSerializer
-from .services import SubmissionRejected, collection_for_submission, submission_submit, submissions_create_batch
+from .services import (
+    SubmissionRejected,
+    archive_inspect,
+    collection_for_submission,
+    submission_submit,
+    submissions_create_batch,
+    submissions_create_from_archive,
+)
 from .views import asset_file_response
 
 
@@ -88,10 +95,12 @@ class SubmissionImageApi(APIView):
 
 
 class SubmissionBatchApi(APIView):
-    """Submit many images (files and/or links) in one request.
+    """Submit many images (files, links and/or one zip ``archive``) in one request.
 
-    Each item is accepted or refused on its own: 201 when all were accepted, 207 when
-    some were, 400 when none was. Accepted items are scored together.
+    Each item, and each file of the archive, is accepted or refused on its own: 201 when all
+    were accepted, 207 when some were, 400 when none was. Accepted items are scored together.
+    A hostile or unreadable archive refuses the whole request with a 4xx (archive_not_zip 415,
+    archive_corrupt 422, archive_too_many_files / archive_too_large / archive_bomb 413).
     """
 
     permission_classes = APIView.permission_classes + [CanSubmit]
@@ -110,10 +119,16 @@ class SubmissionBatchApi(APIView):
         }
         if data.get("collection") not in (None, ""):
             payload["collection"] = data.get("collection")
+        if hasattr(data, "getlist") and data.getlist("archive"):
+            if len(data.getlist("archive")) > 1:
+                raise ApiError("invalid_request", "Send at most one zip file in 'archive'.")
+            payload["archive"] = data.getlist("archive")[0]
         serializer = BatchCreateSerializer(data=payload)
         serializer.is_valid(raise_exception=True)
         try:
             collection = collection_for_submission(serializer.validated_data.get("collection"))
+            # A hostile or unreadable archive refuses the whole request before anything is stored.
+            plan = archive_inspect(serializer.validated_data["archive"]) if serializer.validated_data["archive"] else None
         except SubmissionRejected as exc:
             raise ApiError(exc.code, exc.message, exc.http_status) from exc
         items = submissions_create_batch(
@@ -124,6 +139,11 @@ class SubmissionBatchApi(APIView):
             note=serializer.validated_data["note"],
             collection=collection,
         )
+        if plan is not None:
+            items += submissions_create_from_archive(
+                user=request.user, plan=plan, channel=Submission.Channel.API,
+                note=serializer.validated_data["note"], collection=collection, first_index=len(items),
+            )
         results = []
         for item in items:
             if item.submission is not None:
@@ -135,9 +155,13 @@ class SubmissionBatchApi(APIView):
                     {"index": item.index, "name": item.name, "submission": None,
                      "error": {"code": item.error.code, "message": item.error.message}}
                 )
+            if getattr(item, "archive", ""):
+                results[-1]["archive"] = item.archive
         accepted = sum(1 for item in items if item.submission is not None)
         http_status = 201 if accepted == len(items) else (207 if accepted else 400)
         body = {"accepted": accepted, "refused": len(items) - accepted, "results": results}
+        if plan is not None:
+            body["ignored"] = list(plan.ignored)
         if not accepted:
             body["error"] = {"code": "batch_all_refused", "message": "No item of the batch was accepted; see results."}
         return Response(body, status=http_status)

@@ -377,8 +377,12 @@ def known_image_findings(fingerprint: ImageFingerprint | None, *, exclude_case_i
                     strength=WEAK,
                     verified=False,  # "looks like" is not "is": it cannot decide alone
                     line=_match_line(entry, None, float(similarity), looks_like=True),
-                    details={"origin": entry.origin, "case_id": entry.ref, "label": entry.label,
-                             "embedding_similarity": float(similarity)},
+                    details={
+                        "origin": entry.origin,
+                        "case_id" if entry.origin == "review" else "known_image_id": entry.ref,
+                        "label": entry.label,
+                        "embedding_similarity": float(similarity),
+                    },
                 )
             )
             break

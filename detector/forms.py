@@ -2,6 +2,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from .models import Collection
+
 
 class SubmitImageForm(forms.Form):
     """Either a file or a web link, never both."""
@@ -53,3 +55,56 @@ class SubmitImageForm(forms.Form):
             )
         cleaned["url"] = url
         return cleaned
+
+
+class CollectionForm(forms.ModelForm):
+    """What an admin sets on a collection; the view hands the cleaned data to the services."""
+
+    class Meta:
+        model = Collection
+        fields = ["name", "policy", "description", "deadline", "second_opinion", "is_open"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "deadline": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        }
+        labels = {"is_open": _("Open for submissions"), "second_opinion": _("Second opinion")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["second_opinion"].widget.choices = [
+            ("unknown", _("Policy default (on for art contests)")),
+            ("true", _("On: an AI label needs two agreeing reviewers")),
+            ("false", _("Off")),
+        ]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Many files from one <input multiple>. Each file is judged later, on its own, by the
+    services, so an empty or bad file never makes the whole form invalid."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = [f for f in (data if isinstance(data, (list, tuple)) else [data]) if f]
+        if self.required and not files:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return files
+
+
+class CollectionUploadForm(forms.Form):
+    files = MultipleFileField(
+        label=_("Images or zip archives"),
+        help_text=_("Choose many images at once, or zip archives of images (folders inside are fine)."),
+    )
+    note = forms.CharField(
+        label=_("Note for reviewers (optional, applies to every file)"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

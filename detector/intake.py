@@ -100,6 +100,14 @@ def image_validate(data: bytes, *, max_bytes: int, max_pixels: int) -> Validated
             "not_an_image",
             "The file is not an image we can read. Please send JPEG, PNG, WebP, GIF, BMP or TIFF.",
         ) from None
+    except ValueError as exc:
+        if "Decompressed Data Too Large" in str(exc) or "text chunks" in str(exc):
+            raise ImageRejected(
+                "image_metadata_too_large",
+                "The image carries a compressed text block too large to read safely (a decompression bomb). "
+                "Remove the metadata (re-save the image) and try again.",
+            ) from exc
+        raise ImageRejected("image_corrupt", f"The image header is damaged and cannot be read ({type(exc).__name__}).") from exc
     except Exception as exc:  # Pillow raises many types for hostile headers
         raise ImageRejected("image_corrupt", f"The image header is damaged and cannot be read ({type(exc).__name__}).") from exc
 

@@ -44,12 +44,12 @@ class Collection(models.Model):
         ART_CONTEST = "art_contest", _("Art contest")
         NEWSROOM = "newsroom", _("Newsroom")
 
-    name = models.CharField(max_length=200)
-    policy = models.CharField(max_length=32, choices=Policy.choices, default=Policy.GENERAL)
-    description = models.TextField(blank=True)
-    is_open = models.BooleanField(default=True, help_text=_("Open collections accept new submissions"))
+    name = models.CharField(_("name"), max_length=200)
+    policy = models.CharField(_("policy"), max_length=32, choices=Policy.choices, default=Policy.GENERAL)
+    description = models.TextField(_("description"), blank=True)
+    is_open = models.BooleanField(_("open"), default=True, help_text=_("Open collections accept new submissions"))
     deadline = models.DateTimeField(
-        null=True, blank=True, help_text=_("When decisions are due; earlier deadlines come first in the review queue")
+        _("deadline"), null=True, blank=True, help_text=_("When decisions are due; earlier deadlines come first in the review queue")
     )
     second_opinion = models.BooleanField(
         null=True,

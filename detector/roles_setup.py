@@ -7,6 +7,9 @@ from django.contrib.auth.models import Group, Permission
 from aiornot_site.roles import ROLE_PERMISSIONS
 
 
+OUR_APPS = {"detector", "reviews", "registry", "webhooks", "dashboards"}
+
+
 def role_groups_ensure() -> dict[str, Group]:
     """Create or update the three role groups; safe to run any number of times."""
     groups = {}
@@ -26,8 +29,8 @@ def role_groups_ensure() -> dict[str, Group]:
 
 
 def ensure_role_groups_after_migrate(sender, app_config=None, using="default", **kwargs):
-    # post_migrate fires once per app; act only after the last of ours so every
-    # permission exists.
-    if app_config is None or app_config.label != "registry":
+    # post_migrate fires once per app. Acting after each of ours is idempotent and cheap, and
+    # the last one sees every permission (whatever order the apps are listed in).
+    if app_config is None or app_config.label not in OUR_APPS:
         return
     role_groups_ensure()

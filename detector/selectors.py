@@ -41,3 +41,14 @@ def verdict_withheld(submission: Submission, user) -> bool:
 
 def collections_open_for_submission() -> QuerySet[Collection]:
     return Collection.objects.filter(is_open=True).order_by("name")
+
+
+def submission_get_for_report(*, user, submission_id: int) -> Submission | None:
+    """For the printable report, thumbnails and report images: admins and reviewers may open any
+    submission, anyone else only their own."""
+    from aiornot_site.roles import is_reviewer
+
+    qs = Submission.objects.select_related("asset", "submitted_by", "classifier_evidence", "collection")
+    if not (is_site_admin(user) or is_reviewer(user)):
+        qs = qs.filter(submitted_by=user)
+    return qs.filter(pk=submission_id).first()

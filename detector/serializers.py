@@ -26,10 +26,22 @@ class SubmissionCreateSerializer(serializers.Serializer):
 
 
 class BatchCreateSerializer(serializers.Serializer):
-    """Send many files as repeated multipart ``images`` fields and/or a list of ``urls``."""
+    """Send many files as repeated multipart ``images`` fields, a list of ``urls`` and/or one
+    zip ``archive`` of images."""
 
     images = serializers.ListField(child=serializers.FileField(), required=False, default=list)
     urls = serializers.ListField(child=serializers.CharField(max_length=2048), required=False, default=list)
+    archive = serializers.FileField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "A zip archive of images; each file in it is accepted or refused on its own. Folders, hidden "
+            "files and __MACOSX metadata are skipped. Limits: AIORNOT_ZIP_MAX_FILES files, "
+            "AIORNOT_ZIP_MAX_TOTAL_BYTES expanded, AIORNOT_MAX_UPLOAD_BYTES per file; a zip bomb is refused "
+            "whole (413 archive_bomb)."
+        ),
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
     collection = serializers.IntegerField(required=False, allow_null=True, help_text="id of an open collection")
 
@@ -37,8 +49,10 @@ class BatchCreateSerializer(serializers.Serializer):
         from django.conf import settings
 
         count = len(attrs["images"]) + len(attrs["urls"])
-        if count == 0:
-            raise serializers.ValidationError("Send at least one file in 'images' or one link in 'urls'.")
+        if count == 0 and attrs.get("archive") is None:
+            raise serializers.ValidationError(
+                "Send at least one file in 'images', one link in 'urls' or a zip file in 'archive'."
+            )
         if count > settings.AIORNOT_BATCH_MAX_ITEMS:
             raise serializers.ValidationError(
                 f"A batch holds at most {settings.AIORNOT_BATCH_MAX_ITEMS} items; this one has {count}."

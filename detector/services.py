@@ -6,6 +6,7 @@ audit event in the same transaction as the change it records.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import os
@@ -31,6 +32,7 @@ REJECTION_STATUS = {
     "unsupported_format": 415,
     "not_an_image": 415,
     "image_corrupt": 422,
+    "image_metadata_too_large": 422,
     "url_too_large": 413,
     "url_not_image": 415,
     "collection_not_found": 404,
@@ -539,6 +541,26 @@ def _submission_fail(submission: Submission, reason: str) -> Submission:
     return locked
 
 
+def submissions_sweep_pending(*, older_than_seconds: int) -> int:
+    """Queue scoring again for submissions still pending after `older_than_seconds`.
+
+    A broker outage leaves new submissions stored and pending; this sweeper (run by celery
+    beat) hands them to the workers once the broker is back. Scoring is idempotent, so a
+    submission queued twice is still scored once.
+    """
+    cutoff = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
+    ids = list(
+        Submission.objects.filter(status=Submission.Status.PENDING, created_at__lt=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)[:5000]
+    )
+    for start in range(0, len(ids), SCORING_BATCH_SIZE):
+        submission_enqueue_scoring_many(submission_ids=ids[start : start + SCORING_BATCH_SIZE])
+    if ids:
+        logger.info("Sweeper re-queued %d pending submission(s)", len(ids))
+    return len(ids)
+
+
 def submission_requeue(*, submission: Submission, actor=None) -> bool:
     """Put a pending or failed submission back on the scoring queue."""
     if submission.status == Submission.Status.SCORED:
@@ -548,3 +570,372 @@ def submission_requeue(*, submission: Submission, actor=None) -> bool:
         _event(submission, "requeued", actor=actor)
         transaction.on_commit(lambda: submission_enqueue_scoring(submission_id=submission.pk))
     return True
+
+
+# --- Zip archives: many images in one upload -----------------------------------------------------
+#
+# An archive is checked in two steps. First its directory, without inflating anything: entry count,
+# declared sizes and compression ratios, so a zip bomb is refused whole and nothing is stored. Then
+# each entry is inflated in memory, one at a time and never past the per-file limit, and submitted
+# like an uploaded file. Entry names are never used as paths: only their last part becomes the
+# submission's original_filename (stored files are named by sha256).
+
+ARCHIVE_REJECTION_STATUS = {
+    "archive_not_zip": 415,
+    "archive_corrupt": 422,
+    "archive_empty": 400,
+    "archive_too_many_files": 413,
+    "archive_too_large": 413,
+    "archive_bomb": 413,
+    "archive_entry_encrypted": 415,
+    "archive_entry_unsupported_compression": 415,
+    "archive_entry_corrupt": 422,
+}
+# Entries this small are never refused for their compression ratio (tiny files compress oddly).
+ARCHIVE_RATIO_GRACE_BYTES = 1024 * 1024
+# Folders and operating-system clutter that are skipped without a word in the per-entry results.
+_ARCHIVE_CLUTTER = {"__macosx", "thumbs.db", "desktop.ini"}
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+class ArchiveRejected(SubmissionRejected):
+    """The whole archive is refused (nothing from it was stored); ``http_status`` is 4xx."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
+        self.http_status = ARCHIVE_REJECTION_STATUS.get(code, 400)
+
+
+def _archive_entry_error(code: str, message: str) -> SubmissionRejected:
+    error = SubmissionRejected(code, message)
+    error.http_status = ARCHIVE_REJECTION_STATUS.get(code, error.http_status)
+    return error
+
+
+@dataclass(frozen=True)
+class UploadItem(BatchItem):
+    """A batch item that may come from an archive; ``already_submitted`` marks a repeat upload."""
+
+    archive: str = ""
+    already_submitted: bool = False
+
+
+@dataclass(frozen=True)
+class ArchivePlan:
+    """An archive whose directory passed the checks, ready to be read entry by entry."""
+
+    name: str
+    reader: object  # the open zipfile.ZipFile
+    entries: tuple  # zipfile.ZipInfo of the files to read, in archive order
+    ignored: tuple[str, ...]  # entry names skipped as folders' clutter (hidden files, __MACOSX)
+
+
+def is_zip_archive(upload) -> bool:
+    """The uploaded file starts like a zip archive (its name does not matter)."""
+    position = upload.tell() if hasattr(upload, "tell") else 0
+    head = upload.read(4)
+    upload.seek(position)
+    return head in _ZIP_MAGIC
+
+
+def archive_entry_display_name(raw: str) -> str:
+    """The entry's path as people should see it: no control characters, bounded length."""
+    cleaned = "".join(ch for ch in raw.replace("\\", "/") if ch.isprintable())
+    return cleaned[:500]
+
+
+def archive_entry_basename(raw: str) -> str:
+    """The only part of an entry name that is kept: the last path component, as a label."""
+    parts = [p for p in archive_entry_display_name(raw).split("/") if p not in ("", ".", "..")]
+    return parts[-1][:255] if parts else ""
+
+
+def _archive_entry_is_clutter(raw: str) -> bool:
+    parts = [p for p in raw.replace("\\", "/").split("/") if p]
+    if not parts:
+        return True
+    for part in parts:
+        if part.lower() in _ARCHIVE_CLUTTER:
+            return True
+        if part.startswith(".") and part not in (".", ".."):
+            return True  # .DS_Store, ._picture.jpg (AppleDouble), .git/...
+    return False
+
+
+def _archive_directory_size(handle) -> tuple[int, int] | None:
+    """(entries, central directory bytes) from the end record, read before zipfile parses the
+    directory, so an archive declaring millions of entries is refused cheaply. None when absent."""
+    import struct
+
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    tail_length = min(size, 22 + 0xFFFF)
+    handle.seek(size - tail_length)
+    tail = handle.read(tail_length)
+    handle.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    _, _, _, entries, directory_bytes, _, _ = struct.unpack("<4HLLH", tail[at + 4 : at + 22])
+    return entries, directory_bytes
+
+
+def archive_inspect(
+    upload,
+    *,
+    max_files: int | None = None,
+    max_total_bytes: int | None = None,
+    max_entry_bytes: int | None = None,
+    max_ratio: float | None = None,
+) -> ArchivePlan:
+    """Open an uploaded zip and check its directory against the limits without inflating anything.
+
+    Raises ArchiveRejected: archive_not_zip (415), archive_corrupt (422), archive_empty (400),
+    archive_too_many_files, archive_too_large, archive_bomb (413).
+    """
+    import zipfile
+
+    max_files = settings.AIORNOT_ZIP_MAX_FILES if max_files is None else max_files
+    max_total_bytes = settings.AIORNOT_ZIP_MAX_TOTAL_BYTES if max_total_bytes is None else max_total_bytes
+    max_entry_bytes = settings.AIORNOT_MAX_UPLOAD_BYTES if max_entry_bytes is None else max_entry_bytes
+    max_ratio = settings.AIORNOT_ZIP_MAX_RATIO if max_ratio is None else max_ratio
+    name = archive_entry_basename(getattr(upload, "name", "") or "") or "archive.zip"
+    handle = getattr(upload, "file", upload)
+    handle.seek(0)
+    if handle.read(4) not in _ZIP_MAGIC:
+        raise ArchiveRejected("archive_not_zip", f"{name} is not a zip archive.")
+    # Folders, hidden files and __MACOSX metadata do not count towards max_files, but the whole
+    # directory may hold at most three entries per allowed file (at ~512 bytes each).
+    max_entries = max_files * 3 + 16
+    declared = _archive_directory_size(handle)
+    if declared is None:
+        raise ArchiveRejected("archive_corrupt", f"{name} is damaged: its zip directory is missing.")
+    entries, directory_bytes = declared
+    if (entries != 0xFFFF and entries > max_entries) or (
+        directory_bytes != 0xFFFFFFFF and directory_bytes > max_entries * 512
+    ):
+        raise ArchiveRejected(
+            "archive_too_many_files",
+            f"{name} holds too many entries; an archive may hold at most {max_files} files.",
+        )
+    try:
+        archive = zipfile.ZipFile(handle)
+        infos = archive.infolist()
+    except Exception as exc:  # zipfile raises many types for hostile directories
+        raise ArchiveRejected("archive_corrupt", f"{name} is damaged and cannot be read as a zip archive.") from exc
+    if len(infos) > max_entries:
+        raise ArchiveRejected(
+            "archive_too_many_files", f"{name} holds {len(infos)} entries; the limit is {max_files} files."
+        )
+    files, ignored = [], []
+    for info in infos:
+        if info.is_dir():
+            continue
+        if _archive_entry_is_clutter(info.filename):
+            ignored.append(archive_entry_display_name(info.filename))
+            continue
+        files.append(info)
+    if not files:
+        raise ArchiveRejected("archive_empty", f"{name} holds no files (folders and hidden files are skipped).")
+    if len(files) > max_files:
+        raise ArchiveRejected(
+            "archive_too_many_files", f"{name} holds {len(files)} files; the limit is {max_files} per archive."
+        )
+    total = 0
+    for info in files:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > ARCHIVE_RATIO_GRACE_BYTES and ratio > max_ratio:
+            raise ArchiveRejected(
+                "archive_bomb",
+                f"{name} was refused as a possible zip bomb: the entry "
+                f"\"{archive_entry_display_name(info.filename)}\" would expand {ratio:.0f} times "
+                f"(to {info.file_size / 1e6:.1f} MB); the limit is {max_ratio:g} times.",
+            )
+        total += min(info.file_size, max_entry_bytes + 1)  # larger entries are skipped unread
+    if total > max_total_bytes:
+        raise ArchiveRejected(
+            "archive_too_large",
+            f"{name} would expand to {total / 1e6:.0f} MB; the limit is {max_total_bytes / 1e6:.0f} MB per archive.",
+        )
+    return ArchivePlan(name=name, reader=archive, entries=tuple(files), ignored=tuple(ignored))
+
+
+def archive_entry_read(plan: ArchivePlan, info, *, max_entry_bytes: int | None = None) -> bytes:
+    """Inflate one entry in memory, never past the per-file limit. Raises SubmissionRejected."""
+    import zipfile
+
+    max_entry_bytes = settings.AIORNOT_MAX_UPLOAD_BYTES if max_entry_bytes is None else max_entry_bytes
+    if info.flag_bits & 0x1:
+        raise _archive_entry_error("archive_entry_encrypted", "The file is encrypted; send it without a password.")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise _archive_entry_error(
+            "archive_entry_unsupported_compression",
+            "The file uses a compression method we do not read; use ordinary (deflate) zip compression.",
+        )
+    if info.file_size > max_entry_bytes:
+        raise _archive_entry_error(
+            "file_too_large", f"The file is {info.file_size / 1e6:.1f} MB; the limit is {max_entry_bytes / 1e6:.1f} MB."
+        )
+    chunks, size = [], 0
+    try:
+        with plan.reader.open(info) as handle:  # zipfile stops at the declared size and checks the CRC
+            while True:
+                chunk = handle.read(1024 * 1024)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_entry_bytes:
+                    raise _archive_entry_error(
+                        "file_too_large", f"The file is larger than the limit of {max_entry_bytes / 1e6:.1f} MB."
+                    )
+                chunks.append(chunk)
+    except SubmissionRejected:
+        raise
+    except Exception as exc:  # bad CRC, truncated stream, lying headers
+        raise _archive_entry_error(
+            "archive_entry_corrupt", "The file is damaged inside the archive and cannot be read."
+        ) from exc
+    return b"".join(chunks)
+
+
+def _submission_create_once(
+    *, user, data: bytes, name: str, channel: str, note: str, collection: Collection | None, skip_repeats: bool
+) -> tuple[Submission, bool]:
+    """submission_create without enqueueing; with ``skip_repeats`` the same person sending the same
+    bytes to the same collection again gets their earlier submission back (a retried upload)."""
+    if skip_repeats and collection is not None:
+        earlier = (
+            Submission.objects.filter(
+                collection=collection, submitted_by=user, asset__sha256=hashlib.sha256(data).hexdigest()
+            )
+            .order_by("id")
+            .first()
+        )
+        if earlier is not None:
+            return earlier, True
+    submission = submission_create(
+        user=user, data=data, source=Submission.Source.UPLOAD, channel=channel,
+        original_filename=name, note=note, enqueue=False, collection=collection,
+    )
+    return submission, False
+
+
+def submissions_create_from_archive(
+    *,
+    user,
+    plan: ArchivePlan,
+    channel: str = Submission.Channel.API,
+    note: str = "",
+    collection: Collection | None = None,
+    first_index: int = 0,
+    skip_repeats: bool = False,
+    enqueue: bool = True,
+) -> list[UploadItem]:
+    """Submit every file of an inspected archive on its own: images are stored and (with
+    ``enqueue``) scored together; anything else is refused with its reason, per entry."""
+    items: list[UploadItem] = []
+    try:
+        for offset, info in enumerate(plan.entries):
+            shown = archive_entry_display_name(info.filename)
+            common = {"index": first_index + offset, "name": shown, "archive": plan.name}
+            try:
+                data = archive_entry_read(plan, info)
+                submission, repeat = _submission_create_once(
+                    user=user, data=data, name=archive_entry_basename(info.filename) or f"entry-{offset + 1}",
+                    channel=channel, note=note, collection=collection, skip_repeats=skip_repeats,
+                )
+            except SubmissionRejected as exc:
+                items.append(UploadItem(error=exc, **common))
+            else:
+                items.append(UploadItem(submission=submission, already_submitted=repeat, **common))
+    finally:
+        plan.reader.close()
+    if enqueue:
+        _enqueue_new(items)
+    return items
+
+
+def _enqueue_new(items) -> None:
+    new = [i.submission.pk for i in items if i.submission is not None and not getattr(i, "already_submitted", False)]
+    if new:
+        transaction.on_commit(lambda: submission_enqueue_scoring_many(submission_ids=new))
+
+
+def collection_upload(
+    *,
+    user,
+    collection: Collection,
+    uploads,
+    note: str = "",
+    channel: str = Submission.Channel.WEB,
+) -> tuple[list[UploadItem], list[str]]:
+    """Files sent into a collection from the web page: images and zip archives, each file (and
+    each archive entry) accepted or refused on its own, then scored together.
+
+    Sending the same bytes to the same collection again returns the earlier submission instead
+    of a second one, so a retried or resumed upload never duplicates entries. Returns the items
+    and the archive entries skipped as clutter. Raises SubmissionRejected when the collection is
+    closed (nothing stored).
+    """
+    collection = collection_for_submission(collection.pk)
+    items: list[UploadItem] = []
+    ignored: list[str] = []
+    for upload in uploads:
+        name = os.path.basename((upload.name or "").replace("\\", "/"))
+        if is_zip_archive(upload):
+            try:
+                plan = archive_inspect(upload)
+            except ArchiveRejected as exc:
+                items.append(UploadItem(index=len(items), name=name, archive=name, error=exc))
+                continue
+            items += submissions_create_from_archive(
+                user=user, plan=plan, channel=channel, note=note, collection=collection,
+                first_index=len(items), skip_repeats=True, enqueue=False,
+            )
+            ignored += [f"{plan.name}: {entry}" for entry in plan.ignored]
+            continue
+        try:
+            submission, repeat = _submission_create_once(
+                user=user, data=upload.read(), name=name, channel=channel, note=note,
+                collection=collection, skip_repeats=True,
+            )
+        except SubmissionRejected as exc:
+            items.append(UploadItem(index=len(items), name=name, error=exc))
+        else:
+            items.append(UploadItem(index=len(items), name=name, submission=submission, already_submitted=repeat))
+    _enqueue_new(items)
+    return items, ignored
+
+
+THUMBNAIL_MAX_SIDE = 160
+
+
+def asset_thumbnail(*, asset: ImageAsset, max_side: int = THUMBNAIL_MAX_SIDE) -> str:
+    """Storage name of a small JPEG of the image for report tables, made once and kept
+    (thumbnails/<sha256>-<side>.jpg). '' when the stored image cannot be read."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    from .intake import SUPPORTED_FORMATS
+
+    name = f"thumbnails/{asset.sha256[:2]}/{asset.sha256}-{max_side}.jpg"
+    if default_storage.exists(name):
+        return name
+    try:
+        with asset.file.open("rb") as handle:
+            image = Image.open(io.BytesIO(handle.read()), formats=SUPPORTED_FORMATS)
+            image.thumbnail((max_side, max_side))  # JPEGs are decoded at a reduced scale
+            image = ImageOps.exif_transpose(image)
+        if image.mode not in ("RGB", "L"):
+            rgba = image.convert("RGBA")
+            image = Image.new("RGB", rgba.size, (255, 255, 255))
+            image.paste(rgba, mask=rgba.getchannel("A"))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=80)
+    except Exception:
+        logger.exception("Thumbnail failed for asset %s", asset.pk)
+        return ""
+    if default_storage.exists(name):  # made by a concurrent request meanwhile
+        return name
+    return default_storage.save(name, ContentFile(buffer.getvalue()))

@@ -1,19 +1,34 @@
-"""REST API for reviewers: queue status, claim, release, decide."""
+"""REST API for reviewers (queue, claim, release, skip, decide) and admins (escalations, re-queue)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aiornot_site.api_errors import ApiError
-from aiornot_site.roles import is_reviewer
+from aiornot_site.roles import is_reviewer, is_site_admin
 
-from .selectors import case_for_reviewer, case_held_by, queue_counts
-from .serializers import DecisionCreateSerializer, ReviewCaseSerializer, ReviewDecisionSerializer
-from .services import ReviewError, case_claim_next, case_decide, case_release
+from .models import ReasonCode
+from .selectors import case_for_reviewer, case_held_by, escalated_cases, queue_counts
+from .serializers import (
+    DecisionCreateSerializer,
+    EscalatedCaseSerializer,
+    RequeueSerializer,
+    ReviewCaseSerializer,
+    ReviewDecisionSerializer,
+)
+from .services import (
+    ReviewError,
+    case_claim_next,
+    case_decide,
+    case_escalation_decide,
+    case_release,
+    case_requeue,
+    case_skip,
+)
 
 
 class IsReviewer(BasePermission):
@@ -23,33 +38,56 @@ class IsReviewer(BasePermission):
         return is_reviewer(request.user)
 
 
+class IsSiteAdmin(BasePermission):
+    message = "Only admins may settle escalations and re-open decided cases."
+
+    def has_permission(self, request, view):
+        return is_site_admin(request.user)
+
+
 class ReviewApi(APIView):
     permission_classes = APIView.permission_classes + [IsReviewer]
 
 
-class QueueApi(ReviewApi):
-    """How many cases wait, and the case you hold (if any)."""
+class AdminReviewApi(APIView):
+    permission_classes = APIView.permission_classes + [IsSiteAdmin]
 
-    @extend_schema(responses={200: OpenApiResponse(description="Queue counts and your held case")})
+
+def _service_call(function, **kwargs):
+    try:
+        return function(**kwargs)
+    except ReviewError as exc:
+        raise ApiError(exc.code, exc.message, exc.http_status) from exc
+
+
+def _case_data(request, case) -> dict:
+    return ReviewCaseSerializer(case, context={"request": request}).data
+
+
+class QueueApi(ReviewApi):
+    """How many cases there are in each state, the case you hold (if any), and the reason codes."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="Queue counts, your held case, reason codes")})
     def get(self, request):
         held = case_held_by(request.user)
         return Response(
             {
-                "counts": queue_counts(),
-                "held_case": ReviewCaseSerializer(held, context={"request": request}).data if held else None,
+                "counts": queue_counts(viewer=request.user),
+                "held_case": _case_data(request, held) if held else None,
+                "reason_codes": [{"code": code, "label": str(label)} for code, label in ReasonCode.choices],
             }
         )
 
 
 class ClaimNextApi(ReviewApi):
-    """Claim the next case; you hold it until you decide, release it or the lease expires."""
+    """Claim the next case; you hold it until you decide, release or skip it, or the lease expires."""
 
     @extend_schema(request=None, responses={200: ReviewCaseSerializer, 204: OpenApiResponse(description="Queue empty")})
     def post(self, request):
         case = case_claim_next(reviewer=request.user)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(ReviewCaseSerializer(case, context={"request": request}).data)
+        return Response(_case_data(request, case))
 
 
 class CaseDetailApi(ReviewApi):
@@ -58,33 +96,89 @@ class CaseDetailApi(ReviewApi):
         case = case_for_reviewer(reviewer=request.user, case_id=pk)
         if case is None:
             raise ApiError("not_found", "No such case, or you do not hold it.", status.HTTP_404_NOT_FOUND)
-        return Response(ReviewCaseSerializer(case, context={"request": request}).data)
+        return Response(_case_data(request, case))
 
 
 class CaseReleaseApi(ReviewApi):
     @extend_schema(request=None, responses={200: ReviewCaseSerializer})
     def post(self, request, pk: int):
-        try:
-            case = case_release(case_id=pk, reviewer=request.user)
-        except ReviewError as exc:
-            raise ApiError(exc.code, exc.message, exc.http_status) from exc
-        return Response(ReviewCaseSerializer(case, context={"request": request}).data)
+        case = _service_call(case_release, case_id=pk, reviewer=request.user)
+        return Response(_case_data(request, case))
+
+
+class CaseSkipApi(ReviewApi):
+    """Hand the case back; it is not offered to you again for AIORNOT_REVIEW_SKIP_HOURS."""
+
+    @extend_schema(request=None, responses={200: ReviewCaseSerializer})
+    def post(self, request, pk: int):
+        case = _service_call(case_skip, case_id=pk, reviewer=request.user)
+        return Response(_case_data(request, case))
 
 
 class CaseDecisionApi(ReviewApi):
-    """Decide `ai`, `human` or `unsure`; the decision becomes the image's label."""
+    """Decide `ai`, `human` or `unsure`, with optional `reason_codes` and a `note`.
+
+    `human` and `unsure` become the image's label at once; `ai` too, unless the image is in a
+    collection that needs a second opinion (then a second, independent reviewer decides).
+    """
 
     @extend_schema(request=DecisionCreateSerializer, responses={201: ReviewDecisionSerializer})
     def post(self, request, pk: int):
         serializer = DecisionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            decision = case_decide(
-                case_id=pk,
-                reviewer=request.user,
-                decision=serializer.validated_data["decision"],
-                note=serializer.validated_data.get("note", ""),
-            )
-        except ReviewError as exc:
-            raise ApiError(exc.code, exc.message, exc.http_status) from exc
+        decision = _service_call(
+            case_decide,
+            case_id=pk,
+            reviewer=request.user,
+            decision=serializer.validated_data["decision"],
+            note=serializer.validated_data.get("note", ""),
+            reason_codes=serializer.validated_data.get("reason_codes", []),
+        )
         return Response(ReviewDecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class EscalationListApi(AdminReviewApi):
+    """Cases whose two reviewers disagreed, with both decisions, in queue order."""
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                name="EscalationList",
+                fields={"count": serializers.IntegerField(), "results": EscalatedCaseSerializer(many=True)},
+            )
+        }
+    )
+    def get(self, request):
+        cases = list(escalated_cases()[:200])
+        return Response(
+            {"count": len(cases), "results": EscalatedCaseSerializer(cases, many=True, context={"request": request}).data}
+        )
+
+
+class EscalationDecisionApi(AdminReviewApi):
+    """Settle an escalated case; the admin's decision is final."""
+
+    @extend_schema(request=DecisionCreateSerializer, responses={201: ReviewDecisionSerializer})
+    def post(self, request, pk: int):
+        serializer = DecisionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        decision = _service_call(
+            case_escalation_decide,
+            case_id=pk,
+            admin=request.user,
+            decision=serializer.validated_data["decision"],
+            note=serializer.validated_data.get("note", ""),
+            reason_codes=serializer.validated_data.get("reason_codes", []),
+        )
+        return Response(ReviewDecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class CaseRequeueApi(AdminReviewApi):
+    """Re-open a decided case for correction (`reason` required); its label is cleared until decided again."""
+
+    @extend_schema(request=RequeueSerializer, responses={200: ReviewCaseSerializer})
+    def post(self, request, pk: int):
+        serializer = RequeueSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        case = _service_call(case_requeue, case_id=pk, admin=request.user, reason=serializer.validated_data.get("reason", ""))
+        return Response(_case_data(request, case))

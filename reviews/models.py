@@ -15,11 +15,36 @@ class Decision(models.TextChoices):
     UNSURE = "unsure", _("Unsure")
 
 
+class ReasonCode(models.TextChoices):
+    """Why a reviewer decided as they did: optional, several allowed, a fixed list (for statistics)."""
+
+    GENERATOR_ARTIFACTS = "generator_artifacts", _("Generator artifacts (hands, text, textures)")
+    PROVENANCE_METADATA = "provenance_metadata", _("Provenance metadata (C2PA, XMP, generator parameters)")
+    WATERMARK = "watermark", _("Invisible watermark")
+    MATCHES_KNOWN_IMAGE = "matches_known_image", _("Matches a known image")
+    REVERSE_IMAGE_SEARCH = "reverse_image_search", _("Reverse image search")
+    ARTIST_PROCESS_EVIDENCE = "artist_process_evidence", _("Artist's process evidence (sketches, layers, timelapse)")
+    CAMERA_ORIGINAL = "camera_original", _("Camera original")
+    STYLE_ONLY = "style_only", _("Style only (no concrete evidence)")
+    OTHER = "other", _("Other (explain in the note)")
+
+
 class ReviewCase(models.Model):
-    """A question for people about one image; its final decision becomes the image's label."""
+    """A question for people about one image; its final decision becomes the image's label.
+
+    Life of a case: ``open`` (in the queue) → a reviewer decides. ``human`` and ``unsure``
+    are final at once. ``ai`` is final at once unless the image is in a collection that
+    needs a second opinion: then the case is ``awaiting_second`` (back in the queue for a
+    different reviewer, who does not see the first decision); agreement makes ``ai`` final,
+    disagreement makes it ``escalated`` and an admin's decision is final. Only a final
+    decision sets ``label`` and status ``decided``. An admin may re-open a decided case for
+    correction: it starts a new ``round`` and its earlier decisions stay.
+    """
 
     class Status(models.TextChoices):
         OPEN = "open", _("Waiting for a reviewer")
+        AWAITING_SECOND = "awaiting_second", _("Waiting for a second, independent reviewer")
+        ESCALATED = "escalated", _("Reviewers disagreed: waiting for an admin")
         DECIDED = "decided", _("Decided")
 
     class Reason(models.TextChoices):
@@ -48,6 +73,9 @@ class ReviewCase(models.Model):
 
     label = models.CharField(max_length=16, choices=Decision.choices, blank=True)
     labelled_at = models.DateTimeField(null=True, blank=True)
+    round = models.PositiveSmallIntegerField(
+        default=1, help_text=_("1, plus one for every time an admin re-opened the case for correction")
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -56,14 +84,29 @@ class ReviewCase(models.Model):
     def __str__(self) -> str:
         return f"Case #{self.pk} ({self.get_status_display()})"
 
+    @property
+    def in_queue(self) -> bool:
+        return self.status in QUEUE_STATUSES
+
+
+QUEUE_STATUSES = (ReviewCase.Status.OPEN, ReviewCase.Status.AWAITING_SECOND)
+
 
 class ReviewDecision(models.Model):
     """One reviewer's decision on a case, with what the model said at that moment."""
+
+    class Stage(models.TextChoices):
+        REVIEW = "review", _("Review")
+        SECOND_OPINION = "second_opinion", _("Second opinion")
+        ESCALATION = "escalation", _("Admin decision on an escalation")
 
     case = models.ForeignKey(ReviewCase, on_delete=models.PROTECT, related_name="decisions")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=16, choices=Decision.choices)
     note = models.TextField(blank=True)
+    reason_codes = models.JSONField(default=list, blank=True, help_text=_("ReasonCode values, in list order"))
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.REVIEW)
+    round = models.PositiveSmallIntegerField(default=1)
     model_p_ai = models.FloatField(null=True, blank=True)
     model_verdict = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -73,6 +116,26 @@ class ReviewDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} on case #{self.case_id} by {self.reviewer_id}"
+
+    def reason_code_labels(self) -> list[str]:
+        labels = dict(ReasonCode.choices)
+        return [str(labels.get(code, code)) for code in self.reason_codes or []]
+
+
+class CaseSkip(models.Model):
+    """A reviewer skipped a case: it is not offered to them again until ``until``."""
+
+    case = models.ForeignKey(ReviewCase, on_delete=models.CASCADE, related_name="skips")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    skipped_at = models.DateTimeField(auto_now_add=True)
+    until = models.DateTimeField()
+
+    class Meta:
+        ordering = ["skipped_at", "id"]
+        indexes = [models.Index(fields=["reviewer", "until"])]
+
+    def __str__(self) -> str:
+        return f"Case #{self.case_id} skipped by {self.reviewer_id} until {self.until:%Y-%m-%d %H:%M}"
 
 
 class CaseEvent(AuditEvent):

@@ -9,13 +9,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Abs
 from django.utils import timezone
 
-from detector.models import Submission, SubmissionEvent
+from aiornot_site.roles import is_site_admin
+from detector.models import Collection, Submission, SubmissionEvent
 from detector.policy import LIKELY_AI, LIKELY_HUMAN, sampled_for_review
+from webhooks.services import webhooks_case_finalized
 
-from .models import CaseEvent, Decision, ReviewCase, ReviewDecision
+from .models import QUEUE_STATUSES, CaseEvent, CaseSkip, Decision, ReasonCode, ReviewCase, ReviewDecision
 
 
 class ReviewError(Exception):
@@ -98,25 +101,85 @@ def _lease() -> timedelta:
 
 
 def _claimable(now) -> Q:
-    return Q(status=ReviewCase.Status.OPEN) & (Q(claimed_by__isnull=True) | Q(lease_expires_at__lt=now))
+    return Q(status__in=QUEUE_STATUSES) & (Q(claimed_by__isnull=True) | Q(lease_expires_at__lt=now))
+
+
+def _held(reviewer, now) -> Q:
+    return Q(status__in=QUEUE_STATUSES, claimed_by=reviewer, lease_expires_at__gte=now)
+
+
+def _clear_claim(case: ReviewCase) -> None:
+    case.claimed_by = None
+    case.claimed_at = None
+    case.lease_expires_at = None
+
+
+def queue_ordered(cases: QuerySet[ReviewCase]) -> QuerySet[ReviewCase]:
+    """The queue order: deadline, then need of a person, then age. See case_claim_next."""
+    soonest_deadline = Subquery(
+        Submission.objects.filter(asset_id=OuterRef("asset_id"), collection__deadline__isnull=False)
+        .order_by("collection__deadline")
+        .values("collection__deadline")[:1]
+    )
+    in_art_contest = Exists(
+        Submission.objects.filter(asset_id=OuterRef("asset_id"), collection__policy=Collection.Policy.ART_CONTEST)
+    )
+    return cases.annotate(
+        queue_deadline=soonest_deadline,
+        queue_in_art_contest=in_art_contest,
+    ).annotate(
+        queue_uncertainty=Case(
+            When(Q(queue_in_art_contest=True, verdict_at_routing=LIKELY_AI), then=Value(0.0)),
+            When(p_ai_at_routing__isnull=True, then=Value(0.5)),
+            default=Abs(F("p_ai_at_routing") - Value(0.5)),
+            output_field=FloatField(),
+        )
+    ).order_by(F("queue_deadline").asc(nulls_last=True), "queue_uncertainty", "created_at", "id")
+
+
+def claimable_for(reviewer, now=None) -> QuerySet[ReviewCase]:
+    """Cases this reviewer may claim now (unordered)."""
+    now = now or timezone.now()
+    cases = ReviewCase.objects.filter(_claimable(now))
+    if not getattr(settings, "AIORNOT_REVIEW_ALLOW_OWN_SUBMISSIONS", False):
+        cases = cases.exclude(asset__submissions__submitted_by=reviewer)
+    # A second opinion must come from someone else than the first reviewer of this round.
+    decided_this_round = ReviewDecision.objects.filter(case=OuterRef("pk"), round=OuterRef("round"), reviewer=reviewer)
+    cases = cases.exclude(Exists(decided_this_round))
+    skipped = CaseSkip.objects.filter(case=OuterRef("pk"), reviewer=reviewer, until__gt=now)
+    return cases.exclude(Exists(skipped))
 
 
 def case_claim_next(*, reviewer) -> ReviewCase | None:
-    """Give the reviewer the oldest unclaimed case, or the one they already hold.
+    """Give the reviewer the case they already hold, or claim the next one in queue order.
 
-    The claim is a conditional UPDATE, so two reviewers can never hold one case, on
-    any database.
+    Claimable: status ``open`` or ``awaiting_second``, unclaimed or with an expired lease,
+    not submitted by this reviewer, not already decided by this reviewer in the current
+    round (a second opinion is independent), and not skipped by this reviewer within
+    ``AIORNOT_REVIEW_SKIP_HOURS``.
+
+    Order, first criterion first:
+
+    1. **Deadline**: the soonest ``deadline`` among the collections the image was submitted
+       to (a past deadline is the most urgent); cases with no deadline come last.
+    2. **Need of a person**, smallest first: ``|p_ai_at_routing - 0.5|``, so the cases the
+       model is least sure about come first, except that a case the model read
+       ``likely_ai`` for an image entered in an art contest counts as 0 (as uncertain as it
+       gets): an entrant is waiting under "Under review" and an AI label there must be
+       confirmed by people. A case with no score counts as 0.5 (last).
+    3. **Age**: oldest case first (``created_at``, then id).
+
+    Cases waiting for a second opinion follow the same order and are not marked to the
+    reviewer, so the second look stays blind.
+
+    The claim is a conditional UPDATE (still claimable at that instant), so two reviewers
+    can never hold one case, on any database.
     """
     now = timezone.now()
-    held = ReviewCase.objects.filter(
-        status=ReviewCase.Status.OPEN, claimed_by=reviewer, lease_expires_at__gte=now
-    ).first()
+    held = ReviewCase.objects.filter(_held(reviewer, now)).first()
     if held is not None:
         return held
-    candidates = ReviewCase.objects.filter(_claimable(now))
-    if not getattr(settings, "AIORNOT_REVIEW_ALLOW_OWN_SUBMISSIONS", False):
-        candidates = candidates.exclude(asset__submissions__submitted_by=reviewer)
-    for case_id in candidates.order_by("created_at", "id").values_list("id", flat=True)[:50]:
+    for case_id in queue_ordered(claimable_for(reviewer, now)).values_list("id", flat=True)[:50]:
         with transaction.atomic():
             won = ReviewCase.objects.filter(_claimable(now), pk=case_id).update(
                 claimed_by=reviewer, claimed_at=now, lease_expires_at=now + _lease()
@@ -128,19 +191,44 @@ def case_claim_next(*, reviewer) -> ReviewCase | None:
     return None
 
 
+def _case_locked(case_id: int) -> ReviewCase:
+    case = ReviewCase.objects.select_for_update().filter(pk=case_id).first()
+    if case is None:
+        raise ReviewError("case_not_found", "There is no such review case.", 404)
+    return case
+
+
+def _held_by(case: ReviewCase, reviewer) -> bool:
+    return case.status in QUEUE_STATUSES and case.claimed_by_id == reviewer.pk
+
+
 def case_release(*, case_id: int, reviewer) -> ReviewCase:
     """Hand a claimed case back to the queue."""
     with transaction.atomic():
-        case = ReviewCase.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise ReviewError("case_not_found", "There is no such review case.", 404)
-        if case.status != ReviewCase.Status.OPEN or case.claimed_by_id != reviewer.pk:
+        case = _case_locked(case_id)
+        if not _held_by(case, reviewer):
             raise ReviewError("case_not_claimed", "You do not hold this case, so there is nothing to release.")
-        case.claimed_by = None
-        case.claimed_at = None
-        case.lease_expires_at = None
+        _clear_claim(case)
         case.save(update_fields=["claimed_by", "claimed_at", "lease_expires_at"])
         _case_event(case, "released", actor=reviewer)
+    return case
+
+
+def case_skip(*, case_id: int, reviewer) -> ReviewCase:
+    """Hand a claimed case back and do not offer it to this reviewer again for a while.
+
+    Others can claim it at once; this reviewer gets it again after
+    ``AIORNOT_REVIEW_SKIP_HOURS`` (when nobody else has decided it by then).
+    """
+    with transaction.atomic():
+        case = _case_locked(case_id)
+        if not _held_by(case, reviewer):
+            raise ReviewError("case_not_claimed", "You do not hold this case, so there is nothing to skip.")
+        until = timezone.now() + timedelta(hours=settings.AIORNOT_REVIEW_SKIP_HOURS)
+        _clear_claim(case)
+        case.save(update_fields=["claimed_by", "claimed_at", "lease_expires_at"])
+        CaseSkip.objects.create(case=case, reviewer=reviewer, until=until)
+        _case_event(case, "skipped", actor=reviewer, until=until.isoformat())
     return case
 
 
@@ -150,53 +238,227 @@ def _disagrees_with_model(decision: str, model_verdict: str) -> bool:
     )
 
 
-def case_decide(*, case_id: int, reviewer, decision: str, note: str = "") -> ReviewDecision:
-    """Record the reviewer's decision; it becomes the image's label.
+def reason_codes_clean(reason_codes) -> list[str]:
+    """The given reason codes, known ones only, without repeats, in the fixed list's order."""
+    given = [str(code).strip() for code in (reason_codes or []) if str(code).strip()]
+    unknown = sorted(set(given) - set(ReasonCode.values))
+    if unknown:
+        raise ReviewError(
+            "invalid_reason_code",
+            f"Unknown reason code(s): {', '.join(unknown)}. Use any of: {', '.join(ReasonCode.values)}.",
+            400,
+        )
+    return [code for code in ReasonCode.values if code in given]
 
-    Only the reviewer holding the claim may decide, once. A decision against the
-    model's verdict needs a note, so the disagreement can be understood later.
+
+def _decision_input_check(*, case: ReviewCase, decision: str, note: str, reason_codes: list[str]) -> None:
+    if _disagrees_with_model(decision, case.verdict_at_routing) and not note:
+        raise ReviewError(
+            "note_required",
+            "Your decision differs from the model's verdict: please add a note explaining why.",
+            400,
+        )
+    if ReasonCode.OTHER in reason_codes and not note:
+        raise ReviewError("note_required", "You chose the reason \"Other\": please explain it in the note.", 400)
+
+
+def _decision_record(*, case: ReviewCase, reviewer, decision: str, note: str, reason_codes: list[str], stage: str):
+    return ReviewDecision.objects.create(
+        case=case,
+        reviewer=reviewer,
+        decision=decision,
+        note=note,
+        reason_codes=reason_codes,
+        stage=stage,
+        round=case.round,
+        model_p_ai=case.p_ai_at_routing,
+        model_verdict=case.verdict_at_routing,
+    )
+
+
+def _decided_event(case: ReviewCase, review: ReviewDecision, *, final: bool) -> None:
+    _case_event(
+        case,
+        "decided",
+        actor=review.reviewer,
+        decision=review.decision,
+        note=review.note,
+        reason_codes=review.reason_codes,
+        decision_id=review.pk,
+        stage=review.stage,
+        round=review.round,
+        final=final,
+    )
+
+
+def label_finalise(*, case: ReviewCase, label: str, actor) -> None:
+    """Make ``label`` the image's final label (call inside the deciding transaction).
+
+    Sets the label, marks the case decided, tells every submission of the image, and
+    queues the webhook once the transaction commits.
+    """
+    case.status = ReviewCase.Status.DECIDED
+    case.label = label
+    case.labelled_at = timezone.now()
+    _clear_claim(case)
+    case.save()
+    for submission in Submission.objects.filter(asset_id=case.asset_id):
+        SubmissionEvent.objects.create(
+            submission=submission, action="review_decided", actor=actor, data={"case_id": case.pk, "label": label}
+        )
+    case_id = case.pk
+    transaction.on_commit(lambda: webhooks_case_finalized(case_id=case_id))
+
+
+def case_needs_second_opinion(case: ReviewCase) -> bool:
+    """An AI label needs two agreeing reviewers when the image is in such a collection.
+
+    Any collection the image was submitted to counts (the first submission's and any later
+    one's): one label applies to every submission of the image, so the strictest policy wins.
+    """
+    collections = Collection.objects.filter(submissions__asset_id=case.asset_id).distinct()
+    return any(collection.needs_second_opinion for collection in collections)
+
+
+def case_decide(*, case_id: int, reviewer, decision: str, note: str = "", reason_codes=()) -> ReviewDecision:
+    """Record the decision of the reviewer holding the case.
+
+    ``human`` and ``unsure`` are final at once and become the image's label. ``ai`` is final
+    at once too, unless the image is in a collection that needs a second opinion: then the
+    case goes back to the queue (``awaiting_second``) for a different reviewer, who does not
+    see this decision. That second reviewer's ``ai`` makes the label final; any other
+    decision escalates the case to an admin (``escalated``).
+
+    A decision against the model's verdict, or with the reason code ``other``, needs a note.
     """
     if decision not in Decision.values:
         raise ReviewError(
             "invalid_decision", f"Decision must be one of: {', '.join(Decision.values)}.", 400
         )
     note = (note or "").strip()
+    codes = reason_codes_clean(reason_codes)
     with transaction.atomic():
-        case = ReviewCase.objects.select_for_update().filter(pk=case_id).first()
-        if case is None:
-            raise ReviewError("case_not_found", "There is no such review case.", 404)
+        case = _case_locked(case_id)
         if case.status == ReviewCase.Status.DECIDED:
             raise ReviewError("case_already_decided", "This case has already been decided.")
+        if case.status == ReviewCase.Status.ESCALATED:
+            raise ReviewError("case_escalated", "Reviewers disagreed on this case: an admin decides it now.")
         if case.claimed_by_id != reviewer.pk:
             raise ReviewError(
                 "case_not_claimed",
                 "Claim this case before deciding it. Your claim may have expired and passed to another reviewer.",
             )
-        if _disagrees_with_model(decision, case.verdict_at_routing) and not note:
-            raise ReviewError(
-                "note_required",
-                "Your decision differs from the model's verdict: please add a note explaining why.",
-                400,
+        _decision_input_check(case=case, decision=decision, note=note, reason_codes=codes)
+
+        if case.status == ReviewCase.Status.OPEN:
+            review = _decision_record(
+                case=case, reviewer=reviewer, decision=decision, note=note, reason_codes=codes,
+                stage=ReviewDecision.Stage.REVIEW,
             )
-        now = timezone.now()
-        review = ReviewDecision.objects.create(
-            case=case,
-            reviewer=reviewer,
-            decision=decision,
-            note=note,
-            model_p_ai=case.p_ai_at_routing,
-            model_verdict=case.verdict_at_routing,
+            if decision == Decision.AI and case_needs_second_opinion(case):
+                case.status = ReviewCase.Status.AWAITING_SECOND
+                _clear_claim(case)
+                case.save()
+                _decided_event(case, review, final=False)
+                _case_event(case, "second_opinion_requested", actor=reviewer, first_decision_id=review.pk)
+            else:
+                label_finalise(case=case, label=decision, actor=reviewer)
+                _decided_event(case, review, final=True)
+            return review
+
+        # awaiting_second: this is the independent second look.
+        if case.decisions.filter(round=case.round, reviewer=reviewer).exists():
+            raise ReviewError(
+                "not_independent", "A second opinion must come from another reviewer than the first.", 409
+            )
+        review = _decision_record(
+            case=case, reviewer=reviewer, decision=decision, note=note, reason_codes=codes,
+            stage=ReviewDecision.Stage.SECOND_OPINION,
         )
-        case.status = ReviewCase.Status.DECIDED
-        case.label = decision
-        case.labelled_at = now
-        case.claimed_by = None
-        case.claimed_at = None
-        case.lease_expires_at = None
-        case.save()
-        _case_event(case, "decided", actor=reviewer, decision=decision, note=note, decision_id=review.pk)
-        for submission in Submission.objects.filter(asset_id=case.asset_id):
-            SubmissionEvent.objects.create(
-                submission=submission, action="review_decided", actor=reviewer, data={"case_id": case.pk, "label": decision}
+        if decision == Decision.AI:
+            label_finalise(case=case, label=decision, actor=reviewer)
+            _decided_event(case, review, final=True)
+        else:
+            first = case.decisions.filter(round=case.round, stage=ReviewDecision.Stage.REVIEW).order_by("-id").first()
+            case.status = ReviewCase.Status.ESCALATED
+            _clear_claim(case)
+            case.save()
+            _decided_event(case, review, final=False)
+            _case_event(
+                case, "escalated", actor=reviewer,
+                first_decision_id=first.pk if first else None, second_decision_id=review.pk,
             )
     return review
+
+
+def _admin_check(user, action: str) -> None:
+    if not is_site_admin(user):
+        raise ReviewError("permission_denied", f"Only admins may {action}.", 403)
+
+
+def case_escalation_decide(
+    *, case_id: int, admin, decision: str, note: str = "", reason_codes=()
+) -> ReviewDecision:
+    """An admin settles a case whose two reviewers disagreed; the decision is final.
+
+    The admin must not be one of the case's reviewers in this round, nor a submitter of the
+    image: the point of escalating is a third, independent person.
+    """
+    _admin_check(admin, "decide escalated cases")
+    if decision not in Decision.values:
+        raise ReviewError("invalid_decision", f"Decision must be one of: {', '.join(Decision.values)}.", 400)
+    note = (note or "").strip()
+    codes = reason_codes_clean(reason_codes)
+    with transaction.atomic():
+        case = _case_locked(case_id)
+        if case.status == ReviewCase.Status.DECIDED:
+            raise ReviewError("case_already_decided", "This case has already been decided.")
+        if case.status != ReviewCase.Status.ESCALATED:
+            raise ReviewError("case_not_escalated", "This case is not waiting for an admin's decision.")
+        if case.decisions.filter(round=case.round, reviewer=admin).exists():
+            raise ReviewError(
+                "not_independent", "You reviewed this case yourself: another admin must settle it.", 409
+            )
+        if Submission.objects.filter(asset_id=case.asset_id, submitted_by=admin).exists():
+            raise ReviewError("not_independent", "You submitted this image: another admin must settle it.", 409)
+        _decision_input_check(case=case, decision=decision, note=note, reason_codes=codes)
+        review = _decision_record(
+            case=case, reviewer=admin, decision=decision, note=note, reason_codes=codes,
+            stage=ReviewDecision.Stage.ESCALATION,
+        )
+        label_finalise(case=case, label=decision, actor=admin)
+        _decided_event(case, review, final=True)
+    return review
+
+
+def case_requeue(*, case_id: int, admin, reason: str) -> ReviewCase:
+    """An admin re-opens a decided case for correction.
+
+    The label is cleared until people decide again; the earlier decisions stay (a new
+    round starts), and the reason is kept in the audit trail and shown to the next reviewer.
+    """
+    _admin_check(admin, "re-open decided cases")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReviewError("reason_required", "Say why this case is re-opened.", 400)
+    with transaction.atomic():
+        case = _case_locked(case_id)
+        if case.status != ReviewCase.Status.DECIDED:
+            raise ReviewError("case_not_decided", "Only a decided case can be re-opened for correction.")
+        previous_label, previous_labelled_at = case.label, case.labelled_at
+        case.status = ReviewCase.Status.OPEN
+        case.label = ""
+        case.labelled_at = None
+        case.round += 1
+        _clear_claim(case)
+        case.save()
+        _case_event(
+            case, "requeued", actor=admin, reason=reason, previous_label=previous_label,
+            previous_labelled_at=previous_labelled_at.isoformat() if previous_labelled_at else None, round=case.round,
+        )
+        for submission in Submission.objects.filter(asset_id=case.asset_id):
+            SubmissionEvent.objects.create(
+                submission=submission, action="review_reopened", actor=admin,
+                data={"case_id": case.pk, "previous_label": previous_label, "reason": reason},
+            )
+    return case

@@ -1,4 +1,4 @@
-"""Web pages for reviewers. Thin: rules live in reviews.services."""
+"""Web pages for reviewers and admins. Thin: rules live in reviews.services, reads in selectors."""
 
 from __future__ import annotations
 
@@ -10,14 +10,56 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from aiornot_site.roles import is_reviewer
+from aiornot_site.roles import is_reviewer, is_site_admin
 from detector.views import asset_file_response, heatmap_file_response, heatmap_name_for
 
-from .forms import DecisionForm
-from .selectors import case_for_reviewer, case_held_by, queue_counts
-from .services import ReviewError, case_claim_next, case_decide, case_release
+from .forms import DecisionForm, RequeueForm
+from .models import ReviewCase
+from .selectors import (
+    case_for_reviewer,
+    case_held_by,
+    case_is_held_by,
+    case_requeue_reason,
+    current_round_decisions,
+    decisions_visible_to,
+    escalated_cases,
+    history_neighbours,
+    matching_case_outcomes,
+    queue_counts,
+)
+from .services import (
+    ReviewError,
+    case_claim_next,
+    case_decide,
+    case_escalation_decide,
+    case_release,
+    case_requeue,
+    case_skip,
+)
+
+DECISION_KEYS = {"ai": "a", "human": "h", "unsure": "u"}
+
+# (keys, what it does): listed on the page in <kbd>; static/js/review.js implements them.
+SHORTCUTS = [
+    (["a"], gettext_lazy("choose AI-generated (then write a note or save)")),
+    (["h"], gettext_lazy("choose human-made")),
+    (["u"], gettext_lazy("choose unsure")),
+    (["1", "…", "9"], gettext_lazy("tick or untick a reason")),
+    (["Ctrl", "Enter"], gettext_lazy("save the decision (Enter alone when not typing)")),
+    (["Esc"], gettext_lazy("leave the note field, so keys work again")),
+    (["s"], gettext_lazy("skip this case (you will not get it again for a while)")),
+    (["r"], gettext_lazy("release this case back to the queue")),
+    (["n"], gettext_lazy("claim the next case")),
+    (["["], gettext_lazy("previous case in your history (also p)")),
+    (["]"], gettext_lazy("next case in your history")),
+    (["z"], gettext_lazy("zoom in / fit the image")),
+    (["+", "-", "0"], gettext_lazy("zoom in, zoom out, reset (mouse wheel zooms, drag pans)")),
+    (["m"], gettext_lazy("show or hide the heatmap over the image")),
+    (["?"], gettext_lazy("show or hide this list")),
+]
 
 
 def reviewer_required(view):
@@ -31,16 +73,43 @@ def reviewer_required(view):
     return wrapped
 
 
+def reviewer_or_admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not (is_reviewer(request.user) or is_site_admin(request.user)):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not is_site_admin(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 @reviewer_required
 def queue(request):
     return render(
-        request, "reviews/queue.html", {"counts": queue_counts(), "held": case_held_by(request.user)}
+        request,
+        "reviews/queue.html",
+        {
+            "counts": queue_counts(viewer=request.user),
+            "held": case_held_by(request.user),
+            "is_admin": is_site_admin(request.user),
+            "shortcuts": [s for s in SHORTCUTS if s[0] == ["n"]],
+        },
     )
 
 
-@reviewer_required
-@require_POST
-def claim_next(request):
+def _claim_next_redirect(request):
     case = case_claim_next(reviewer=request.user)
     if case is None:
         messages.info(request, _("The queue is empty: there is nothing for you to review right now."))
@@ -49,37 +118,82 @@ def claim_next(request):
 
 
 @reviewer_required
+@require_POST
+def claim_next(request):
+    return _claim_next_redirect(request)
+
+
+def _case_mode(case: ReviewCase, user) -> str:
+    """decide: you hold it; escalation: an admin settles it; read: look only."""
+    if case_is_held_by(case, user):
+        return "decide"
+    if case.status == ReviewCase.Status.ESCALATED and is_site_admin(user):
+        return "escalation"
+    return "read"
+
+
+@reviewer_or_admin_required
 def case_detail(request, pk: int):
     case = case_for_reviewer(reviewer=request.user, case_id=pk)
     if case is None:
         raise Http404("This case is not yours to review. Claim the next case from the queue.")
+    mode = _case_mode(case, request.user)
     form = DecisionForm(request.POST) if request.method == "POST" else DecisionForm()
     status = 200
     if request.method == "POST":
         if form.is_valid():
+            decide = case_escalation_decide if mode == "escalation" else case_decide
+            actor = {"admin" if mode == "escalation" else "reviewer": request.user}
             try:
-                case_decide(
+                review = decide(
                     case_id=case.pk,
-                    reviewer=request.user,
                     decision=form.cleaned_data["decision"],
                     note=form.cleaned_data["note"],
+                    reason_codes=form.cleaned_data["reason_codes"],
+                    **actor,
                 )
             except ReviewError as exc:
                 form.add_error("note" if exc.code == "note_required" else None, exc.message)
+                if mode == "read":  # no form on the page to show the error in
+                    messages.error(request, exc.message)
                 status = exc.http_status
             else:
-                messages.success(request, _("Decision saved for case #%(id)s.") % {"id": case.pk})
+                case.refresh_from_db()
+                if case.status == ReviewCase.Status.AWAITING_SECOND:
+                    messages.success(
+                        request,
+                        _("Decision saved for case #%(id)s. An AI label here needs a second, independent reviewer "
+                          "before it is final.") % {"id": case.pk},
+                    )
+                else:
+                    messages.success(request, _("Decision saved for case #%(id)s.") % {"id": case.pk})
+                if review.stage == review.Stage.ESCALATION:
+                    return redirect("review-escalations")
                 return redirect("review-queue")
         else:
             status = 400
+    previous_id, next_id = history_neighbours(request.user, case)
     return render(
         request,
         "reviews/case_detail.html",
         {
             "case": case,
+            "mode": mode,
             "form": form,
-            "decisions": case.decisions.select_related("reviewer"),
+            "decision_radios": [(radio, DECISION_KEYS.get(str(radio.data["value"]), "")) for radio in form["decision"]],
+            "reason_boxes": [(box, str(i) if i <= 9 else "") for i, box in enumerate(form["reason_codes"], start=1)],
+            "decisions": decisions_visible_to(case, request.user),
+            "round_decisions": current_round_decisions(case) if mode == "escalation" else [],
+            "matching": matching_case_outcomes(case),
+            "requeue_reason": case_requeue_reason(case),
+            "requeue_form": (
+                RequeueForm() if case.status == ReviewCase.Status.DECIDED and is_site_admin(request.user) else None
+            ),
+            "previous_id": previous_id,
+            "next_id": next_id,
+            "holds_other_case": mode != "decide" and case_held_by(request.user) is not None,
             "has_heatmap": bool(heatmap_name_for(case.first_submission)),
+            "shortcuts": SHORTCUTS,
         },
         status=status,
     )
@@ -98,6 +212,46 @@ def case_release_view(request, pk: int):
 
 
 @reviewer_required
+@require_POST
+def case_skip_view(request, pk: int):
+    """Skip the case and go straight to the next one."""
+    try:
+        case_skip(case_id=pk, reviewer=request.user)
+    except ReviewError as exc:
+        messages.error(request, exc.message)
+        return redirect("review-queue")
+    messages.info(
+        request, _("Skipped case #%(id)s: others can take it; you will not get it again for a while.") % {"id": pk}
+    )
+    return _claim_next_redirect(request)
+
+
+@admin_required
+@require_POST
+def case_requeue_view(request, pk: int):
+    form = RequeueForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Say why this case is re-opened."))
+        return redirect("review-case", pk=pk)
+    try:
+        case_requeue(case_id=pk, admin=request.user, reason=form.cleaned_data["reason"])
+    except ReviewError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, _("Case #%(id)s is back in the queue; its label is cleared until it is decided again.") % {"id": pk}
+        )
+    return redirect("review-case", pk=pk)
+
+
+@admin_required
+def escalations(request):
+    cases = list(escalated_cases()[:200])
+    rows = [{"case": case, "decisions": current_round_decisions(case)} for case in cases]
+    return render(request, "reviews/escalations.html", {"rows": rows})
+
+
+@reviewer_or_admin_required
 def case_image(request, pk: int):
     case = case_for_reviewer(reviewer=request.user, case_id=pk)
     if case is None:
@@ -105,7 +259,7 @@ def case_image(request, pk: int):
     return asset_file_response(case.asset)
 
 
-@reviewer_required
+@reviewer_or_admin_required
 def case_heatmap(request, pk: int):
     case = case_for_reviewer(reviewer=request.user, case_id=pk)
     if case is None:

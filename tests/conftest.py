@@ -74,6 +74,9 @@ def _test_environment(request, tmp_path):
         },
     }
     settings.AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN = 0.0
+    from django.core.cache import caches
+
+    caches["ratelimit"].clear()  # each test starts with fresh rate-limit windows
     settings.AIORNOT_LIKELY_AI_THRESHOLD = None
     settings.AIORNOT_LIKELY_HUMAN_THRESHOLD = None
 
@@ -196,3 +199,80 @@ def pytest_runtest_setup(item):
     if REQUIRE_SERVICES:
         pytest.fail(f"AIORNOT_REQUIRE_SERVICES=1 but the services are unavailable: {why}", pytrace=False)
     pytest.skip(f"services not configured: {why}")
+
+
+# --- A real browser for end-to-end tests (Debian's Chromium driven by Playwright) -----------------
+# One browser per test session, shared by every browser test: Playwright's sync API cannot be
+# started twice in one thread. Without Chromium the browser tests skip, unless
+# AIORNOT_REQUIRE_BROWSER=1 (set by .ci/run) makes that a failure. Screenshots: test-artifacts/e2e/.
+
+import shutil  # noqa: E402
+
+SCREENSHOTS = REPO / "test-artifacts" / "e2e"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+REQUIRE_BROWSER = os.environ.get("AIORNOT_REQUIRE_BROWSER") == "1"
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("AIORNOT_CHROMIUM"), *CHROMIUM_CANDIDATES, shutil.which("chromium")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if executable is None or sync_playwright is None:
+        reason = "Chromium is not installed (apt-get install chromium)" if executable is None else "playwright is missing"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"end-to-end tests required (AIORNOT_REQUIRE_BROWSER=1) but {reason}")
+        pytest.skip(reason)
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between browser steps are ordinary blocking calls, which Django would otherwise refuse.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def screenshot():
+    """screenshot(page, "name") saves test-artifacts/e2e/<name>.png and returns the path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def sign_in(browser, live_server):
+    """A fresh browser context signed in as the user (password "pw-<username>", as tests/conftest.py sets)."""
+    contexts = []
+
+    def open_as(user):
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", user.username)
+        page.fill("input[name=password]", f"pw-{user.username}")
+        page.click("button[type=submit], input[type=submit]")
+        page.wait_for_load_state()
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()

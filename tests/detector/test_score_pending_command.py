@@ -37,3 +37,22 @@ def test_scoring_twice_keeps_one_result(web, submitter, png):
     assert again.p_ai == submission.p_ai and again.scored_at == submission.scored_at
     assert sorted(submission.asset.evidence.values_list("kind", flat=True)) == ["classifier", "provenance", "watermark"]
     assert [e.action for e in submission.events.all()].count("scored") == 1
+
+
+def test_the_beat_sweeper_scores_submissions_left_pending(settings, submitter, png):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from detector.services import submission_create
+    from detector.tasks import sweep_pending
+
+    settings.AIORNOT_SWEEP_PENDING_AFTER_SECONDS = 60
+    stranded = submission_create(user=submitter, data=png(seed=71), enqueue=False)  # as if the broker was down
+    fresh = submission_create(user=submitter, data=png(seed=72), enqueue=False)
+    Submission.objects.filter(pk=stranded.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert sweep_pending.delay().get() == 1
+    stranded.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stranded.status == "scored" and fresh.status == "pending"
+    assert sweep_pending.delay().get() == 0  # nothing left that is old enough; scored ones are not re-scored

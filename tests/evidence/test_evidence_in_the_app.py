@@ -169,7 +169,9 @@ def test_the_sd_watermark_is_reported(web, submitter):
     assert "Invisible watermark" in web.get(reverse("submission-detail", args=[submission.pk])).content.decode()
 
 
-def test_art_contest_entrants_are_not_told_ai_before_a_reviewer_agrees(settings, web, submitter, reviewer, site_admin, api_for):
+def test_art_contest_entrants_are_not_told_ai_before_a_reviewer_agrees(
+    settings, web, submitter, reviewer, reviewer2, site_admin, api_for
+):
     settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
     settings.AIORNOT_ART_CONTEST_MIN_LIKELY_AI = None  # let the test thresholds through
     contest = Collection.objects.create(name="Spring round", policy="art_contest", created_by=site_admin)
@@ -182,8 +184,11 @@ def test_art_contest_entrants_are_not_told_ai_before_a_reviewer_agrees(settings,
     body = api_for(submitter).get(f"/api/v1/submissions/{entry.pk}/").json()
     assert body["score"] is None and body["result_withheld"] is True
     assert client.get(reverse("submission-heatmap", args=[entry.pk])).status_code == 404
-    # Reviewers see everything.
+    # The first reviewer's "AI" is not final in an art contest: a second, independent reviewer must agree.
     case = decide(web, reviewer, "ai")
+    assert case.label == "" and case.status == "awaiting_second"
+    assert api_for(submitter).get(f"/api/v1/submissions/{entry.pk}/").json()["result_withheld"] is True
+    case = decide(web, reviewer2, "ai")
     assert case.label == "ai"
     after = api_for(submitter).get(f"/api/v1/submissions/{entry.pk}/").json()
     assert after["result_withheld"] is False and after["score"]["verdict"] == "likely_ai"

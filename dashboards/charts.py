@@ -1,0 +1,300 @@
+"""Dashboard charts drawn on the server with matplotlib (Agg) as inline, accessible SVG.
+
+Each function takes the plain figure a selector returned and gives back SVG markup ready to
+embed (or None when there is nothing to draw). The SVG carries role="img", a <title> and a
+<desc>; the page prints the same numbers in a table beside it. Nothing is fetched at run time,
+no JavaScript is needed, and ids are prefixed per chart so several charts share one page.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+# The site's palette (static/css/site.css): AI brown, human green, accent blue, muted grey.
+AI_COLOUR = "#8a3b00"
+HUMAN_COLOUR = "#1d6b2f"
+ACCENT = "#0b5cad"
+MUTED = "#8c959f"
+UNSURE_COLOUR = "#b58900"
+REVIEWER_COLOURS = ["#0b5cad", "#c4621c", "#1d6b2f", "#7b3fa0", "#b58900", "#2a9d8f", "#a40e26", "#57606a"]
+MAX_REVIEWER_SERIES = 7  # the rest are drawn together as "others"
+
+_RC = {
+    "svg.fonttype": "none",  # text stays text: selectable, readable by assistive technology, small
+    "svg.hashsalt": "aiornot-dashboard",  # deterministic ids
+    "text.parse_math": False,  # a "$" in a user name or version is just a dollar sign
+    "font.size": 10,
+    "font.family": "sans-serif",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.edgecolor": "#57606a",
+    "axes.labelcolor": "#1b1f24",
+    "xtick.color": "#57606a",
+    "ytick.color": "#57606a",
+    "legend.frameon": False,
+}
+
+
+def _figure(width: float = 7.0, height: float = 3.2, rows: int = 1, height_ratios=None):
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure  # the OO API: no pyplot global state, safe in threads
+
+    with rc_context(_RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        if rows == 1:
+            axes = fig.add_subplot()
+        else:
+            axes = fig.subplots(rows, 1, sharex=True, gridspec_kw={"height_ratios": height_ratios})
+    return fig, axes
+
+
+def _svg(fig, chart_id: str, title: str, desc: str) -> SafeString:
+    from matplotlib import rc_context
+
+    buffer = io.StringIO()
+    with rc_context(_RC):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :]
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+    svg = re.sub(r"<style[^>]*>.*?</style>", "", svg, flags=re.S)  # a global "*" rule would leak into the page
+    svg = re.sub(r'\bid="([^"]+)"', rf'id="{chart_id}-\1"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{chart_id}-\1)", svg)
+    svg = re.sub(r'href="#([^"]+)"', rf'href="#{chart_id}-\1"', svg)
+    opening = re.match(r"<svg[^>]*>", svg).group(0)
+    view_box = re.search(r'viewBox="([^"]+)"', opening).group(1)
+    new_opening = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'viewBox="{view_box}" class="chart" role="img" id="{chart_id}" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" preserveAspectRatio="xMinYMin meet">'
+        f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(desc)}</desc>'
+    )
+    return mark_safe(new_opening + svg[len(opening) :].strip())  # noqa: S308 - matplotlib escapes its text
+
+
+def _percent_axis(axis) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+
+
+def _pct(value) -> str:
+    return "no data" if value is None else f"{value * 100:.1f}%"
+
+
+def _integer_axis(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _date_labels(days: list[date]) -> list[str]:
+    return [day.strftime("%m-%d") for day in days]
+
+
+def _sparse_ticks(ax, positions, labels, most: int = 12) -> None:
+    step = max(1, -(-len(positions) // most))
+    ax.set_xticks(positions[::step], labels[::step])
+
+
+# --- Charts --------------------------------------------------------------------------------------
+
+
+def queue_age_chart(queue: dict) -> SafeString | None:
+    if not queue["total"]:
+        return None
+    buckets = queue["age_buckets"]
+    fig, ax = _figure(height=2.6)
+    labels = [b["label"] for b in buckets]
+    counts = [b["count"] for b in buckets]
+    bars = ax.bar(labels, counts, color=ACCENT)
+    ax.bar_label(bars, padding=2)
+    ax.set_ylabel("cases waiting")
+    _integer_axis(ax.yaxis)
+    ax.margins(y=0.15)
+    desc = "; ".join(f"{b['label']}: {b['count']}" for b in buckets)
+    return _svg(fig, "chart-queue-age", "Cases waiting now, by how long they have waited", desc)
+
+
+def queue_depth_chart(series: dict) -> SafeString | None:
+    points = series["points"]
+    if not points or not any(p["depth"] or p["opened"] or p["decided"] for p in points):
+        return None
+    days = [p["date"] for p in points]
+    x = list(range(len(days)))
+    fig, ax = _figure()
+    ax.bar([i - 0.2 for i in x], [p["opened"] for p in points], width=0.4, color="#c9d7ea", label="opened that day")
+    ax.bar([i + 0.2 for i in x], [p["decided"] for p in points], width=0.4, color="#cfe5d4", label="decided that day")
+    ax.plot(x, [p["depth"] for p in points], color=ACCENT, marker="o", markersize=3, linewidth=2,
+            label="waiting at end of day")
+    _sparse_ticks(ax, x, _date_labels(days))
+    _integer_axis(ax.yaxis)
+    ax.set_ylabel("cases")
+    fig.legend(loc="outside upper center", ncols=3, fontsize=8)
+    ax.margins(y=0.1)
+    last = points[-1]
+    desc = (
+        f"From {days[0].isoformat()} to {days[-1].isoformat()}: {points[0]['depth']} waiting at the end of the first day, "
+        f"{last['depth']} at the end of the last; highest {max(p['depth'] for p in points)}."
+    )
+    return _svg(fig, "chart-queue-depth", "Queue depth per day", desc)
+
+
+def throughput_chart(data: dict) -> SafeString | None:
+    if not data["total"]:
+        return None
+    periods = data["periods"]
+    x = list(range(len(periods)))
+    reviewers = data["reviewers"]
+    shown, rest = reviewers[:MAX_REVIEWER_SERIES], reviewers[MAX_REVIEWER_SERIES:]
+    series = [(r["reviewer"], r["by_period"]) for r in shown]
+    if rest:
+        series.append(("others", [sum(r["by_period"][i] for r in rest) for i in x]))
+    fig, ax = _figure()
+    bottom = [0] * len(periods)
+    for index, (name, counts) in enumerate(series):
+        ax.bar(x, counts, bottom=bottom, color=REVIEWER_COLOURS[index % len(REVIEWER_COLOURS)], label=name, width=0.8)
+        bottom = [b + c for b, c in zip(bottom, counts)]
+    labels = [("week of " if data["per"] == "week" else "") + label for label in _date_labels(periods)]
+    _sparse_ticks(ax, x, labels, most=8 if data["per"] == "week" else 12)
+    _integer_axis(ax.yaxis)
+    ax.set_ylabel(f"decisions per {data['per']}")
+    fig.legend(loc="outside right upper", fontsize=8)
+    desc = f"{data['total']} decisions in all. " + "; ".join(
+        f"{r['reviewer']}: {r['total']}" for r in reviewers[:20]
+    )
+    return _svg(fig, "chart-throughput", f"Decisions per reviewer per {data['per']}", desc)
+
+
+def agreement_chart(data: dict) -> SafeString | None:
+    if not data["labelled"]:
+        return None
+    from matplotlib.patches import Rectangle
+
+    fig, ax = _figure(width=5.0, height=3.0)
+    peak = max(max(row["counts"]) for row in data["matrix"]) or 1
+    for r, row in enumerate(data["matrix"]):
+        for c, count in enumerate(row["counts"]):
+            share = count / peak
+            ax.add_patch(Rectangle((c, r), 1, 1, facecolor=(0.043, 0.361, 0.678, 0.08 + 0.8 * share), edgecolor="white"))
+            ax.text(c + 0.5, r + 0.5, str(count), ha="center", va="center",
+                    color="white" if share > 0.55 else "#1b1f24", fontsize=11)
+    ax.set_xlim(0, len(data["labels"]))
+    ax.set_ylim(len(data["verdicts"]), 0)
+    ax.set_xticks([i + 0.5 for i in range(len(data["labels"]))], [f"people: {label}" for label in data["labels"]])
+    ax.set_yticks([i + 0.5 for i in range(len(data["verdicts"]))], [f"model: {v}" for v in data["verdicts"]])
+    ax.tick_params(length=0)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+    desc = (
+        f"{data['labelled']} labelled images. "
+        + "; ".join(
+            f"model {row['verdict']}: " + ", ".join(f"{n} labelled {label}" for label, n in zip(data["labels"], row["counts"]))
+            for row in data["matrix"]
+        )
+        + f". Agreement where both were decisive: {_pct(data['agreement_rate'])}."
+    )
+    return _svg(fig, "chart-agreement", "Model verdict at routing against the final label", desc)
+
+
+def fpr_by_version_chart(versions: list[dict]) -> SafeString | None:
+    rows = [v for v in versions if v["fpr"]["human_labelled"]]
+    if not rows:
+        return None
+    fig, ax = _figure(height=max(1.6, 0.45 * len(rows) + 1.0))
+    y = list(range(len(rows)))
+    rates = [v["fpr"]["rate"] for v in rows]
+    low = [v["fpr"]["rate"] - v["fpr"]["ci95_low"] for v in rows]
+    high = [v["fpr"]["ci95_high"] - v["fpr"]["rate"] for v in rows]
+    ax.barh(y, rates, color=AI_COLOUR, height=0.6)
+    ax.errorbar(rates, y, xerr=[low, high], fmt="none", ecolor="#1b1f24", capsize=4, linewidth=1)
+    for i, v in enumerate(rows):
+        ax.text(min(v["fpr"]["ci95_high"] + 0.02, 0.8), i,
+                f"{_pct(v['fpr']['rate'])} ({v['fpr']['false_positives']} of {v['fpr']['human_labelled']})",
+                va="center", fontsize=9)
+    ax.set_yticks(y, [v["version"] or "(unknown)" for v in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    _percent_axis(ax.xaxis)
+    ax.set_xlabel("human-labelled images the model scored likely AI (bars: 95% Wilson interval)")
+    desc = "; ".join(
+        f"{v['version'] or 'unknown'}: {_pct(v['fpr']['rate'])}, {v['fpr']['false_positives']} of "
+        f"{v['fpr']['human_labelled']}, 95% interval {_pct(v['fpr']['ci95_low'])} to {_pct(v['fpr']['ci95_high'])}"
+        for v in rows
+    )
+    return _svg(fig, "chart-fpr-versions", "False-positive rate on human-labelled images, per model version", desc)
+
+
+def calibration_chart(data: dict) -> SafeString | None:
+    if not data["labelled"]:
+        return None
+    fig, (ax, counts_ax) = _figure(width=5.5, height=4.6, rows=2, height_ratios=[3, 1])
+    ax.plot([0, 1], [0, 1], linestyle="--", color=MUTED, linewidth=1, label="perfectly calibrated")
+    used = [b for b in data["bins"] if b["count"]]
+    ax.plot([b["mean_p_ai"] for b in used], [b["share_labelled_ai"] for b in used], marker="o", color=ACCENT,
+            linewidth=2, label="this model")
+    ax.set_ylim(-0.02, 1.02)
+    _percent_axis(ax.yaxis)
+    ax.set_ylabel("labelled AI by people")
+    ax.legend(loc="upper left", fontsize=8)
+    width = 1 / len(data["bins"])
+    counts_ax.bar([b["low"] for b in data["bins"]], [b["count"] for b in data["bins"]], width=width * 0.9,
+                  align="edge", color=MUTED)
+    counts_ax.set_xlim(0, 1)
+    _percent_axis(counts_ax.xaxis)
+    from matplotlib.ticker import MaxNLocator
+
+    counts_ax.yaxis.set_major_locator(MaxNLocator(nbins=2, integer=True))
+    counts_ax.set_xlabel("model P(AI) at routing")
+    counts_ax.set_ylabel("images")
+    ece = "no data" if data["ece"] is None else f"{data['ece']:.3f}"
+    desc = f"{data['labelled']} images labelled ai or human; expected calibration error {ece}. " + "; ".join(
+        f"P(AI) {b['low']:.1f} to {b['high']:.1f}: {b['count']} images, mean P(AI) {_pct(b['mean_p_ai'])}, "
+        f"labelled AI {_pct(b['share_labelled_ai'])}"
+        for b in used
+    )
+    return _svg(fig, "chart-calibration", "Reliability diagram: model P(AI) against share labelled AI", desc)
+
+
+def score_histogram_chart(data: dict) -> SafeString | None:
+    if not data["total"]:
+        return None
+    colours = {"human": HUMAN_COLOUR, "ai": AI_COLOUR, "unsure": UNSURE_COLOUR, "unlabelled": "#c7ccd1"}
+    names = {"human": "labelled human", "ai": "labelled AI", "unsure": "labelled unsure", "unlabelled": "no final label"}
+    fig, ax = _figure()
+    lows = [b["low"] for b in data["bins"]]
+    width = 1 / len(data["bins"])
+    bottom = [0] * len(lows)
+    for group in data["groups"]:
+        counts = [b[group] for b in data["bins"]]
+        if not any(counts):
+            continue
+        ax.bar(lows, counts, bottom=bottom, width=width * 0.95, align="edge", color=colours[group], label=names[group])
+        bottom = [b + c for b, c in zip(bottom, counts)]
+    ax.set_xlim(0, 1)
+    _percent_axis(ax.xaxis)
+    _integer_axis(ax.yaxis)
+    ax.set_xlabel("model P(AI)")
+    ax.set_ylabel("submissions")
+    fig.legend(loc="outside upper center", ncols=4, fontsize=8)
+    ax.margins(y=0.05)
+    totals = {group: sum(b[group] for b in data["bins"]) for group in data["groups"]}
+    desc = f"{data['total']} scored submissions: " + ", ".join(f"{totals[g]} {names[g]}" for g in data["groups"]) + "."
+    return _svg(fig, "chart-score-histogram", "Histogram of model P(AI) by final label", desc)
+
+
+def all_charts(figures: dict) -> dict[str, SafeString | None]:
+    return {
+        "queue_age": queue_age_chart(figures["queue"]),
+        "queue_depth": queue_depth_chart(figures["queue_depth"]),
+        "throughput": throughput_chart(figures["throughput"]),
+        "agreement": agreement_chart(figures["agreement"]),
+        "fpr_by_version": fpr_by_version_chart(figures["model_versions"]),
+        "calibration": calibration_chart(figures["calibration"]),
+        "score_histogram": score_histogram_chart(figures["score_histogram"]),
+    }

@@ -1,0 +1,319 @@
+/* Review screen: zoom and pan, heatmap overlay, keyboard shortcuts.
+ *
+ * Progressive enhancement only: every action is a plain link or form that works without
+ * this file. Choosing a decision by key selects it and focuses the note; it never saves.
+ * Shortcuts are ignored while typing in a text field (Esc leaves the field).
+ */
+(function () {
+  "use strict";
+
+  var MIN_SCALE = 1;
+  var MAX_SCALE = 16;
+  var STEP = 1.25;
+  var TOGGLE_SCALE = 2.5;
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function isTyping(target) {
+    if (!target || target === document.body) return false;
+    if (target.isContentEditable) return true;
+    var tag = target.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    if (tag !== "INPUT") return false;
+    var type = (target.getAttribute("type") || "text").toLowerCase();
+    return ["radio", "checkbox", "button", "submit", "reset", "range", "color", "file", "image"].indexOf(type) === -1;
+  }
+
+  function submitForm(form) {
+    if (!form) return;
+    if (typeof form.requestSubmit === "function") form.requestSubmit();
+    else form.submit();
+  }
+
+  /* --- Zoom and pan -------------------------------------------------------------------- */
+
+  function setUpViewer() {
+    var viewer = byId("review-viewer");
+    var stage = byId("review-stage");
+    var image = byId("case-image");
+    if (!viewer || !stage || !image) return null;
+
+    var state = { scale: 1, x: 0, y: 0 };
+    var tools = byId("review-tools");
+    var level = byId("zoom-level");
+    var zoomToggle = byId("zoom-toggle");
+    var heatmapToggle = byId("heatmap-toggle");
+    var overlay = null;
+
+    viewer.classList.add("review-viewer-js");
+    if (tools) tools.hidden = false;
+    viewer.setAttribute("tabindex", "0");
+
+    // The link to the original stays for the no-JS page; with JS a click must not navigate
+    // (it would end every drag), the figcaption link still opens the original.
+    var link = byId("case-image-link");
+    if (link) {
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+      });
+      link.setAttribute("tabindex", "-1");
+    }
+
+    function clamp() {
+      var width = viewer.clientWidth;
+      var height = viewer.clientHeight;
+      var contentWidth = stage.offsetWidth * state.scale;
+      var contentHeight = stage.offsetHeight * state.scale;
+      var minX = Math.min(0, width - contentWidth);
+      var minY = Math.min(0, height - contentHeight);
+      state.x = Math.max(minX, Math.min(0, state.x));
+      state.y = Math.max(minY, Math.min(0, state.y));
+      if (state.scale === 1) {
+        state.x = 0;
+        state.y = 0;
+      }
+    }
+
+    function apply() {
+      clamp();
+      stage.style.transform = "translate(" + state.x + "px, " + state.y + "px) scale(" + state.scale + ")";
+      viewer.classList.toggle("review-zoomed", state.scale > 1);
+      viewer.classList.toggle("review-pixels", state.scale >= 4); // show single pixels when looking close
+      if (level) level.textContent = state.scale > 1 ? Math.round(state.scale * 100) + "%" : "";
+      if (zoomToggle) zoomToggle.setAttribute("aria-pressed", state.scale > 1 ? "true" : "false");
+    }
+
+    function zoomTo(scale, originX, originY) {
+      scale = Math.max(MIN_SCALE, Math.min(MAX_SCALE, scale));
+      if (originX === undefined) {
+        originX = viewer.clientWidth / 2;
+        originY = viewer.clientHeight / 2;
+      }
+      // Keep the point under the origin where it is.
+      var ratio = scale / state.scale;
+      state.x = originX - (originX - state.x) * ratio;
+      state.y = originY - (originY - state.y) * ratio;
+      state.scale = scale;
+      apply();
+    }
+
+    viewer.addEventListener(
+      "wheel",
+      function (event) {
+        event.preventDefault();
+        var rect = viewer.getBoundingClientRect();
+        var factor = event.deltaY < 0 ? STEP : 1 / STEP;
+        zoomTo(state.scale * factor, event.clientX - rect.left, event.clientY - rect.top);
+      },
+      { passive: false }
+    );
+
+    image.setAttribute("draggable", "false");
+    viewer.addEventListener("dragstart", function (event) {
+      event.preventDefault();
+    });
+
+    var drag = null;
+    viewer.addEventListener("pointerdown", function (event) {
+      if (event.button !== 0) return;
+      drag = { id: event.pointerId, x: event.clientX, y: event.clientY, startX: state.x, startY: state.y };
+      viewer.setPointerCapture(event.pointerId);
+      viewer.classList.add("review-dragging");
+      event.preventDefault();
+    });
+    viewer.addEventListener("pointermove", function (event) {
+      if (!drag || event.pointerId !== drag.id) return;
+      state.x = drag.startX + (event.clientX - drag.x);
+      state.y = drag.startY + (event.clientY - drag.y);
+      apply();
+    });
+    function endDrag(event) {
+      if (!drag || event.pointerId !== drag.id) return;
+      drag = null;
+      viewer.classList.remove("review-dragging");
+    }
+    viewer.addEventListener("pointerup", endDrag);
+    viewer.addEventListener("pointercancel", endDrag);
+    viewer.addEventListener("dblclick", function (event) {
+      var rect = viewer.getBoundingClientRect();
+      if (state.scale > 1) zoomTo(1);
+      else zoomTo(TOGGLE_SCALE, event.clientX - rect.left, event.clientY - rect.top);
+    });
+
+    // Heatmap: an overlay over the image (same transform); the <details> stays as the no-JS fallback.
+    var heatmapSrc = viewer.getAttribute("data-heatmap-src");
+    if (heatmapSrc) {
+      overlay = document.createElement("img");
+      overlay.src = heatmapSrc;
+      overlay.alt = "";
+      overlay.id = "heatmap-overlay";
+      overlay.className = "review-heatmap-overlay";
+      overlay.setAttribute("data-testid", "heatmap-overlay");
+      overlay.hidden = true;
+      stage.appendChild(overlay);
+      var fallback = byId("heatmap-fallback");
+      if (fallback) fallback.hidden = true;
+    }
+
+    function toggleHeatmap() {
+      if (!overlay) return;
+      overlay.hidden = !overlay.hidden;
+      if (heatmapToggle) heatmapToggle.setAttribute("aria-pressed", overlay.hidden ? "false" : "true");
+    }
+
+    function toggleZoom() {
+      if (state.scale > 1) zoomTo(1);
+      else zoomTo(TOGGLE_SCALE);
+    }
+
+    if (tools) {
+      tools.addEventListener("click", function (event) {
+        var button = event.target.closest("button");
+        if (!button) return;
+        var action = button.getAttribute("data-zoom");
+        if (action === "in") zoomTo(state.scale * STEP);
+        else if (action === "out") zoomTo(state.scale / STEP);
+        else if (action === "reset") zoomTo(1);
+        else if (button === zoomToggle) toggleZoom();
+        else if (button === heatmapToggle) toggleHeatmap();
+      });
+    }
+    window.addEventListener("resize", apply);
+    apply();
+
+    return {
+      zoomIn: function () { zoomTo(state.scale * STEP); },
+      zoomOut: function () { zoomTo(state.scale / STEP); },
+      reset: function () { zoomTo(1); },
+      toggleZoom: toggleZoom,
+      toggleHeatmap: toggleHeatmap,
+    };
+  }
+
+  /* --- Keyboard shortcuts -------------------------------------------------------------- */
+
+  function setUpShortcuts(viewer) {
+    var decisionForm = byId("decision-form");
+    var note = byId("decision-note");
+    var help = byId("shortcut-help");
+    var decisionKeys = { a: "decision-ai", h: "decision-human", u: "decision-unsure" };
+
+    function chooseDecision(id) {
+      var radio = byId(id);
+      if (!radio) return false;
+      radio.checked = true;
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
+      if (note) note.focus();
+      return true;
+    }
+
+    function toggleReason(digit) {
+      if (!decisionForm) return false;
+      var boxes = decisionForm.querySelectorAll('input[type="checkbox"][name="reason_codes"]');
+      var box = boxes[digit - 1];
+      if (!box) return false;
+      box.checked = !box.checked;
+      return true;
+    }
+
+    function decisionChosen() {
+      return !!(decisionForm && decisionForm.querySelector('input[name="decision"]:checked'));
+    }
+
+    function follow(id) {
+      var link = byId(id);
+      if (!link) return false;
+      window.location.assign(link.href);
+      return true;
+    }
+
+    function submitById(id) {
+      var form = byId(id);
+      if (!form) return false;
+      submitForm(form);
+      return true;
+    }
+
+    function toggleHelp() {
+      if (!help) return false;
+      var open = help.classList.toggle("review-shortcuts-open");
+      if (open) {
+        help.setAttribute("tabindex", "-1");
+        help.focus();
+      }
+      return true;
+    }
+
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      // Ctrl/Cmd+Enter saves the decision from anywhere in the form, the note included.
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        if (decisionForm && (decisionForm.contains(target) || !isTyping(target))) {
+          event.preventDefault();
+          submitForm(decisionForm);
+        }
+        return;
+      }
+      if (event.key === "Escape") {
+        if (isTyping(target)) target.blur();
+        if (help) help.classList.remove("review-shortcuts-open");
+        return;
+      }
+      if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+      if (isTyping(target)) return;
+
+      var handled = false;
+      var key = event.key;
+      if (key === "Enter") {
+        // Enter outside text fields saves only once a decision is chosen, and never from a
+        // focused button or link (those do their own thing).
+        var tag = target && target.tagName;
+        if (tag !== "BUTTON" && tag !== "A" && decisionChosen()) {
+          submitForm(decisionForm);
+          handled = true;
+        }
+      } else if (decisionKeys[key]) {
+        handled = chooseDecision(decisionKeys[key]);
+      } else if (/^[1-9]$/.test(key)) {
+        handled = toggleReason(parseInt(key, 10));
+      } else if (key === "s") {
+        handled = submitById("skip-form");
+      } else if (key === "r") {
+        handled = submitById("release-form");
+      } else if (key === "n") {
+        handled = submitById("claim-next-form") || follow("continue-case");
+      } else if (key === "[" || key === "p") {
+        handled = follow("history-prev");
+      } else if (key === "]") {
+        handled = follow("history-next");
+      } else if (key === "z" && viewer) {
+        viewer.toggleZoom();
+        handled = true;
+      } else if ((key === "+" || key === "=") && viewer) {
+        viewer.zoomIn();
+        handled = true;
+      } else if ((key === "-" || key === "_") && viewer) {
+        viewer.zoomOut();
+        handled = true;
+      } else if (key === "0" && viewer) {
+        viewer.reset();
+        handled = true;
+      } else if (key === "m" && viewer) {
+        viewer.toggleHeatmap();
+        handled = true;
+      } else if (key === "?") {
+        handled = toggleHelp();
+      }
+      if (handled) event.preventDefault();
+    });
+  }
+
+  function start() {
+    setUpShortcuts(setUpViewer());
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

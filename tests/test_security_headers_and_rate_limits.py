@@ -1,0 +1,37 @@
+"""Every response carries a Content Security Policy; sign-in and submissions are rate limited."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pages_and_api_docs_carry_a_content_security_policy_without_inline_scripts(client):
+    page = client.get(reverse("login"))
+    policy = page["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    docs = client.get("/api/v1/docs/").content.decode()
+    assert "<script>" not in docs  # the Swagger UI set-up script is served as a file, so the CSP allows it
+
+
+def test_password_guessing_is_slowed_down_with_429_and_retry_after(settings, client, submitter):
+    settings.AIORNOT_RATE_LIMIT_LOGIN = "3/m"
+    for _ in range(3):
+        assert client.post(reverse("login"), {"username": "sam", "password": "wrong"}).status_code == 200
+    refused = client.post(reverse("login"), {"username": "sam", "password": "pw-sam"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many requests" in refused.content.decode()
+    api = client.post("/api/v1/auth/token/", {"username": "sam", "password": "pw-sam"})
+    assert api.status_code == 429 and api.json()["error"]["code"] == "rate_limited"
+
+
+def test_submissions_are_limited_per_user_and_other_users_are_unaffected(settings, api_for, submitter, other_submitter, png):
+    settings.AIORNOT_RATE_LIMIT_SUBMIT = "2/m"
+    client = api_for(submitter)
+    for seed in range(2):
+        assert client.post("/api/v1/submissions/", {"image": SimpleUploadedFile("a.png", png(seed=seed))}).status_code == 201
+    refused = client.post("/api/v1/submissions/", {"image": SimpleUploadedFile("a.png", png(seed=9))})
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    other = api_for(other_submitter).post("/api/v1/submissions/", {"image": SimpleUploadedFile("b.png", png(seed=10))})
+    assert other.status_code == 201
