@@ -276,6 +276,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The reviewer's decision and a case's label share one choice set: one schema name for it.
+    "ENUM_NAME_OVERRIDES": {"ReviewDecisionEnum": "reviews.models.Decision"},
 }
 
 # Image intake limits: checked before any pixel is decoded.

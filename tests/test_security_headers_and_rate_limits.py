@@ -35,3 +35,29 @@ def test_submissions_are_limited_per_user_and_other_users_are_unaffected(setting
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
     other = api_for(other_submitter).post("/api/v1/submissions/", {"image": SimpleUploadedFile("b.png", png(seed=10))})
     assert other.status_code == 201
+
+
+def test_check_deploy_passes_with_production_settings(tmp_path):
+    import os
+    import secrets
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "aiornot_site.settings",
+        "AIORNOT_DATA_DIR": str(tmp_path),
+        "AIORNOT_HTTPS": "1",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
+        "DJANGO_ALLOWED_HOSTS": "aiornot.example.org",
+        "DJANGO_DEBUG": "0",
+    }
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
