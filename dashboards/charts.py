@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from datetime import date
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 # The site's palette (static/css/site.css): AI brown, human green, accent blue, muted grey.
 AI_COLOUR = "#8a3b00"
@@ -57,7 +59,10 @@ def _svg(fig, chart_id: str, title: str, desc: str) -> SafeString:
     from matplotlib import rc_context
 
     buffer = io.StringIO()
-    with rc_context(_RC):
+    with rc_context(_RC), warnings.catch_warnings():
+        # Text stays text in the SVG (the browser draws it with its own fonts), so a translated label
+        # in a script the bundled font lacks (Korean) only affects matplotlib's width estimate.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]
@@ -84,7 +89,25 @@ def _percent_axis(axis) -> None:
 
 
 def _pct(value) -> str:
-    return "no data" if value is None else f"{value * 100:.1f}%"
+    return _("no data") if value is None else f"{value * 100:.1f}%"
+
+
+def _decision_label(code: str) -> str:
+    from reviews.models import Decision
+
+    try:
+        return str(Decision(code).label)
+    except ValueError:
+        return code
+
+
+def _verdict_label(code: str) -> str:
+    from detector.models import Verdict
+
+    try:
+        return str(Verdict(code).label)
+    except ValueError:
+        return code
 
 
 def _integer_axis(axis) -> None:
@@ -114,11 +137,11 @@ def queue_age_chart(queue: dict) -> SafeString | None:
     counts = [b["count"] for b in buckets]
     bars = ax.bar(labels, counts, color=ACCENT)
     ax.bar_label(bars, padding=2)
-    ax.set_ylabel("cases waiting")
+    ax.set_ylabel(_("cases waiting"))
     _integer_axis(ax.yaxis)
     ax.margins(y=0.15)
     desc = "; ".join(f"{b['label']}: {b['count']}" for b in buckets)
-    return _svg(fig, "chart-queue-age", "Cases waiting now, by how long they have waited", desc)
+    return _svg(fig, "chart-queue-age", _("Cases waiting now, by how long they have waited"), desc)
 
 
 def queue_depth_chart(series: dict) -> SafeString | None:
@@ -128,21 +151,24 @@ def queue_depth_chart(series: dict) -> SafeString | None:
     days = [p["date"] for p in points]
     x = list(range(len(days)))
     fig, ax = _figure()
-    ax.bar([i - 0.2 for i in x], [p["opened"] for p in points], width=0.4, color="#c9d7ea", label="opened that day")
-    ax.bar([i + 0.2 for i in x], [p["decided"] for p in points], width=0.4, color="#cfe5d4", label="decided that day")
+    ax.bar([i - 0.2 for i in x], [p["opened"] for p in points], width=0.4, color="#c9d7ea", label=_("opened that day"))
+    ax.bar([i + 0.2 for i in x], [p["decided"] for p in points], width=0.4, color="#cfe5d4", label=_("decided that day"))
     ax.plot(x, [p["depth"] for p in points], color=ACCENT, marker="o", markersize=3, linewidth=2,
-            label="waiting at end of day")
+            label=_("waiting at end of day"))
     _sparse_ticks(ax, x, _date_labels(days))
     _integer_axis(ax.yaxis)
-    ax.set_ylabel("cases")
+    ax.set_ylabel(_("cases"))
     fig.legend(loc="outside upper center", ncols=3, fontsize=8)
     ax.margins(y=0.1)
     last = points[-1]
-    desc = (
-        f"From {days[0].isoformat()} to {days[-1].isoformat()}: {points[0]['depth']} waiting at the end of the first day, "
-        f"{last['depth']} at the end of the last; highest {max(p['depth'] for p in points)}."
-    )
-    return _svg(fig, "chart-queue-depth", "Queue depth per day", desc)
+    desc = _(
+        "From %(first)s to %(last)s: %(first_depth)s waiting at the end of the first day, "
+        "%(last_depth)s at the end of the last; highest %(highest)s."
+    ) % {
+        "first": days[0].isoformat(), "last": days[-1].isoformat(), "first_depth": points[0]["depth"],
+        "last_depth": last["depth"], "highest": max(p["depth"] for p in points),
+    }
+    return _svg(fig, "chart-queue-depth", _("Queue depth per day"), desc)
 
 
 def throughput_chart(data: dict) -> SafeString | None:
@@ -154,21 +180,25 @@ def throughput_chart(data: dict) -> SafeString | None:
     shown, rest = reviewers[:MAX_REVIEWER_SERIES], reviewers[MAX_REVIEWER_SERIES:]
     series = [(r["reviewer"], r["by_period"]) for r in shown]
     if rest:
-        series.append(("others", [sum(r["by_period"][i] for r in rest) for i in x]))
+        series.append((_("others"), [sum(r["by_period"][i] for r in rest) for i in x]))
     fig, ax = _figure()
     bottom = [0] * len(periods)
     for index, (name, counts) in enumerate(series):
         ax.bar(x, counts, bottom=bottom, color=REVIEWER_COLOURS[index % len(REVIEWER_COLOURS)], label=name, width=0.8)
         bottom = [b + c for b, c in zip(bottom, counts)]
-    labels = [("week of " if data["per"] == "week" else "") + label for label in _date_labels(periods)]
+    if data["per"] == "week":
+        labels = [_("week of %(day)s") % {"day": label} for label in _date_labels(periods)]
+    else:
+        labels = _date_labels(periods)
     _sparse_ticks(ax, x, labels, most=8 if data["per"] == "week" else 12)
     _integer_axis(ax.yaxis)
-    ax.set_ylabel(f"decisions per {data['per']}")
+    ax.set_ylabel(_("decisions per week") if data["per"] == "week" else _("decisions per day"))
     fig.legend(loc="outside right upper", fontsize=8)
-    desc = f"{data['total']} decisions in all. " + "; ".join(
+    desc = _("%(n)s decisions in all. ") % {"n": data["total"]} + "; ".join(
         f"{r['reviewer']}: {r['total']}" for r in reviewers[:20]
     )
-    return _svg(fig, "chart-throughput", f"Decisions per reviewer per {data['per']}", desc)
+    title = _("Decisions per reviewer per week") if data["per"] == "week" else _("Decisions per reviewer per day")
+    return _svg(fig, "chart-throughput", title, desc)
 
 
 def agreement_chart(data: dict) -> SafeString | None:
@@ -186,20 +216,26 @@ def agreement_chart(data: dict) -> SafeString | None:
                     color="white" if share > 0.55 else "#1b1f24", fontsize=11)
     ax.set_xlim(0, len(data["labels"]))
     ax.set_ylim(len(data["verdicts"]), 0)
-    ax.set_xticks([i + 0.5 for i in range(len(data["labels"]))], [f"people: {label}" for label in data["labels"]])
-    ax.set_yticks([i + 0.5 for i in range(len(data["verdicts"]))], [f"model: {v}" for v in data["verdicts"]])
+    ax.set_xticks([i + 0.5 for i in range(len(data["labels"]))],
+                  [_("people: %(label)s") % {"label": _decision_label(label)} for label in data["labels"]])
+    ax.set_yticks([i + 0.5 for i in range(len(data["verdicts"]))],
+                  [_("model: %(verdict)s") % {"verdict": _verdict_label(v)} for v in data["verdicts"]])
     ax.tick_params(length=0)
     for side in ("left", "bottom"):
         ax.spines[side].set_visible(False)
     desc = (
-        f"{data['labelled']} labelled images. "
+        _("%(n)s labelled images. ") % {"n": data["labelled"]}
         + "; ".join(
-            f"model {row['verdict']}: " + ", ".join(f"{n} labelled {label}" for label, n in zip(data["labels"], row["counts"]))
+            _("model %(verdict)s: ") % {"verdict": _verdict_label(row["verdict"])}
+            + ", ".join(
+                _("%(n)s labelled %(label)s") % {"n": n, "label": _decision_label(label)}
+                for label, n in zip(data["labels"], row["counts"])
+            )
             for row in data["matrix"]
         )
-        + f". Agreement where both were decisive: {_pct(data['agreement_rate'])}."
+        + _(". Agreement where both were decisive: %(rate)s.") % {"rate": _pct(data["agreement_rate"])}
     )
-    return _svg(fig, "chart-agreement", "Model verdict at routing against the final label", desc)
+    return _svg(fig, "chart-agreement", _("Model verdict at routing against the final label"), desc)
 
 
 def fpr_by_version_chart(versions: list[dict]) -> SafeString | None:
@@ -215,32 +251,37 @@ def fpr_by_version_chart(versions: list[dict]) -> SafeString | None:
     ax.errorbar(rates, y, xerr=[low, high], fmt="none", ecolor="#1b1f24", capsize=4, linewidth=1)
     for i, v in enumerate(rows):
         ax.text(min(v["fpr"]["ci95_high"] + 0.02, 0.8), i,
-                f"{_pct(v['fpr']['rate'])} ({v['fpr']['false_positives']} of {v['fpr']['human_labelled']})",
+                _("%(rate)s (%(k)s of %(n)s)") % {
+                    "rate": _pct(v["fpr"]["rate"]), "k": v["fpr"]["false_positives"], "n": v["fpr"]["human_labelled"],
+                },
                 va="center", fontsize=9)
-    ax.set_yticks(y, [v["version"] or "(unknown)" for v in rows])
+    ax.set_yticks(y, [v["version"] or _("(unknown)") for v in rows])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     _percent_axis(ax.xaxis)
-    ax.set_xlabel("human-labelled images the model scored likely AI (bars: 95% Wilson interval)")
+    ax.set_xlabel(_("human-labelled images the model scored likely AI (bars: 95% Wilson interval)"))
     desc = "; ".join(
-        f"{v['version'] or 'unknown'}: {_pct(v['fpr']['rate'])}, {v['fpr']['false_positives']} of "
-        f"{v['fpr']['human_labelled']}, 95% interval {_pct(v['fpr']['ci95_low'])} to {_pct(v['fpr']['ci95_high'])}"
+        _("%(version)s: %(rate)s, %(k)s of %(n)s, 95%% interval %(low)s to %(high)s") % {
+            "version": v["version"] or _("(unknown)"), "rate": _pct(v["fpr"]["rate"]),
+            "k": v["fpr"]["false_positives"], "n": v["fpr"]["human_labelled"],
+            "low": _pct(v["fpr"]["ci95_low"]), "high": _pct(v["fpr"]["ci95_high"]),
+        }
         for v in rows
     )
-    return _svg(fig, "chart-fpr-versions", "False-positive rate on human-labelled images, per model version", desc)
+    return _svg(fig, "chart-fpr-versions", _("False-positive rate on human-labelled images, per model version"), desc)
 
 
 def calibration_chart(data: dict) -> SafeString | None:
     if not data["labelled"]:
         return None
     fig, (ax, counts_ax) = _figure(width=5.5, height=4.6, rows=2, height_ratios=[3, 1])
-    ax.plot([0, 1], [0, 1], linestyle="--", color=MUTED, linewidth=1, label="perfectly calibrated")
+    ax.plot([0, 1], [0, 1], linestyle="--", color=MUTED, linewidth=1, label=_("perfectly calibrated"))
     used = [b for b in data["bins"] if b["count"]]
     ax.plot([b["mean_p_ai"] for b in used], [b["share_labelled_ai"] for b in used], marker="o", color=ACCENT,
-            linewidth=2, label="this model")
+            linewidth=2, label=_("this model"))
     ax.set_ylim(-0.02, 1.02)
     _percent_axis(ax.yaxis)
-    ax.set_ylabel("labelled AI by people")
+    ax.set_ylabel(_("labelled AI by people"))
     ax.legend(loc="upper left", fontsize=8)
     width = 1 / len(data["bins"])
     counts_ax.bar([b["low"] for b in data["bins"]], [b["count"] for b in data["bins"]], width=width * 0.9,
@@ -250,22 +291,29 @@ def calibration_chart(data: dict) -> SafeString | None:
     from matplotlib.ticker import MaxNLocator
 
     counts_ax.yaxis.set_major_locator(MaxNLocator(nbins=2, integer=True))
-    counts_ax.set_xlabel("model P(AI) at routing")
-    counts_ax.set_ylabel("images")
-    ece = "no data" if data["ece"] is None else f"{data['ece']:.3f}"
-    desc = f"{data['labelled']} images labelled ai or human; expected calibration error {ece}. " + "; ".join(
-        f"P(AI) {b['low']:.1f} to {b['high']:.1f}: {b['count']} images, mean P(AI) {_pct(b['mean_p_ai'])}, "
-        f"labelled AI {_pct(b['share_labelled_ai'])}"
+    counts_ax.set_xlabel(_("model P(AI) at routing"))
+    counts_ax.set_ylabel(_("images"))
+    ece = _("no data") if data["ece"] is None else f"{data['ece']:.3f}"
+    desc = _("%(n)s images labelled ai or human; expected calibration error %(ece)s. ") % {
+        "n": data["labelled"], "ece": ece,
+    } + "; ".join(
+        _("P(AI) %(low)s to %(high)s: %(count)s images, mean P(AI) %(mean)s, labelled AI %(share)s") % {
+            "low": f"{b['low']:.1f}", "high": f"{b['high']:.1f}", "count": b["count"],
+            "mean": _pct(b["mean_p_ai"]), "share": _pct(b["share_labelled_ai"]),
+        }
         for b in used
     )
-    return _svg(fig, "chart-calibration", "Reliability diagram: model P(AI) against share labelled AI", desc)
+    return _svg(fig, "chart-calibration", _("Reliability diagram: model P(AI) against share labelled AI"), desc)
 
 
 def score_histogram_chart(data: dict) -> SafeString | None:
     if not data["total"]:
         return None
     colours = {"human": HUMAN_COLOUR, "ai": AI_COLOUR, "unsure": UNSURE_COLOUR, "unlabelled": "#c7ccd1"}
-    names = {"human": "labelled human", "ai": "labelled AI", "unsure": "labelled unsure", "unlabelled": "no final label"}
+    names = {
+        "human": _("labelled human"), "ai": _("labelled AI"), "unsure": _("labelled unsure"),
+        "unlabelled": _("no final label"),
+    }
     fig, ax = _figure()
     lows = [b["low"] for b in data["bins"]]
     width = 1 / len(data["bins"])
@@ -279,13 +327,15 @@ def score_histogram_chart(data: dict) -> SafeString | None:
     ax.set_xlim(0, 1)
     _percent_axis(ax.xaxis)
     _integer_axis(ax.yaxis)
-    ax.set_xlabel("model P(AI)")
-    ax.set_ylabel("submissions")
+    ax.set_xlabel(_("model P(AI)"))
+    ax.set_ylabel(_("submissions"))
     fig.legend(loc="outside upper center", ncols=4, fontsize=8)
     ax.margins(y=0.05)
     totals = {group: sum(b[group] for b in data["bins"]) for group in data["groups"]}
-    desc = f"{data['total']} scored submissions: " + ", ".join(f"{totals[g]} {names[g]}" for g in data["groups"]) + "."
-    return _svg(fig, "chart-score-histogram", "Histogram of model P(AI) by final label", desc)
+    desc = _("%(n)s scored submissions: ") % {"n": data["total"]} + ", ".join(
+        f"{totals[g]} {names[g]}" for g in data["groups"]
+    ) + "."
+    return _svg(fig, "chart-score-histogram", _("Histogram of model P(AI) by final label"), desc)
 
 
 def all_charts(figures: dict) -> dict[str, SafeString | None]:

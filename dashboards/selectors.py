@@ -25,6 +25,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Avg, Case, CharField, Count, F, FloatField, Max, Min, Q, QuerySet, Value, When
 from django.db.models.functions import Floor, Least, TruncDate, TruncWeek
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from detector.models import Collection, Submission, Verdict
 from registry.models import ModelVersion
@@ -50,11 +51,11 @@ AGE_BUCKETS = [
     ("over_7d", timedelta(days=7), None),
 ]
 AGE_BUCKET_LABELS = {
-    "under_1h": "under 1 hour",
-    "1h_to_24h": "1 to 24 hours",
-    "1d_to_3d": "1 to 3 days",
-    "3d_to_7d": "3 to 7 days",
-    "over_7d": "over 7 days",
+    "under_1h": gettext_lazy("under 1 hour"),
+    "1h_to_24h": gettext_lazy("1 to 24 hours"),
+    "1d_to_3d": gettext_lazy("1 to 3 days"),
+    "3d_to_7d": gettext_lazy("3 to 7 days"),
+    "over_7d": gettext_lazy("over 7 days"),
 }
 
 
@@ -236,7 +237,7 @@ def queue_now(filters: DashboardFilters, now: datetime | None = None) -> dict:
         "oldest_age_seconds": (now - counts["oldest"]).total_seconds() if counts["oldest"] else None,
         "median_age_seconds": median_age,
         "age_buckets": [
-            {"bucket": key, "label": AGE_BUCKET_LABELS[key], "count": counts[key]} for key, _, _ in AGE_BUCKETS
+            {"bucket": key, "label": str(AGE_BUCKET_LABELS[key]), "count": counts[key]} for key, _, _ in AGE_BUCKETS
         ],
         "by_status": by_status,
         "measured_at": now,

@@ -12,6 +12,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 # Formats we store and score. Restricting Image.open to these also keeps Pillow from
@@ -76,51 +77,58 @@ def image_validate(data: bytes, *, max_bytes: int, max_pixels: int) -> Validated
     """
     size = len(data)
     if size == 0:
-        raise ImageRejected("empty_file", "The file is empty.")
+        raise ImageRejected("empty_file", _("The file is empty."))
     if size > max_bytes:
         raise ImageRejected(
-            "file_too_large", f"The file is {_mb(size)}; the limit is {_mb(max_bytes)}."
+            "file_too_large", _("The file is %(size)s; the limit is %(limit)s.") % {"size": _mb(size), "limit": _mb(max_bytes)}
         )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise ImageRejected("image_too_many_pixels", f"The image has too many pixels ({exc}).") from exc
+        raise ImageRejected("image_too_many_pixels", _("The image has too many pixels (%(detail)s).") % {"detail": exc}) from exc
     except Image.DecompressionBombWarning:
-        raise ImageRejected("image_too_many_pixels", "The image has too many pixels.") from None
+        raise ImageRejected("image_too_many_pixels", _("The image has too many pixels.")) from None
     except UnidentifiedImageError:
         unsupported = _describe_unsupported(data[:1024])
         if unsupported:
             raise ImageRejected(
                 "unsupported_format",
-                f"{unsupported} files are not supported. Please send JPEG, PNG, WebP, GIF, BMP or TIFF.",
+                _("%(format)s files are not supported. Please send JPEG, PNG, WebP, GIF, BMP or TIFF.") % {"format": unsupported},
             ) from None
         raise ImageRejected(
             "not_an_image",
-            "The file is not an image we can read. Please send JPEG, PNG, WebP, GIF, BMP or TIFF.",
+            _("The file is not an image we can read. Please send JPEG, PNG, WebP, GIF, BMP or TIFF."),
         ) from None
     except ValueError as exc:
         if "Decompressed Data Too Large" in str(exc) or "text chunks" in str(exc):
             raise ImageRejected(
                 "image_metadata_too_large",
-                "The image carries a compressed text block too large to read safely (a decompression bomb). "
-                "Remove the metadata (re-save the image) and try again.",
+                _(
+                    "The image carries a compressed text block too large to read safely (a decompression bomb). "
+                    "Remove the metadata (re-save the image) and try again."
+                ),
             ) from exc
-        raise ImageRejected("image_corrupt", f"The image header is damaged and cannot be read ({type(exc).__name__}).") from exc
+        raise ImageRejected("image_corrupt", _("The image header is damaged and cannot be read (%(error)s).") % {"error": type(exc).__name__}) from exc
     except Exception as exc:  # Pillow raises many types for hostile headers
-        raise ImageRejected("image_corrupt", f"The image header is damaged and cannot be read ({type(exc).__name__}).") from exc
+        raise ImageRejected("image_corrupt", _("The image header is damaged and cannot be read (%(error)s).") % {"error": type(exc).__name__}) from exc
 
     with image:
         width, height = image.size
         image_format = image.format or ""
         if width < 1 or height < 1:
-            raise ImageRejected("image_corrupt", "The image has no pixels.")
+            raise ImageRejected("image_corrupt", _("The image has no pixels."))
         if width * height > max_pixels:
             raise ImageRejected(
                 "image_too_many_pixels",
-                f"The image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
-                f"the limit is {max_pixels / 1e6:.0f} megapixels.",
+                _(
+                    "The image is %(width)sx%(height)s pixels (%(megapixels)s megapixels); "
+                    "the limit is %(limit)s megapixels."
+                ) % {
+                    "width": width, "height": height, "megapixels": f"{width * height / 1e6:.0f}",
+                    "limit": f"{max_pixels / 1e6:.0f}",
+                },
             )
         _decode_fully(image)
     return ValidatedImage(
@@ -140,11 +148,11 @@ def _decode_fully(image: Image.Image) -> None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected("image_too_many_pixels", "The image has too many pixels.") from None
+        raise ImageRejected("image_too_many_pixels", _("The image has too many pixels.")) from None
     except Exception as exc:
         raise ImageRejected(
             "image_corrupt",
-            "The image is truncated or corrupt and cannot be decoded completely.",
+            _("The image is truncated or corrupt and cannot be decoded completely."),
         ) from exc
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous

@@ -94,3 +94,23 @@ def evidence_rows(fusion: dict | None) -> list[dict]:
             }
         )
     return rows
+
+
+# What each entry of a submission's history means, for the history list on its page.
+EVENT_ACTION_TEXT = {
+    "submitted": _("Submitted"),
+    "scored": _("Scored by the model"),
+    "rescored": _("Scored again"),
+    "scoring_failed": _("Scoring failed"),
+    "requeued": _("Queued for scoring again"),
+    "routed_to_review": _("Sent to human review"),
+    "not_routed": _("Not selected for human review"),
+    "review_decided": _("A reviewer decided"),
+    "review_reopened": _("Review reopened"),
+}
+
+
+def event_action_label(action: str) -> str:
+    """A history entry's action code as words for people; unknown codes as they are."""
+    label = EVENT_ACTION_TEXT.get(action)
+    return str(label) if label is not None else action

@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .intake import ImageRejected, ValidatedImage, image_open_for_scoring, image_validate
 from .models import Collection, Evidence, ImageAsset, Submission, SubmissionEvent, asset_upload_path
@@ -59,9 +60,9 @@ def collection_for_submission(collection_id) -> Collection | None:
     except (TypeError, ValueError):
         collection = None
     if collection is None:
-        raise SubmissionRejected("collection_not_found", f"There is no collection {collection_id!r}.")
+        raise SubmissionRejected("collection_not_found", gettext("There is no collection %(id)s.") % {"id": repr(collection_id)})
     if not collection.is_open:
-        raise SubmissionRejected("collection_closed", f"The collection \"{collection.name}\" is closed to new submissions.")
+        raise SubmissionRejected("collection_closed", gettext("The collection \"%(name)s\" is closed to new submissions.") % {"name": collection.name})
     return collection
 
 
@@ -703,29 +704,29 @@ def archive_inspect(
     handle = getattr(upload, "file", upload)
     handle.seek(0)
     if handle.read(4) not in _ZIP_MAGIC:
-        raise ArchiveRejected("archive_not_zip", f"{name} is not a zip archive.")
+        raise ArchiveRejected("archive_not_zip", gettext("%(name)s is not a zip archive.") % {"name": name})
     # Folders, hidden files and __MACOSX metadata do not count towards max_files, but the whole
     # directory may hold at most three entries per allowed file (at ~512 bytes each).
     max_entries = max_files * 3 + 16
     declared = _archive_directory_size(handle)
     if declared is None:
-        raise ArchiveRejected("archive_corrupt", f"{name} is damaged: its zip directory is missing.")
+        raise ArchiveRejected("archive_corrupt", gettext("%(name)s is damaged: its zip directory is missing.") % {"name": name})
     entries, directory_bytes = declared
     if (entries != 0xFFFF and entries > max_entries) or (
         directory_bytes != 0xFFFFFFFF and directory_bytes > max_entries * 512
     ):
         raise ArchiveRejected(
             "archive_too_many_files",
-            f"{name} holds too many entries; an archive may hold at most {max_files} files.",
+            gettext("%(name)s holds too many entries; an archive may hold at most %(max)s files.") % {"name": name, "max": max_files},
         )
     try:
         archive = zipfile.ZipFile(handle)
         infos = archive.infolist()
     except Exception as exc:  # zipfile raises many types for hostile directories
-        raise ArchiveRejected("archive_corrupt", f"{name} is damaged and cannot be read as a zip archive.") from exc
+        raise ArchiveRejected("archive_corrupt", gettext("%(name)s is damaged and cannot be read as a zip archive.") % {"name": name}) from exc
     if len(infos) > max_entries:
         raise ArchiveRejected(
-            "archive_too_many_files", f"{name} holds {len(infos)} entries; the limit is {max_files} files."
+            "archive_too_many_files", gettext("%(name)s holds %(n)s entries; the limit is %(max)s files.") % {"name": name, "n": len(infos), "max": max_files}
         )
     files, ignored = [], []
     for info in infos:
@@ -736,10 +737,10 @@ def archive_inspect(
             continue
         files.append(info)
     if not files:
-        raise ArchiveRejected("archive_empty", f"{name} holds no files (folders and hidden files are skipped).")
+        raise ArchiveRejected("archive_empty", gettext("%(name)s holds no files (folders and hidden files are skipped).") % {"name": name})
     if len(files) > max_files:
         raise ArchiveRejected(
-            "archive_too_many_files", f"{name} holds {len(files)} files; the limit is {max_files} per archive."
+            "archive_too_many_files", gettext("%(name)s holds %(n)s files; the limit is %(max)s per archive.") % {"name": name, "n": len(files), "max": max_files}
         )
     total = 0
     for info in files:
@@ -747,15 +748,22 @@ def archive_inspect(
         if info.file_size > ARCHIVE_RATIO_GRACE_BYTES and ratio > max_ratio:
             raise ArchiveRejected(
                 "archive_bomb",
-                f"{name} was refused as a possible zip bomb: the entry "
-                f"\"{archive_entry_display_name(info.filename)}\" would expand {ratio:.0f} times "
-                f"(to {info.file_size / 1e6:.1f} MB); the limit is {max_ratio:g} times.",
+                gettext(
+                    "%(name)s was refused as a possible zip bomb: the entry "
+                    "\"%(entry)s\" would expand %(ratio)s times "
+                    "(to %(size)s MB); the limit is %(max_ratio)s times."
+                ) % {
+                    "name": name, "entry": archive_entry_display_name(info.filename), "ratio": f"{ratio:.0f}",
+                    "size": f"{info.file_size / 1e6:.1f}", "max_ratio": f"{max_ratio:g}",
+                },
             )
         total += min(info.file_size, max_entry_bytes + 1)  # larger entries are skipped unread
     if total > max_total_bytes:
         raise ArchiveRejected(
             "archive_too_large",
-            f"{name} would expand to {total / 1e6:.0f} MB; the limit is {max_total_bytes / 1e6:.0f} MB per archive.",
+            gettext("%(name)s would expand to %(size)s MB; the limit is %(limit)s MB per archive.") % {
+                "name": name, "size": f"{total / 1e6:.0f}", "limit": f"{max_total_bytes / 1e6:.0f}",
+            },
         )
     return ArchivePlan(name=name, reader=archive, entries=tuple(files), ignored=tuple(ignored))
 
@@ -766,15 +774,17 @@ def archive_entry_read(plan: ArchivePlan, info, *, max_entry_bytes: int | None =
 
     max_entry_bytes = settings.AIORNOT_MAX_UPLOAD_BYTES if max_entry_bytes is None else max_entry_bytes
     if info.flag_bits & 0x1:
-        raise _archive_entry_error("archive_entry_encrypted", "The file is encrypted; send it without a password.")
+        raise _archive_entry_error("archive_entry_encrypted", gettext("The file is encrypted; send it without a password."))
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise _archive_entry_error(
             "archive_entry_unsupported_compression",
-            "The file uses a compression method we do not read; use ordinary (deflate) zip compression.",
+            gettext("The file uses a compression method we do not read; use ordinary (deflate) zip compression."),
         )
     if info.file_size > max_entry_bytes:
         raise _archive_entry_error(
-            "file_too_large", f"The file is {info.file_size / 1e6:.1f} MB; the limit is {max_entry_bytes / 1e6:.1f} MB."
+            "file_too_large", gettext("The file is %(size)s MB; the limit is %(limit)s MB.") % {
+                "size": f"{info.file_size / 1e6:.1f}", "limit": f"{max_entry_bytes / 1e6:.1f}",
+            }
         )
     chunks, size = [], 0
     try:
@@ -786,14 +796,14 @@ def archive_entry_read(plan: ArchivePlan, info, *, max_entry_bytes: int | None =
                 size += len(chunk)
                 if size > max_entry_bytes:
                     raise _archive_entry_error(
-                        "file_too_large", f"The file is larger than the limit of {max_entry_bytes / 1e6:.1f} MB."
+                        "file_too_large", gettext("The file is larger than the limit of %(limit)s MB.") % {"limit": f"{max_entry_bytes / 1e6:.1f}"}
                     )
                 chunks.append(chunk)
     except SubmissionRejected:
         raise
     except Exception as exc:  # bad CRC, truncated stream, lying headers
         raise _archive_entry_error(
-            "archive_entry_corrupt", "The file is damaged inside the archive and cannot be read."
+            "archive_entry_corrupt", gettext("The file is damaged inside the archive and cannot be read.")
         ) from exc
     return b"".join(chunks)
 

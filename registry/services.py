@@ -22,6 +22,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from detector.models import Submission
 from reviews.models import ReviewCase
@@ -76,7 +77,7 @@ def model_register(
 
     path = Path(path)
     if not path.is_file():
-        raise RegistryError("model_file_missing", f"There is no checkpoint file at {path}.", 404)
+        raise RegistryError("model_file_missing", gettext("There is no checkpoint file at %(path)s.") % {"path": path}, 404)
     try:
         checkpoint = read_checkpoint(path)
     except CheckpointError as exc:
@@ -87,7 +88,9 @@ def model_register(
         if existing.sha256 != sha256:
             raise RegistryError(
                 "model_version_conflict",
-                f"Version {checkpoint.model_version} is registered with another file (sha256 {existing.sha256[:12]}).",
+                gettext("Version %(version)s is registered with another file (sha256 %(sha)s).") % {
+                    "version": checkpoint.model_version, "sha": existing.sha256[:12],
+                },
                 409,
             )
         return existing
@@ -149,8 +152,10 @@ def checkpoint_local_path(version: ModelVersion) -> Path:
         if not default_storage.exists(version.file):
             raise RegistryError(
                 "model_file_missing",
-                f"The file of model {version.version} ({version.file}) is missing from storage. Restore it, or roll "
-                "back to another version.",
+                gettext(
+                    "The file of model %(version)s (%(file)s) is missing from storage. Restore it, or roll "
+                    "back to another version."
+                ) % {"version": version.version, "file": version.file},
                 409,
             )
         cache.mkdir(parents=True, exist_ok=True)
@@ -162,8 +167,10 @@ def checkpoint_local_path(version: ModelVersion) -> Path:
             if actual != version.sha256:
                 raise RegistryError(
                     "model_sha256_mismatch",
-                    f"The file of model {version.version} does not match the registry: sha256 {actual[:12]}... "
-                    f"instead of {version.sha256[:12]}.... It was changed or corrupted; it will not be loaded.",
+                    gettext(
+                        "The file of model %(version)s does not match the registry: sha256 %(actual)s... "
+                        "instead of %(expected)s.... It was changed or corrupted; it will not be loaded."
+                    ) % {"version": version.version, "actual": actual[:12], "expected": version.sha256[:12]},
                     409,
                 )
             os.replace(partial, local)
@@ -233,18 +240,21 @@ def model_promote(*, version: str, actor=None) -> ModelVersion:
     """Make a candidate the active model if the guard allows it; open cases are then rescored."""
     candidate = ModelVersion.objects.filter(version=version).first()
     if candidate is None:
-        raise RegistryError("model_not_found", f"There is no model version {version!r}.", 404)
+        raise RegistryError("model_not_found", gettext("There is no model version %(version)s.") % {"version": repr(version)}, 404)
     if candidate.status != ModelVersion.Status.CANDIDATE:
         raise RegistryError(
             "model_not_candidate",
-            f"{version} is {candidate.get_status_display().lower()}, not a candidate"
-            + (" (to return to it, roll back)." if candidate.status == ModelVersion.Status.RETIRED else "."),
+            (
+                gettext("%(version)s is %(status)s, not a candidate (to return to it, roll back).")
+                if candidate.status == ModelVersion.Status.RETIRED
+                else gettext("%(version)s is %(status)s, not a candidate.")
+            ) % {"version": version, "status": candidate.get_status_display().lower()},
             409,
         )
     reasons = promotion_refusals(candidate, active_model_version())
     if reasons:
         _event(candidate, "promotion_refused", actor=actor, reasons=reasons)
-        raise RegistryError("promotion_refused", "Not promoted. " + " ".join(reasons), 409)
+        raise RegistryError("promotion_refused", gettext("Not promoted.") + " " + " ".join(reasons), 409)
     return _activate(candidate, actor, "promoted")
 
 
@@ -252,11 +262,13 @@ def model_rollback(*, version: str, actor=None) -> ModelVersion:
     """Return to an earlier (retired) version in one step; open cases are then rescored."""
     target = ModelVersion.objects.filter(version=version).first()
     if target is None:
-        raise RegistryError("model_not_found", f"There is no model version {version!r}.", 404)
+        raise RegistryError("model_not_found", gettext("There is no model version %(version)s.") % {"version": repr(version)}, 404)
     if target.status != ModelVersion.Status.RETIRED:
         raise RegistryError(
             "model_not_retired",
-            f"{version} is {target.get_status_display().lower()}: only an earlier, retired version can be rolled back to.",
+            gettext("%(version)s is %(status)s: only an earlier, retired version can be rolled back to.") % {
+                "version": version, "status": target.get_status_display().lower(),
+            },
             409,
         )
     return _activate(target, actor, "rolled_back_to")
@@ -275,7 +287,7 @@ def label_splits_freeze(fraction: float | None = None) -> dict:
     to the hold-out, the rest to training. Assigned cases never move."""
     fraction = settings.AIORNOT_HOLDOUT_FRACTION if fraction is None else float(fraction)
     if not 0 <= fraction < 1:
-        raise RegistryError("bad_fraction", f"The hold-out fraction must be in [0, 1), got {fraction}.")
+        raise RegistryError("bad_fraction", gettext("The hold-out fraction must be in [0, 1), got %(fraction)s.") % {"fraction": fraction})
     with transaction.atomic():
         new = list(labelled_cases().filter(split__isnull=True).order_by("labelled_at", "id").values_list("id", "label"))
         by_label: dict[str, list[int]] = {}
@@ -340,7 +352,7 @@ def labels_export(
     """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RegistryError("export_folder_not_empty", f"{out} exists and is not an empty folder; choose a new one.")
+        raise RegistryError("export_folder_not_empty", gettext("%(folder)s exists and is not an empty folder; choose a new one.") % {"folder": out})
     rows = []
     exclude = exclude_sha256 or set()
     for asset, label, origin, case, submission in _export_rows(split, include_confident_unreviewed):
@@ -350,14 +362,19 @@ def labels_export(
     counts = {"human": sum(1 for r in rows if r[1] == "human"), "ai": sum(1 for r in rows if r[1] == "ai")}
     if not rows:
         raise RegistryError(
-            "no_labels", "There are no reviewer labels to export" + (f" in the {split} split." if split else ".")
+            "no_labels",
+            gettext("There are no reviewer labels to export in the %(split)s split.") % {"split": split}
+            if split
+            else gettext("There are no reviewer labels to export."),
         )
     if not allow_one_class and (counts["human"] == 0 or counts["ai"] == 0):
-        only = "AI" if counts["ai"] else "human"
+        only = gettext("AI") if counts["ai"] else gettext("human")
         raise RegistryError(
             "one_class",
-            f"Every exported label is {only} ({counts['ai'] or counts['human']} images): a detector cannot learn from "
-            "one class. Label images of both kinds, or train with base data that holds the other class.",
+            gettext(
+                "Every exported label is %(only)s (%(n)s images): a detector cannot learn from "
+                "one class. Label images of both kinds, or train with base data that holds the other class."
+            ) % {"only": only, "n": counts["ai"] or counts["human"]},
         )
     result = ExportResult(out=out, counts=counts)
     out.mkdir(parents=True, exist_ok=True)
@@ -411,7 +428,7 @@ def holdout_export(out) -> ExportResult:
             raise
         raise RegistryError(
             "holdout_empty",
-            "No reviewer label is in the hold-out yet, so a candidate could not be judged: label more images first.",
+            gettext("No reviewer label is in the hold-out yet, so a candidate could not be judged: label more images first."),
         ) from None
 
 
@@ -435,7 +452,7 @@ def candidate_evaluate_and_register(
                     detector, [holdout.out], robustness=False, container_check=False, log=lambda m: None
                 ).report
         except (DatasetError, EvaluationError) as exc:
-            raise RegistryError("evaluation_failed", f"The hold-out evaluation failed: {exc}") from None
+            raise RegistryError("evaluation_failed", gettext("The hold-out evaluation failed: %(error)s") % {"error": exc}) from None
         evaluation = {
             "active_version": active.version,
             "holdout_images": holdout.total,
@@ -475,7 +492,7 @@ def retrain(
     base = [Path(p) for p in (base_data if base_data is not None else settings.AIORNOT_BASE_TRAINING_DATA)]
     for folder in base:
         if not folder.is_dir():
-            raise RegistryError("base_data_missing", f"The base training data folder {folder} does not exist.")
+            raise RegistryError("base_data_missing", gettext("The base training data folder %(folder)s does not exist.") % {"folder": folder})
     with tempfile.TemporaryDirectory(prefix="aiornot-retrain-") as work:
         work = Path(work)
         holdout = holdout_export(work / "holdout")
@@ -490,7 +507,7 @@ def retrain(
             training, data_dirs = None, list(base)
         leaked = holdout.sha256 & (training.sha256 if training else set())
         if leaked:  # cannot happen by construction; refuse loudly if it ever does
-            raise RegistryError("holdout_leak", f"{len(leaked)} hold-out images are in the training export.")
+            raise RegistryError("holdout_leak", gettext("%(n)s hold-out images are in the training export.") % {"n": len(leaked)})
         step(2, f"training data: {', '.join(str(d) for d in data_dirs)}; hold-out {holdout.counts}")
         candidate_path = work / "candidate.pt"
         try:
@@ -501,7 +518,7 @@ def retrain(
                 patience=max(1, epochs), progress=False, log=log,
             )
         except (DatasetError, TrainingConfigError) as exc:
-            raise RegistryError("training_failed", f"Training could not run: {exc}") from None
+            raise RegistryError("training_failed", gettext("Training could not run: %(error)s") % {"error": exc}) from None
         step(3, f"trained {result.model_version}; evaluating both models on the hold-out")
         candidate = candidate_evaluate_and_register(
             candidate_path, active=active, holdout=holdout, actor=actor,
@@ -547,7 +564,7 @@ def _job_run_in_thread(job_id: int) -> None:
 def retrain_job_start(*, actor, options: dict | None = None) -> Job:
     """Queue a retrain for a worker; the web process never trains."""
     if Job.objects.filter(kind=Job.Kind.RETRAIN, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).exists():
-        raise RegistryError("retrain_running", "A retrain is already queued or running; wait for it to finish.", 409)
+        raise RegistryError("retrain_running", gettext("A retrain is already queued or running; wait for it to finish."), 409)
     job = Job.objects.create(kind=Job.Kind.RETRAIN, created_by=actor, options=options or {}, total=4)
     transaction.on_commit(lambda: job_enqueue(job))
     return job

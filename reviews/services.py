@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Abs
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from aiornot_site.roles import is_site_admin
 from detector.models import Collection, Submission, SubmissionEvent
@@ -194,7 +195,7 @@ def case_claim_next(*, reviewer) -> ReviewCase | None:
 def _case_locked(case_id: int) -> ReviewCase:
     case = ReviewCase.objects.select_for_update().filter(pk=case_id).first()
     if case is None:
-        raise ReviewError("case_not_found", "There is no such review case.", 404)
+        raise ReviewError("case_not_found", gettext("There is no such review case."), 404)
     return case
 
 
@@ -207,7 +208,7 @@ def case_release(*, case_id: int, reviewer) -> ReviewCase:
     with transaction.atomic():
         case = _case_locked(case_id)
         if not _held_by(case, reviewer):
-            raise ReviewError("case_not_claimed", "You do not hold this case, so there is nothing to release.")
+            raise ReviewError("case_not_claimed", gettext("You do not hold this case, so there is nothing to release."))
         _clear_claim(case)
         case.save(update_fields=["claimed_by", "claimed_at", "lease_expires_at"])
         _case_event(case, "released", actor=reviewer)
@@ -223,7 +224,7 @@ def case_skip(*, case_id: int, reviewer) -> ReviewCase:
     with transaction.atomic():
         case = _case_locked(case_id)
         if not _held_by(case, reviewer):
-            raise ReviewError("case_not_claimed", "You do not hold this case, so there is nothing to skip.")
+            raise ReviewError("case_not_claimed", gettext("You do not hold this case, so there is nothing to skip."))
         until = timezone.now() + timedelta(hours=settings.AIORNOT_REVIEW_SKIP_HOURS)
         _clear_claim(case)
         case.save(update_fields=["claimed_by", "claimed_at", "lease_expires_at"])
@@ -245,7 +246,9 @@ def reason_codes_clean(reason_codes) -> list[str]:
     if unknown:
         raise ReviewError(
             "invalid_reason_code",
-            f"Unknown reason code(s): {', '.join(unknown)}. Use any of: {', '.join(ReasonCode.values)}.",
+            gettext("Unknown reason code(s): %(unknown)s. Use any of: %(known)s.") % {
+                "unknown": ", ".join(unknown), "known": ", ".join(ReasonCode.values),
+            },
             400,
         )
     return [code for code in ReasonCode.values if code in given]
@@ -255,11 +258,11 @@ def _decision_input_check(*, case: ReviewCase, decision: str, note: str, reason_
     if _disagrees_with_model(decision, case.verdict_at_routing) and not note:
         raise ReviewError(
             "note_required",
-            "Your decision differs from the model's verdict: please add a note explaining why.",
+            gettext("Your decision differs from the model's verdict: please add a note explaining why."),
             400,
         )
     if ReasonCode.OTHER in reason_codes and not note:
-        raise ReviewError("note_required", "You chose the reason \"Other\": please explain it in the note.", 400)
+        raise ReviewError("note_required", gettext("You chose the reason \"Other\": please explain it in the note."), 400)
 
 
 def _decision_record(*, case: ReviewCase, reviewer, decision: str, note: str, reason_codes: list[str], stage: str):
@@ -333,20 +336,20 @@ def case_decide(*, case_id: int, reviewer, decision: str, note: str = "", reason
     """
     if decision not in Decision.values:
         raise ReviewError(
-            "invalid_decision", f"Decision must be one of: {', '.join(Decision.values)}.", 400
+            "invalid_decision", gettext("Decision must be one of: %(choices)s.") % {"choices": ", ".join(Decision.values)}, 400
         )
     note = (note or "").strip()
     codes = reason_codes_clean(reason_codes)
     with transaction.atomic():
         case = _case_locked(case_id)
         if case.status == ReviewCase.Status.DECIDED:
-            raise ReviewError("case_already_decided", "This case has already been decided.")
+            raise ReviewError("case_already_decided", gettext("This case has already been decided."))
         if case.status == ReviewCase.Status.ESCALATED:
-            raise ReviewError("case_escalated", "Reviewers disagreed on this case: an admin decides it now.")
+            raise ReviewError("case_escalated", gettext("Reviewers disagreed on this case: an admin decides it now."))
         if case.claimed_by_id != reviewer.pk:
             raise ReviewError(
                 "case_not_claimed",
-                "Claim this case before deciding it. Your claim may have expired and passed to another reviewer.",
+                gettext("Claim this case before deciding it. Your claim may have expired and passed to another reviewer."),
             )
         _decision_input_check(case=case, decision=decision, note=note, reason_codes=codes)
 
@@ -369,7 +372,7 @@ def case_decide(*, case_id: int, reviewer, decision: str, note: str = "", reason
         # awaiting_second: this is the independent second look.
         if case.decisions.filter(round=case.round, reviewer=reviewer).exists():
             raise ReviewError(
-                "not_independent", "A second opinion must come from another reviewer than the first.", 409
+                "not_independent", gettext("A second opinion must come from another reviewer than the first."), 409
             )
         review = _decision_record(
             case=case, reviewer=reviewer, decision=decision, note=note, reason_codes=codes,
@@ -391,9 +394,10 @@ def case_decide(*, case_id: int, reviewer, decision: str, note: str = "", reason
     return review
 
 
-def _admin_check(user, action: str) -> None:
+def _admin_check(user, message) -> None:
+    """``message`` is the whole refusal ("Only admins may ..."), lazily translated."""
     if not is_site_admin(user):
-        raise ReviewError("permission_denied", f"Only admins may {action}.", 403)
+        raise ReviewError("permission_denied", str(message), 403)
 
 
 def case_escalation_decide(
@@ -404,23 +408,23 @@ def case_escalation_decide(
     The admin must not be one of the case's reviewers in this round, nor a submitter of the
     image: the point of escalating is a third, independent person.
     """
-    _admin_check(admin, "decide escalated cases")
+    _admin_check(admin, gettext_lazy("Only admins may decide escalated cases."))
     if decision not in Decision.values:
-        raise ReviewError("invalid_decision", f"Decision must be one of: {', '.join(Decision.values)}.", 400)
+        raise ReviewError("invalid_decision", gettext("Decision must be one of: %(choices)s.") % {"choices": ", ".join(Decision.values)}, 400)
     note = (note or "").strip()
     codes = reason_codes_clean(reason_codes)
     with transaction.atomic():
         case = _case_locked(case_id)
         if case.status == ReviewCase.Status.DECIDED:
-            raise ReviewError("case_already_decided", "This case has already been decided.")
+            raise ReviewError("case_already_decided", gettext("This case has already been decided."))
         if case.status != ReviewCase.Status.ESCALATED:
-            raise ReviewError("case_not_escalated", "This case is not waiting for an admin's decision.")
+            raise ReviewError("case_not_escalated", gettext("This case is not waiting for an admin's decision."))
         if case.decisions.filter(round=case.round, reviewer=admin).exists():
             raise ReviewError(
-                "not_independent", "You reviewed this case yourself: another admin must settle it.", 409
+                "not_independent", gettext("You reviewed this case yourself: another admin must settle it."), 409
             )
         if Submission.objects.filter(asset_id=case.asset_id, submitted_by=admin).exists():
-            raise ReviewError("not_independent", "You submitted this image: another admin must settle it.", 409)
+            raise ReviewError("not_independent", gettext("You submitted this image: another admin must settle it."), 409)
         _decision_input_check(case=case, decision=decision, note=note, reason_codes=codes)
         review = _decision_record(
             case=case, reviewer=admin, decision=decision, note=note, reason_codes=codes,
@@ -437,14 +441,14 @@ def case_requeue(*, case_id: int, admin, reason: str) -> ReviewCase:
     The label is cleared until people decide again; the earlier decisions stay (a new
     round starts), and the reason is kept in the audit trail and shown to the next reviewer.
     """
-    _admin_check(admin, "re-open decided cases")
+    _admin_check(admin, gettext_lazy("Only admins may re-open decided cases."))
     reason = (reason or "").strip()
     if not reason:
-        raise ReviewError("reason_required", "Say why this case is re-opened.", 400)
+        raise ReviewError("reason_required", gettext("Say why this case is re-opened."), 400)
     with transaction.atomic():
         case = _case_locked(case_id)
         if case.status != ReviewCase.Status.DECIDED:
-            raise ReviewError("case_not_decided", "Only a decided case can be re-opened for correction.")
+            raise ReviewError("case_not_decided", gettext("Only a decided case can be re-opened for correction."))
         previous_label, previous_labelled_at = case.label, case.labelled_at
         case.status = ReviewCase.Status.OPEN
         case.label = ""

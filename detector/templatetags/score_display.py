@@ -1,7 +1,7 @@
 from django import template
 
 from detector.models import Verdict
-from detector.presentation import DISCLAIMER, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines
+from detector.presentation import DISCLAIMER, event_action_label as _event_action_label, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines
 from detector.selectors import verdict_withheld
 
 register = template.Library()
@@ -52,3 +52,9 @@ def withheld_text():
 @register.filter
 def evidence_rows(fusion):
     return _evidence_rows(fusion)
+
+
+@register.filter
+def event_action(action):
+    """A history entry's action code ("scored", "requeued", ...) as translated words."""
+    return _event_action_label(action)

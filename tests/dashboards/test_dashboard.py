@@ -164,7 +164,7 @@ def test_page_draws_every_chart_as_inline_svg_with_a_title_and_a_table_of_the_sa
     assert "<script" not in html and not re.search(r'(src|href)="(https?:)?//', html)
     # The table beside the confusion matrix holds the numbers the chart draws.
     page = text_of(html)
-    assert "likely_ai 1 1 0 2" in page and "likely_human 0 1 0 1" in page
+    assert "Likely AI-generated 1 1 0 2" in page and "Likely human-made 0 1 0 1" in page
     for name, counts in reviewed["per_reviewer"].items():  # decisions, AI, human, unsure, against the model
         assert f"{name} {' '.join(map(str, counts))}" in page
 
@@ -265,7 +265,7 @@ def test_each_model_version_has_its_own_figures_and_the_registry_hold_out(
     assert only_v2["false_positive_rate"]["human_labelled"] == 1 and only_v2["score_histogram"]["total"] == 1
     assert [row["version"] for row in only_v2["model_versions"]] == ["dashboard-test-v2"]
     page = text_of(client.get(reverse("dashboard")).content.decode())
-    assert "dashboard-test-v2 candidate 1 100.0% (1) 1 1 100.0% (1/1) 0.0% 0.913 5.0% (1/20) 80.0% 0.041" in page
+    assert "dashboard-test-v2 Candidate 1 100.0% (1) 1 1 100.0% (1/1) 0.0% 0.913 5.0% (1/20) 80.0% 0.041" in page
     assert client.get(reverse("dashboard-export"), {"model_version": "no-such-model"}).status_code == 400
 
 
