@@ -61,3 +61,19 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_forms_and_session_api_calls_without_a_csrf_token_are_refused(submitter, png):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(submitter)
+    forged = browser.post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=3))})
+    assert forged.status_code == 403
+    api = browser.post("/api/v1/submissions/", {"image": SimpleUploadedFile("a.png", png(seed=3))})
+    assert api.status_code == 403  # session-authenticated API calls need the token too
+    page = browser.get(reverse("submit"))
+    token = page.cookies["csrftoken"].value
+    accepted = browser.post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=3)),
+                                                "csrfmiddlewaretoken": token})
+    assert accepted.status_code == 302
