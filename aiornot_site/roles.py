@@ -62,3 +62,23 @@ def is_site_admin(user) -> bool:
 
 def can_manage_models(user) -> bool:
     return user.is_authenticated and user.is_active and user.has_perm(PERM_MANAGE_MODELS)
+
+
+def role_required(allowed):
+    """View decorator: sign-in required, then 403 unless ``allowed(user)`` is true."""
+    from functools import wraps
+
+    from django.contrib.auth.decorators import login_required
+    from django.core.exceptions import PermissionDenied
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if not allowed(request.user):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate

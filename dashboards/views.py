@@ -6,11 +6,8 @@ Thin: the figures come from dashboards.selectors, the pictures from dashboards.c
 from __future__ import annotations
 
 import hashlib
-from functools import wraps
 
-from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -19,7 +16,7 @@ from django.utils.translation import get_language, gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from aiornot_site.roles import is_site_admin
+from aiornot_site.roles import is_site_admin, role_required
 
 from .charts import all_charts
 from .forms import DashboardFilterForm
@@ -30,15 +27,7 @@ from .selectors import DashboardFilters, dashboard_figures, data_watermark
 CACHE_SECONDS = 60
 
 
-def site_admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if not is_site_admin(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+site_admin_required = role_required(is_site_admin)
 
 
 def _cached(filters: DashboardFilters, part: str, build):

@@ -499,7 +499,8 @@ class _Exchange:
         self._watchdog: threading.Timer | None = None
         self._cut_off = threading.Event()
 
-    def open(self) -> None:
+    def open(self, method: str = "GET", body: bytes | None = None, extra_headers=None) -> None:
+        """Send the request to the checked address (no redirects, no retries, one deadline)."""
         remaining = self.deadline.remaining()
         if remaining <= 0:
             raise _timeout_error(self.target, self.deadline)
@@ -508,9 +509,10 @@ class _Exchange:
         self._watchdog.daemon = True
         self._watchdog.start()
         headers = {
+            "Accept": "image/*,*/*;q=0.8",
+            **(extra_headers or {}),
             "Host": self.target.host_header,
             "User-Agent": self.user_agent,
-            "Accept": "image/*,*/*;q=0.8",
             # Raw bytes only: the size limit then applies to what is stored, and no
             # decompression bomb can be expanded in memory.
             "Accept-Encoding": "identity",
@@ -518,8 +520,9 @@ class _Exchange:
         }
         try:
             self.response = self._pool.urlopen(
-                "GET",
+                method,
                 self.target.request_target,
+                body=body,
                 headers=headers,
                 redirect=False,
                 retries=False,

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from aiornot_site.roles import can_manage_models
+from aiornot_site.roles import can_manage_models, role_required
 
 from .models import Job, ModelVersion
 from .services import RegistryError, active_model_version, model_promote, model_rollback, promotion_refusals, retrain_job_start
 
 
-def model_admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if not can_manage_models(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+model_admin_required = role_required(can_manage_models)
 
 
 def _page(request, status=200, error=None):

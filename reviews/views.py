@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from aiornot_site.roles import is_reviewer, is_site_admin
+from aiornot_site.roles import is_reviewer, is_site_admin, role_required
 from detector.views import asset_file_response, heatmap_file_response, heatmap_name_for
 
 from .forms import DecisionForm, RequeueForm
@@ -62,37 +58,9 @@ SHORTCUTS = [
 ]
 
 
-def reviewer_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if not is_reviewer(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def reviewer_or_admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if not (is_reviewer(request.user) or is_site_admin(request.user)):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if not is_site_admin(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+reviewer_required = role_required(is_reviewer)
+reviewer_or_admin_required = role_required(lambda user: is_reviewer(user) or is_site_admin(user))
+admin_required = role_required(is_site_admin)
 
 
 @reviewer_required

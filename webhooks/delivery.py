@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -117,36 +116,7 @@ class _PostExchange(url_fetch._Exchange):
     """url_fetch's exchange (checked address, deadline watchdog, error translation), as a POST."""
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> None:
-        remaining = self.deadline.remaining()
-        if remaining <= 0:
-            raise url_fetch._timeout_error(self.target, self.deadline)
-        self._pool = self._make_pool(remaining)
-        self._watchdog = threading.Timer(remaining, self._shut_down_sockets)
-        self._watchdog.daemon = True
-        self._watchdog.start()
-        request_headers = {
-            **headers,
-            "Host": self.target.host_header,
-            "User-Agent": self.user_agent,
-            "Content-Type": "application/json",
-            "Accept-Encoding": "identity",
-            "Connection": "close",
-        }
-        try:
-            self.response = self._pool.urlopen(
-                "POST",
-                self.target.request_target,
-                body=body,
-                headers=request_headers,
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                decode_content=False,
-                assert_same_host=False,
-            )
-        except BaseException as exc:
-            self.close()
-            raise self._translate(exc, during_body=False) from None
+        self.open("POST", body, {**headers, "Content-Type": "application/json", "Accept": "*/*"})
 
 
 def timestamp_now() -> str:
