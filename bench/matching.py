@@ -31,7 +31,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps  # noqa: E402
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps  # noqa: E402
 
 from detector.evidence.similarity import (  # noqa: E402
     PDQ_MATCH_DISTANCE_AI,
@@ -86,22 +86,9 @@ def corpus_rows(label: str | None = None, min_side: int = 256, folders=None) -> 
 
 def drawn_image(seed: int, size=(640, 480)) -> Image.Image:
     """A made-up photo-like picture (gradients, shapes, noise) for when the corpus is absent."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    y, x = np.mgrid[0:h, 0:w] / max(w, h)
-    base = np.stack([120 + 80 * np.sin(3 * x + seed), 100 + 70 * np.cos(4 * y - seed), 90 + 60 * np.sin(2 * (x + y))], -1)
-    image = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(14):
-        cx, cy, r = int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(15, 110))
-        colour = tuple(int(v) for v in rng.integers(20, 235, 3))
-        if rng.random() < 0.5:
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
-        else:
-            draw.rectangle((cx - r, cy - r // 2, cx + r, cy + r // 2), fill=colour)
-    image = image.filter(ImageFilter.GaussianBlur(1.5))
-    noisy = np.asarray(image).astype(np.float32) + rng.normal(0, 8, (h, w, 3))
-    return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
+    from tests.images import photo_like
+
+    return photo_like(seed, size)
 
 
 def sample_images(count: int, seed: int = 7) -> tuple[list[Image.Image], str]:

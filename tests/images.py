@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import random
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
 
 
 def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (96, 80), seed: int = 0, mode: str = "RGB", **save) -> bytes:
@@ -26,3 +27,24 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (96, 80), seed: int = 
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **save)
     return buffer.getvalue()
+
+
+def photo_like(seed: int, size=(640, 480)) -> Image.Image:
+    """Gradients, shapes and sensor-like noise: natural enough for PDQ (quality well above 50) and a
+    textured carrier for the SD watermark (the reference embedding fails on large smooth areas)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w] / max(w, h)
+    base = np.stack([120 + 80 * np.sin(3 * x + seed), 100 + 70 * np.cos(4 * y - seed), 90 + 60 * np.sin(2 * (x + y))], -1)
+    image = Image.fromarray(base.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(14):
+        cx, cy, r = int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(15, 110))
+        colour = tuple(int(v) for v in rng.integers(20, 235, 3))
+        if rng.random() < 0.5:
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+        else:
+            draw.rectangle((cx - r, cy - r // 2, cx + r, cy + r // 2), fill=colour)
+    image = image.filter(ImageFilter.GaussianBlur(1.5))
+    noisy = np.asarray(image).astype(np.float32) + rng.normal(0, 8, (h, w, 3))
+    return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))

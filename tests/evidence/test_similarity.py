@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageEnhance, ImageOps
 
 from detector.evidence.similarity import (
     PDQ_MATCH_DISTANCE,
@@ -21,27 +21,11 @@ from detector.evidence.similarity import (
     pdq_hashes_robust,
 )
 
+from ..images import photo_like
+
 SHARED_TRAIN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"
 
 
-def photo_like(seed: int, size=(640, 480)) -> Image.Image:
-    """Gradients, shapes and noise: natural enough for PDQ (quality well above 50)."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    y, x = np.mgrid[0:h, 0:w] / max(w, h)
-    base = np.stack([120 + 80 * np.sin(3 * x + seed), 100 + 70 * np.cos(4 * y - seed), 90 + 60 * np.sin(2 * (x + y))], -1)
-    image = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(14):
-        cx, cy, r = int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(15, 110))
-        colour = tuple(int(v) for v in rng.integers(20, 235, 3))
-        if rng.random() < 0.5:
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
-        else:
-            draw.rectangle((cx - r, cy - r // 2, cx + r, cy + r // 2), fill=colour)
-    image = image.filter(ImageFilter.GaussianBlur(1.5))
-    noisy = np.asarray(image).astype(np.float32) + rng.normal(0, 8, (h, w, 3))
-    return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
 def jpeg(image: Image.Image, quality: int) -> Image.Image:

@@ -8,36 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imwatermark import WatermarkDecoder, WatermarkEncoder
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from detector.evidence import MODERATE, TOWARDS_AI
 from detector.evidence import watermark as wm
 
+from ..images import photo_like
+
 SHARED_TRAIN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"
 
 
-def photo_like(seed: int, size=(640, 480)) -> Image.Image:
-    """Gradients, shapes and sensor-like noise: a textured carrier.
-
-    The reference embedding itself fails on carriers with large smooth or saturated areas
-    (measured: a quarter of corpus photos), so these tests use carriers it works on.
-    """
-    rng = np.random.default_rng(seed)
-    w, h = size
-    y, x = np.mgrid[0:h, 0:w] / max(w, h)
-    base = np.stack([120 + 80 * np.sin(3 * x + seed), 100 + 70 * np.cos(4 * y - seed), 90 + 60 * np.sin(2 * (x + y))], -1)
-    image = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(14):
-        cx, cy, r = int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(15, 110))
-        colour = tuple(int(v) for v in rng.integers(20, 235, 3))
-        if rng.random() < 0.5:
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
-        else:
-            draw.rectangle((cx - r, cy - r // 2, cx + r, cy + r // 2), fill=colour)
-    image = image.filter(ImageFilter.GaussianBlur(1.5))
-    noisy = np.asarray(image).astype(np.float32) + rng.normal(0, 8, (h, w, 3))
-    return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
 def imwatermark_sdxl(image: Image.Image) -> Image.Image:
