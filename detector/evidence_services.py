@@ -115,10 +115,11 @@ def c2pa_trust_anchors() -> str | None:
         return None
 
 
-def asset_layers_ensure(assets, embedder=None) -> None:
+def asset_layers_ensure(assets, embedder=None, opened: dict | None = None) -> None:
     """Compute and store what is missing for each asset: provenance and watermark evidence, fingerprint.
 
     `embedder` is the active detector (its `embed_batch` and `embedding_version`), or None.
+    `opened` maps asset ids to (bytes, decoded image) already read by the caller.
     One asset failing never stops the others; its layers are simply absent.
     """
     assets = list(assets)
@@ -141,9 +142,12 @@ def asset_layers_ensure(assets, embedder=None) -> None:
         if not kinds and not needs_fingerprint:
             continue
         try:
-            with asset.file.open("rb") as handle:
-                data = handle.read()
-            image = image_open_for_scoring(data)
+            if opened and asset.pk in opened:
+                data, image = opened[asset.pk]
+            else:
+                with asset.file.open("rb") as handle:
+                    data = handle.read()
+                image = image_open_for_scoring(data)
         except Exception:
             logger.exception("Stored image %s could not be opened for the evidence layers", asset.pk)
             continue

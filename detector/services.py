@@ -308,11 +308,16 @@ def submission_score_many(*, submission_ids: list[int]) -> list[Submission]:
         )
         return [_submission_fail(s, reason) if s in todo else s for s in submissions]
 
-    assets = {s.asset_id: s.asset for s in todo}.values()
-    evidence_by_asset = _classifier_evidence(detector, assets)
     from .evidence_services import asset_layers_ensure
 
-    asset_layers_ensure(assets, embedder=detector)
+    assets = list({s.asset_id: s.asset for s in todo}.values())
+    evidence_by_asset = {}
+    # A chunk at a time, so that a large batch never holds more than one chunk of decoded images.
+    for start in range(0, len(assets), SCORING_BATCH_SIZE):
+        chunk = assets[start : start + SCORING_BATCH_SIZE]
+        opened: dict = {}
+        evidence_by_asset.update(_classifier_evidence(detector, chunk, opened=opened))
+        asset_layers_ensure(chunk, embedder=detector, opened=opened)
     done = {}
     for submission in todo:
         evidence, reused = evidence_by_asset[submission.asset_id]
@@ -325,8 +330,12 @@ def submission_score_many(*, submission_ids: list[int]) -> list[Submission]:
     return [done.get(s.pk, s) for s in submissions]
 
 
-def _classifier_evidence(detector, assets) -> dict[int, tuple[Evidence | Exception, bool]]:
-    """Evidence rows for the detector's exact weights: reused when stored, else computed in batches."""
+def _classifier_evidence(detector, assets, opened: dict | None = None) -> dict[int, tuple[Evidence | Exception, bool]]:
+    """Evidence rows for the detector's exact weights: reused when stored, else computed in batches.
+
+    `opened` (optional) receives {asset id: (bytes, decoded image)} for the files it had to read,
+    so the other evidence layers need not read and decode them again.
+    """
     from .scoring import producer_version
 
     version = producer_version(detector)
@@ -344,8 +353,11 @@ def _classifier_evidence(detector, assets) -> dict[int, tuple[Evidence | Excepti
         for asset in missing[start : start + SCORING_BATCH_SIZE]:
             try:
                 with asset.file.open("rb") as handle:
-                    images.append(image_open_for_scoring(handle.read()))
+                    data = handle.read()
+                images.append(image_open_for_scoring(data))
                 chunk.append(asset)
+                if opened is not None:
+                    opened[asset.pk] = (data, images[-1])
             except Exception as exc:
                 logger.exception("Stored image %s could not be opened", asset.pk)
                 results[asset.pk] = (exc, False)
@@ -451,15 +463,8 @@ def _submission_apply_evidence(submission: Submission, detector, evidence: Evide
         locked.status = Submission.Status.SCORED
         locked.failure_reason = ""
         locked.scored_at = timezone.now()
-        locked.p_ai = result.p_ai
-        locked.verdict = result.verdict
-        locked.model_version = detector.model_version
-        locked.policy_version = result.policy_version
         locked.reused_earlier_result = reused
-        locked.classifier_evidence = evidence
-        locked.unstable_under_reencoding = result.unstable
-        locked.fusion = record
-        locked.save()
+        _reading_record(locked, detector, evidence, result, record)
         _event(
             locked,
             "scored",
@@ -476,6 +481,18 @@ def _submission_apply_evidence(submission: Submission, detector, evidence: Evide
         )
         submission_route(submission=locked)
     return locked
+
+
+def _reading_record(submission: Submission, detector, evidence: Evidence, result, record: dict) -> None:
+    """Store the model's reading (fused P(AI), verdict, versions, the evidence behind it) and save."""
+    submission.p_ai = result.p_ai
+    submission.verdict = result.verdict
+    submission.model_version = detector.model_version
+    submission.policy_version = result.policy_version
+    submission.classifier_evidence = evidence
+    submission.unstable_under_reencoding = result.unstable
+    submission.fusion = record
+    submission.save()
 
 
 def submissions_rescore(*, submission_ids: list[int], detector=None, on_progress=None) -> int:
@@ -502,8 +519,9 @@ def submissions_rescore(*, submission_ids: list[int], detector=None, on_progress
             .order_by("id")
         )
         assets = {s.asset_id: s.asset for s in chunk}.values()
-        evidence_by_asset = _classifier_evidence(detector, assets)
-        asset_layers_ensure(assets, embedder=detector)
+        opened: dict = {}
+        evidence_by_asset = _classifier_evidence(detector, assets, opened=opened)
+        asset_layers_ensure(assets, embedder=detector, opened=opened)
         for submission in chunk:
             evidence, _ = evidence_by_asset[submission.asset_id]
             if isinstance(evidence, Exception):
@@ -513,14 +531,7 @@ def submissions_rescore(*, submission_ids: list[int], detector=None, on_progress
             with transaction.atomic():
                 locked = Submission.objects.select_for_update().get(pk=submission.pk)
                 before = {"p_ai": locked.p_ai, "verdict": locked.verdict, "model_version": locked.model_version}
-                locked.p_ai = result.p_ai
-                locked.verdict = result.verdict
-                locked.model_version = detector.model_version
-                locked.policy_version = result.policy_version
-                locked.classifier_evidence = evidence
-                locked.unstable_under_reencoding = result.unstable
-                locked.fusion = record
-                locked.save()
+                _reading_record(locked, detector, evidence, result, record)
                 _event(locked, "rescored", before=before, p_ai=result.p_ai, verdict=result.verdict,
                        model_version=detector.model_version)
                 case_model_reading_update(submission=locked)
