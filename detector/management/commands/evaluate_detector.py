@@ -51,6 +51,18 @@ class Command(BaseCommand):
             choices=["general", "art_contest", "newsroom"],
             help="use the thresholds of this collection policy (default: general)",
         )
+        parser.add_argument(
+            "--out-of-source",
+            type=_positive_int,
+            default=None,
+            metavar="K",
+            help="instead of scoring a checkpoint: split the sources into K groups and score each group with a "
+            "probe head trained on the other groups only (frozen ImageNet backbone), so no score comes from a "
+            "model that saw that source; writes out-of-source.json and out-of-source.md",
+        )
+        parser.add_argument("--max-per-source", type=_positive_int, default=400,
+                            help="out-of-source protocol: at most this many images of each source and class")
+        parser.add_argument("--cache-dir", default=None, help="out-of-source protocol: where to cache features")
 
     def handle(self, *args, **options):
         # Imported here so that `manage.py help` does not pay for importing torch.
@@ -64,7 +76,10 @@ class Command(BaseCommand):
         except (ReportError, EvaluationError) as exc:
             raise CommandError(str(exc)) from exc
         try:
-            self._evaluate(out_dir, device, options)
+            if options.get("out_of_source"):
+                self._out_of_source(out_dir, options)
+            else:
+                self._evaluate(out_dir, device, options)
         except CommandError:
             if not out_existed:
                 try:
@@ -72,6 +87,37 @@ class Command(BaseCommand):
                 except OSError:
                     pass
             raise
+
+    def _out_of_source(self, out_dir, options):
+        import json
+        import sys
+
+        from detector.ml.datasets import DatasetError
+        from detector.ml.out_of_source import _plain_figures, figures_markdown, run_out_of_source
+        from detector.ml.probe import ProbeError
+
+        try:
+            result = run_out_of_source(
+                options["data_dirs"], folds=options["out_of_source"], max_per_source=options["max_per_source"],
+                seed=options["seed"], cache_dir=options["cache_dir"], log=self.stdout.write,
+            )
+        except (DatasetError, ProbeError) as exc:
+            raise CommandError(str(exc)) from exc
+        figures = _plain_figures(result["figures"])
+        payload = {"protocol": result["protocol"], "thresholds": result["thresholds"],
+                   "threshold_info": result["threshold_info"], "figures": figures}
+        (out_dir / "out-of-source.json").write_text(json.dumps(payload, indent=2))
+        command = "manage.py evaluate_detector " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+        markdown = figures_markdown(figures, "Out-of-source evaluation (group k-fold by source)", command=command)
+        info = result["threshold_info"]
+        markdown += "\n## Protocol\n\n" + "\n".join(
+            f"- fold {k}: {', '.join(v)}" for k, v in result["protocol"]["sources_per_fold"].items()
+        ) + "\n" + "".join(f"\n- note: {n}" for n in info["notes"]) + "\n"
+        (out_dir / "out-of-source.md").write_text(markdown)
+        self.stdout.write(self.style.SUCCESS(
+            f"Wrote {out_dir / 'out-of-source.md'}: out-of-source ROC AUC {figures['auc_ai_vs_all_real']:.3f}; "
+            f"suggested likely_ai {result['thresholds']['likely_ai']:.4f}, likely_human {result['thresholds']['likely_human']:.4f}."
+        ))
 
     def _evaluate(self, out_dir, device, options):
         from detector.ml.checkpoint import CheckpointError

@@ -1,0 +1,299 @@
+"""The out-of-source protocol and the probe detector trained by it.
+
+`run_out_of_source` splits the sources of the training folders into k groups, scores each group
+with a linear head that never saw any of its sources, and reports what users would meet:
+AUC, photos and artworks called likely AI, AI images caught and cleared, per source, per
+generator family and per kind of real image, on the original files and after JPEG q75 + half
+size. `train_probe_detector` then fits the head on every source, calibrates it and picks the
+thresholds on the out-of-source scores (never on images the head was fitted on), and writes an
+ordinary detector checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .checkpoint import DetectorCheckpoint, save_checkpoint, state_dict_digest, stored_state_dict
+from .datasets import MANIFEST_NAME, cap_per_source, collect_samples, readable_samples, require_both_classes, summarise
+from .preprocessing import Preprocessing
+from .probe import (
+    VARIANTS,
+    FeatureExtractor,
+    ProbeError,
+    balanced_weights,
+    choose_out_of_source_thresholds,
+    describe,
+    fit_linear_head,
+    fit_platt,
+    head_state_dict,
+    operating_figures,
+    out_of_source_logits,
+    probabilities_from_logits,
+    source_folds,
+)
+
+MIN_SIDE_JUDGED = 64  # detector.policy.MIN_SIDE_FOR_VERDICT: smaller images are never judged
+DEFAULT_TRAIN_VARIANTS = ("original", "wild")
+
+
+def manifest_rows(data_dirs) -> dict:
+    """{resolved file path: manifest row} for every MANIFEST.csv among the folders."""
+    rows = {}
+    for data_dir in data_dirs:
+        manifest = Path(data_dir) / MANIFEST_NAME
+        if not manifest.is_file():
+            continue
+        with manifest.open(newline="", encoding="utf-8-sig") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("path"):
+                    rows[str((Path(data_dir) / row["path"]).resolve())] = row
+    return rows
+
+
+def short_side(path, row: dict) -> int:
+    try:
+        return min(int(row["width"]), int(row["height"]))
+    except (KeyError, TypeError, ValueError):
+        with Image.open(path) as image:
+            return min(image.size)
+
+
+def load_images(data_dirs, *, max_per_source=None, seed=0, log=print):
+    """Described samples of the folders (capped per source and class), readable ones only."""
+    samples = collect_samples(data_dirs, log=log)
+    require_both_classes(samples)
+    if max_per_source:
+        samples = cap_per_source(samples, max_per_source, seed)
+    samples, _skipped = readable_samples(samples, log=log)
+    rows = manifest_rows(data_dirs)
+    images = describe(samples, rows)
+    sides = np.array([short_side(i.sample.path, rows.get(str(Path(i.sample.path).resolve()), {})) for i in images])
+    return images, sides
+
+
+def extract(extractor: FeatureExtractor, images, variants, *, log=print) -> dict:
+    paths = [i.sample.path for i in images]
+    out = {}
+    for variant in variants:
+        started = time.monotonic()
+        out[variant] = extractor.features(paths, variant, log=log)
+        log(f"features {variant}: {len(paths)} images in {time.monotonic() - started:.0f} s")
+    return out
+
+
+def run_out_of_source(
+    data_dirs,
+    *,
+    folds: int = 5,
+    max_per_source: int | None = 400,
+    seed: int = 0,
+    cache_dir=None,
+    train_variants=DEFAULT_TRAIN_VARIANTS,
+    l2: float = 1e-2,
+    input_size: int = 224,
+    max_tiles: int = 5,
+    extractor: FeatureExtractor | None = None,
+    log=print,
+) -> dict:
+    """Out-of-source scores and figures for the images of `data_dirs` (see the module docstring)."""
+    for variant in train_variants:
+        if variant not in VARIANTS:
+            raise ProbeError(f"Unknown training variant {variant!r}; known: {', '.join(VARIANTS)}.")
+    torch.manual_seed(seed)
+    images, sides = load_images(data_dirs, max_per_source=max_per_source, seed=seed, log=log)
+    fold_of = source_folds(images, folds, seed)
+    preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles)
+    extractor = extractor or FeatureExtractor.imagenet(preprocessing, cache_dir=cache_dir)
+    needed = list(dict.fromkeys([*train_variants, "original", "jpeg75_half"]))
+    features = extract(extractor, images, needed, log=log)
+    logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2, log=log)
+    labels = np.array([i.sample.label for i in images])
+    judged = sides >= MIN_SIDE_JUDGED
+    slope, intercept = fit_platt(logits["original"][judged], labels[judged], balanced_weights([images[i] for i in np.flatnonzero(judged)]))
+    p = {v: probabilities_from_logits(l, slope, intercept) for v, l in logits.items()}
+    judged_images = [images[i] for i in np.flatnonzero(judged)]
+    thresholds, threshold_info = choose_out_of_source_thresholds(p["original"][judged], judged_images)
+    figures = operating_figures(p["original"][judged], judged_images, thresholds)
+    degraded = operating_figures(p["jpeg75_half"][judged], judged_images, thresholds)
+    figures["auc_after_jpeg75_half"] = degraded["auc_ai_vs_all_real"]
+    figures["degraded"] = {k: degraded[k] for k in ("auc_ai_vs_all_real", "photos_likely_ai", "art_likely_ai", "ai_caught_likely_ai", "ai_likely_human")}
+    sources_per_fold = {}
+    for image, fold in zip(images, fold_of):
+        sources_per_fold.setdefault(fold, set()).add(image.sample.source)
+    return {
+        "images": images, "sides": sides, "folds": fold_of, "features": features, "logits": logits,
+        "platt": (slope, intercept), "thresholds": thresholds, "threshold_info": threshold_info,
+        "figures": figures, "extractor": extractor, "preprocessing": preprocessing,
+        "protocol": {
+            "folds": folds, "by": "source (both classes of a source in one fold)",
+            "sources_per_fold": {str(k): sorted(v) for k, v in sorted(sources_per_fold.items())},
+            "train_variants": list(train_variants), "l2": l2, "max_per_source": max_per_source, "seed": seed,
+            "judged_images": int(judged.sum()), "not_judged_under_64px": int((~judged).sum()),
+        },
+    }
+
+
+def train_probe_detector(
+    data_dirs,
+    output,
+    *,
+    folds: int = 5,
+    max_per_source: int | None = 400,
+    seed: int = 0,
+    cache_dir=None,
+    train_variants=DEFAULT_TRAIN_VARIANTS,
+    l2: float = 1e-2,
+    input_size: int = 224,
+    max_tiles: int = 5,
+    log=print,
+):
+    """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint."""
+    from .training import TrainingResult
+
+    started = time.monotonic()
+    result = run_out_of_source(
+        data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
+        train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles, log=log,
+    )
+    images = result["images"]
+    labels = np.array([i.sample.label for i in images])
+    weights = balanced_weights(images)
+    x = np.concatenate([result["features"][v] for v in train_variants])
+    y = np.concatenate([labels] * len(train_variants))
+    w = np.concatenate([weights] * len(train_variants))
+    head = fit_linear_head(x, y, w, l2=l2).scaled(*result["platt"])
+    model = result["extractor"].model
+    state = head_state_dict(model, head)
+    figures = result["figures"]
+    created = datetime.now().astimezone()
+    version = f"efficientnet_lite0-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
+    metrics = {
+        "method": "frozen ImageNet backbone + linear head, out-of-source calibrated",
+        "out_of_source": _plain_figures(figures),
+        "protocol": result["protocol"],
+        "threshold_info": result["threshold_info"],
+        # The fields evaluate/registry code reads from every checkpoint:
+        "roc_auc": figures["auc_ai_vs_all_real"],
+        "accuracy": float(np.mean((probabilities_from_logits(result["logits"]["original"], *result["platt"]) >= 0.5) == labels)),
+        "validation_kind": "out-of-source (group k-fold by source)",
+    }
+    checkpoint = DetectorCheckpoint(
+        arch="efficientnet_lite0",
+        state_dict=state,
+        preprocessing=result["preprocessing"].to_dict(),
+        model_version=version,
+        temperature=1.0,
+        thresholds=result["thresholds"],
+        metrics=metrics,
+        data_summary=summarise([i.sample for i in images]),
+        training_args={
+            "method": "probe", "data_dirs": [str(d) for d in data_dirs], "folds": folds,
+            "max_per_source": max_per_source, "seed": seed, "train_variants": list(train_variants), "l2": l2,
+            "input_size": input_size, "max_tiles": max_tiles,
+        },
+        created_at=created.isoformat(timespec="seconds"),
+    )
+    save_checkpoint(checkpoint, output)
+    path = Path(output)
+    log(f"wrote {path} in {time.monotonic() - started:.0f} s")
+    return TrainingResult(checkpoint_path=str(path), metrics=metrics, epochs_run=1, model_version=version)
+
+
+def _plain_figures(figures: dict) -> dict:
+    def plain(value):
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, (np.floating, float)):
+            return None if math.isnan(float(value)) else float(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        return value
+
+    return plain(figures)
+
+
+def score_folder_as_the_app(detector, data_dirs, *, batch_size: int = 8, variants=("original", "jpeg75_half"), log=print) -> dict:
+    """Score labelled folders with a loaded Detector exactly as the app does (its thresholds, the
+    64-px rule) on the original files and after JPEG q75 + half size; the figures users would meet."""
+    from .datasets import load_image
+    from .probe import variant_image
+
+    images, sides = load_images(data_dirs, log=log)
+    judged = sides >= MIN_SIDE_JUDGED
+    kept = [images[i] for i in np.flatnonzero(judged)]
+    scores = {}
+    for variant in variants:
+        values = []
+        for start in range(0, len(kept), batch_size):
+            batch = []
+            for item in kept[start : start + batch_size]:
+                image, _ = load_image(item.sample.path)
+                batch.append(variant_image(image, variant, 0))
+            values.extend(s.p_ai for s in detector.score_batch(batch))
+            if (start // batch_size) % 50 == 0:
+                log(f"  scored {variant}: {start + len(batch)}/{len(kept)}")
+        scores[variant] = np.array(values)
+    thresholds = {"likely_ai": detector.thresholds["likely_ai"], "likely_human": detector.thresholds["likely_human"]}
+    figures = operating_figures(scores["original"], kept, thresholds)
+    if "jpeg75_half" in scores:
+        degraded = operating_figures(scores["jpeg75_half"], kept, thresholds)
+        figures["auc_after_jpeg75_half"] = degraded["auc_ai_vs_all_real"]
+        figures["degraded"] = {k: degraded[k] for k in ("auc_ai_vs_all_real", "photos_likely_ai", "art_likely_ai", "ai_caught_likely_ai", "ai_likely_human")}
+    figures["not_judged_under_64px"] = int((~judged).sum())
+    return {"figures": _plain_figures(figures), "images": kept, "scores": scores}
+
+
+def _pct(entry) -> str:
+    if not entry or entry.get("of", 0) == 0:
+        return "n/a"
+    low, high = entry["interval"]
+    return f"{100 * entry['rate']:.1f}% ({entry['count']}/{entry['of']}; 95% CI {100 * low:.1f}-{100 * high:.1f}%)"
+
+
+def _num(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def figures_markdown(figures: dict, title: str, *, command: str = "") -> str:
+    """The headline table, then per family, kind and source, as Markdown."""
+    f = figures
+    lines = [f"# {title}", ""]
+    if command:
+        lines += ["```bash", command, "```", ""]
+    t = f["thresholds"]
+    lines += [
+        f"Thresholds: likely_ai at P(AI) >= {t['likely_ai']:.4f}, likely_human at P(AI) <= {t['likely_human']:.4f}.", "",
+        "| | value |", "|---|---|",
+        f"| ROC AUC, AI vs all real | **{_num(f['auc_ai_vs_all_real'])}** (vs photos {_num(f['auc_ai_vs_photos'])}, vs art {_num(f['auc_ai_vs_art'])}) |",
+        f"| real photos called likely_ai | {_pct(f['photos_likely_ai'])} |",
+        f"| human art called likely_ai | {_pct(f['art_likely_ai'])} |",
+        f"| AI images caught at likely_ai | {_pct(f['ai_caught_likely_ai'])} |",
+        f"| AI images called likely_human | {_pct(f['ai_likely_human'])} |",
+    ]
+    if "auc_after_jpeg75_half" in f:
+        d = f["degraded"]
+        lines += [
+            f"| ROC AUC after JPEG q75 + half size | {_num(f['auc_after_jpeg75_half'])} |",
+            f"| after JPEG q75 + half size: photos / art called likely_ai | {_pct(d['photos_likely_ai'])} / {_pct(d['art_likely_ai'])} |",
+            f"| after JPEG q75 + half size: AI caught / AI called likely_human | {_pct(d['ai_caught_likely_ai'])} / {_pct(d['ai_likely_human'])} |",
+        ]
+    lines += ["", "## Per generator family (AUC against all real images)", "", "| family | images | AUC | caught at likely_ai | likely_human |", "|---|---|---|---|---|"]
+    for family, v in f["per_family"].items():
+        lines.append(f"| {family} | {v['images']} | {_num(v['auc_vs_all_real'])} | {100 * v['caught']:.1f}% | {100 * v['likely_human']:.1f}% |")
+    lines += ["", "## Per kind of real image", "", "| kind | images | called likely_ai | mean P(AI) | AUC vs all AI |", "|---|---|---|---|---|"]
+    for kind, v in f["per_kind"].items():
+        lines.append(f"| {kind} | {v['images']} | {100 * v['likely_ai']:.1f}% | {v['mean_p_ai']:.3f} | {_num(v['auc_vs_all_ai'])} |")
+    lines += ["", "## Per source", "", "| source | real | AI | mean P(AI) | likely_ai | likely_human |", "|---|---|---|---|---|---|"]
+    for source, v in f["per_source"].items():
+        lines.append(f"| {source} | {v['real']} | {v['ai']} | {v['mean_p_ai']:.3f} | {100 * v['likely_ai']:.1f}% | {100 * v['likely_human']:.1f}% |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,129 @@
+"""scripts/build_corpus.py: selection, deduplication, the manifest, and the sha256-checked rebuild."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_corpus.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("build_corpus", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_corpus"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def picture(path: Path, seed: int, size=(200, 160)):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, size=(8, 10, 3), dtype=np.uint8)
+    Image.fromarray(base).resize(size, Image.Resampling.BICUBIC).save(path)
+
+
+def make_sources(tmp_path: Path) -> Path:
+    photos, gen = tmp_path / "photos", tmp_path / "gen"
+    photos.mkdir()
+    gen.mkdir()
+    for i in range(4):
+        picture(photos / f"p{i}.png", i)
+        picture(gen / f"g{i}.png", 100 + i)
+    (photos / "p0-copy.png").write_bytes((photos / "p0.png").read_bytes())  # exact duplicate
+    picture(photos / "tiny.png", 7, size=(40, 40))  # too small
+    (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # does not decode
+    sources = {"sources": [
+        {"name": "my_photos", "role": "train", "label": "real", "kind": "photo", "generator": "camera",
+         "folder": str(photos), "include": [f"{photos}/*"], "licence": "CC0"},
+        {"name": "my_gen", "role": "wild", "label": "ai", "family": "testgen", "generator": "TestGen 1",
+         "folder": str(gen), "include": [f"{gen}/*"], "licence": "CC0"},
+    ]}
+    path = tmp_path / "sources.json"
+    path.write_text(json.dumps(sources))
+    return path
+
+
+def read_rows(manifest: Path):
+    with manifest.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_build_keeps_each_picture_once_and_records_its_sha256(tmp_path):
+    script = load_script()
+    sources = make_sources(tmp_path)
+    assert script.main(["--out", str(tmp_path / "corpus"), "--sources", str(sources)]) == 0
+    rows = read_rows(tmp_path / "corpus" / "MANIFEST.csv")
+    assert sorted(r["source"] for r in rows) == ["my_gen"] * 4 + ["my_photos"] * 4  # copy, tiny, broken dropped
+    for row in rows:
+        data = (tmp_path / "corpus" / row["path"]).read_bytes()
+        assert script.sha256_bytes(data) == row["sha256"]
+        assert row["path"].startswith(f"{row['source']}/{row['label']}/")
+    assert {r["family"] for r in rows if r["label"] == "ai"} == {"testgen"}
+
+
+def test_rebuild_from_the_manifest_checks_every_sha256(tmp_path):
+    script = load_script()
+    sources = make_sources(tmp_path)
+    script.main(["--out", str(tmp_path / "corpus"), "--sources", str(sources)])
+    manifest = tmp_path / "corpus" / "MANIFEST.csv"
+    assert script.main(["--out", str(tmp_path / "again"), "--sources", str(sources), "--check", str(manifest)]) == 0
+    assert read_rows(tmp_path / "again" / "MANIFEST.csv") == read_rows(manifest)
+
+    # One origin file changes: the rebuild refuses, names it, and writes nothing.
+    picture(tmp_path / "photos" / "p1.png", 999)
+    code = script.main(["--out", str(tmp_path / "third"), "--sources", str(sources), "--check", str(manifest)])
+    assert code == 2
+    assert not (tmp_path / "third" / "MANIFEST.csv").exists()
+
+
+def test_rebuild_error_names_the_changed_file(tmp_path, capsys):
+    script = load_script()
+    sources = make_sources(tmp_path)
+    script.main(["--out", str(tmp_path / "corpus"), "--sources", str(sources)])
+    picture(tmp_path / "gen" / "g2.png", 555)
+    script.main(["--out", str(tmp_path / "x"), "--sources", str(sources), "--check", str(tmp_path / "corpus" / "MANIFEST.csv")])
+    err = capsys.readouterr().err
+    assert "sha256 mismatch" in err and "g2.png" in err
+
+
+def test_only_one_role_can_be_written(tmp_path):
+    script = load_script()
+    sources = make_sources(tmp_path)
+    script.main(["--out", str(tmp_path / "wild"), "--sources", str(sources), "--role", "wild"])
+    assert {r["role"] for r in read_rows(tmp_path / "wild" / "MANIFEST.csv")} == {"wild"}
+
+
+def test_files_of_another_manifest_are_not_selected_again(tmp_path):
+    script = load_script()
+    sources = make_sources(tmp_path)
+    script.main(["--out", str(tmp_path / "first"), "--sources", str(sources)])
+    script.main(["--out", str(tmp_path / "second"), "--sources", str(sources),
+                 "--exclude-manifest", str(tmp_path / "first" / "MANIFEST.csv")])
+    assert read_rows(tmp_path / "second" / "MANIFEST.csv") == []
+
+
+def test_a_missing_mirror_is_a_clear_error(tmp_path, capsys):
+    script = load_script()
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"sources": [{"name": "x", "label": "ai", "family": "f", "generator": "g",
+                                             "repo": "nobody/nothing", "commit": "abc", "include": ["*"]}]}))
+    assert script.main(["--out", str(tmp_path / "o"), "--sources", str(path), "--mirrors", str(tmp_path)]) == 2
+    assert "No git mirror of nobody/nothing" in capsys.readouterr().err
+
+
+def test_the_shipped_source_list_has_no_reserved_source():
+    script = load_script()
+    reserved = {"AmpiLaGrand/fluffybatatacrash", "ByronOMC/ai-vs-real-images-arcade", "EliSchwartz/imagenet-sample-images",
+                "PicoTrex/Awesome-Nano-Banana-images", "jamez-bondos/awesome-gpt4o-images", "openai/dalle-2-preview",
+                "SqueezeSoftware/test_files", "ianare/exif-samples", "JimmyLv/awesome-nano-banana",
+                "drewnoakes/metadata-extractor-images", "Pixmind-io/awesome-midjourney-v7-example-prompts"}
+    reserved_packages = {"openclipart-png", "hedgewars-data", "tuxpaint-stamps-default", "tuxpaint-data"}
+    for source in script.load_sources():
+        assert source.get("repo") not in reserved
+        assert not ({source.get("package"), *source.get("also_packages", [])} & reserved_packages)

@@ -1,0 +1,168 @@
+"""The out-of-source protocol: folds by source, thresholds from out-of-source scores, the probe checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector.ml.datasets import Sample
+from detector.ml.probe import (
+    LabelledImage,
+    ProbeError,
+    choose_out_of_source_thresholds,
+    fit_linear_head,
+    operating_figures,
+    out_of_source_logits,
+    source_folds,
+)
+
+
+def item(source, label, kind="photo", family="", index=0):
+    sample = Sample(f"/data/{source}/{label}/{index}.png", label, source, f"{source}/{index}")
+    return LabelledImage(sample, "ai" if label else kind, family if label else "")
+
+
+def corpus(sources):
+    """sources: {name: (real, ai, kind)} -> LabelledImage list."""
+    images = []
+    for name, (real, ai, kind) in sources.items():
+        images += [item(name, 0, kind, index=i) for i in range(real)]
+        images += [item(name, 1, family=f"fam-{name}", index=100 + i) for i in range(ai)]
+    return images
+
+
+def test_no_source_is_in_two_folds_and_every_fold_holds_images():
+    images = corpus({f"s{i}": (10 + i, 5 * (i % 3), "photo") for i in range(9)})
+    folds = source_folds(images, 3, seed=0)
+    fold_of_source = {}
+    for image, fold in zip(images, folds):
+        assert fold_of_source.setdefault(image.sample.source, fold) == fold
+    assert set(folds) == {0, 1, 2}
+
+
+def test_a_mixed_source_keeps_both_classes_in_one_fold():
+    images = corpus({"mixed": (20, 20, "photo"), "a": (10, 0, "photo"), "b": (0, 10, "photo"), "c": (5, 5, "photo")})
+    folds = source_folds(images, 2)
+    assert len({f for i, f in zip(images, folds) if i.sample.source == "mixed"}) == 1
+
+
+def test_too_few_sources_for_the_folds_is_refused_with_the_reason():
+    with pytest.raises(ProbeError, match="2 sources cannot fill 5"):
+        source_folds(corpus({"a": (3, 3, "photo"), "b": (3, 3, "photo")}), 5)
+
+
+def test_out_of_source_scores_never_come_from_a_head_that_saw_the_source():
+    # Each source has its own feature offset: a head that saw a source would "recognise" it.
+    rng = np.random.default_rng(0)
+    images = corpus({f"s{i}": (20, 20, "photo") for i in range(4)})
+    folds = source_folds(images, 4)
+    features = []
+    for image in images:
+        source_index = int(image.sample.source[1:])
+        vector = rng.normal(size=8)
+        vector[source_index] += 4.0 if image.sample.label else -4.0  # only learnable within the source
+        features.append(vector)
+    features = np.array(features)
+    logits = out_of_source_logits({"original": features, "jpeg75_half": features}, images, folds, train_variants=("original",))
+    labels = np.array([i.sample.label for i in images])
+    in_source = fit_linear_head(features, labels).logits(features)
+    from detector.ml.metrics import roc_auc
+
+    assert roc_auc(labels, in_source) > 0.95  # memorised
+    assert roc_auc(labels, logits["original"]) < 0.75  # what an unseen source gets
+
+
+def test_likely_ai_is_the_stricter_of_the_photo_and_art_limits():
+    images = corpus({"photos": (200, 0, "photo"), "art": (200, 0, "painting"), "gen": (0, 200, "photo")})
+    p = np.concatenate([np.linspace(0.0, 0.7, 200), np.linspace(0.0, 0.9, 200), np.linspace(0.3, 1.0, 200)])
+    thresholds, info = choose_out_of_source_thresholds(p, images)
+    art = p[200:400]
+    photos = p[:200]
+    assert (art >= thresholds["likely_ai"]).mean() <= 0.01
+    assert (photos >= thresholds["likely_ai"]).mean() <= 0.01
+    assert thresholds["likely_ai"] > 0.85  # set by the art, whose scores reach higher
+    ai = p[400:]
+    assert (ai < thresholds["likely_human"]).mean() <= 0.10
+    assert info["likely_ai_target_met"]
+
+
+def test_too_few_artworks_hold_likely_ai_high_and_say_so():
+    images = corpus({"photos": (300, 0, "photo"), "art": (20, 0, "painting"), "gen": (0, 100, "photo")})
+    p = np.concatenate([np.full(300, 0.1), np.full(20, 0.1), np.full(100, 0.9)])
+    thresholds, info = choose_out_of_source_thresholds(p, images)
+    assert thresholds["likely_ai"] >= 0.95
+    assert any("only 20 out-of-source artworks" in note for note in info["notes"])
+
+
+def test_operating_figures_report_rates_with_intervals_per_kind_and_family():
+    images = corpus({"photos": (100, 0, "photo"), "art": (100, 0, "painting"), "gen": (0, 50, "photo")})
+    p = np.concatenate([np.full(100, 0.1), np.r_[np.full(98, 0.1), 0.99, 0.99], np.full(50, 0.95)])
+    figures = operating_figures(p, images, {"likely_ai": 0.9, "likely_human": 0.2})
+    assert figures["art_likely_ai"]["count"] == 2 and figures["art_likely_ai"]["of"] == 100
+    low, high = figures["art_likely_ai"]["interval"]
+    assert low < 0.02 < high
+    assert figures["photos_likely_ai"]["count"] == 0
+    assert figures["per_family"]["fam-gen"]["caught"] == 1.0
+    assert set(figures["per_kind"]) == {"photo", "painting"}
+
+
+def _write_folder(root, sources):
+    """Real image files with a MANIFEST carrying kind and family: each source's AI images are brighter."""
+    rows = []
+    rng = np.random.default_rng(1)
+    for source, (real, ai, kind) in sources.items():
+        for label, count in (("real", real), ("ai", ai)):
+            for i in range(count):
+                base = 150 if label == "ai" else 90
+                pixels = np.clip(rng.normal(base, 30, size=(80, 96, 3)), 0, 255).astype(np.uint8)
+                path = root / source / label / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+                rows.append({"path": f"{source}/{label}/{i}.png", "label": label, "generator": "",
+                             "family": f"fam-{source}" if label == "ai" else "", "kind": kind, "width": 96, "height": 80})
+    with open(root / "MANIFEST.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def test_probe_training_writes_a_checkpoint_the_app_can_score_with_out_of_source_thresholds(tmp_path):
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.inference import load_detector
+    from detector.ml.out_of_source import train_probe_detector
+
+    data = _write_folder(tmp_path / "data", {
+        "a": (6, 6, "photo"), "b": (6, 6, "painting"), "c": (6, 0, "photo"), "d": (0, 6, "photo"), "e": (6, 6, "manga"),
+    })
+    output = tmp_path / "probe.pt"
+    result = train_probe_detector([data], output, folds=3, max_per_source=None, input_size=64, max_tiles=1,
+                                  cache_dir=tmp_path / "cache", log=lambda *_: None)
+    checkpoint = read_checkpoint(output)
+    assert checkpoint.training_args["method"] == "probe"
+    assert checkpoint.metrics["validation_kind"].startswith("out-of-source")
+    # Too few photos and artworks for a 1% rate: the threshold is held high, and the note says why.
+    assert checkpoint.thresholds["likely_ai"] >= 0.95
+    assert result.metrics["threshold_info"]["notes"]
+    detector = load_detector(output)
+    bright = Image.fromarray(np.full((80, 96, 3), 160, dtype=np.uint8))
+    dark = Image.fromarray(np.full((80, 96, 3), 80, dtype=np.uint8))
+    assert detector.score(bright).p_ai > detector.score(dark).p_ai
+    assert json.dumps(checkpoint.metrics)  # plain types only
+
+
+def test_evaluate_detector_out_of_source_writes_its_report(tmp_path):
+    from django.core.management import call_command
+
+    data = _write_folder(tmp_path / "data", {"a": (5, 5, "photo"), "b": (5, 0, "painting"), "c": (0, 5, "photo"), "d": (5, 5, "drawing")})
+    out = tmp_path / "report"
+    call_command("evaluate_detector", str(data), "--out", str(out), "--out-of-source", "2", "--cache-dir", str(tmp_path / "c"),
+                 stdout=open(tmp_path / "log.txt", "w"))
+    report = json.loads((out / "out-of-source.json").read_text())
+    folds = report["protocol"]["sources_per_fold"]
+    assert sorted(s for v in folds.values() for s in v) == ["a", "b", "c", "d"]
+    assert "Per generator family" in (out / "out-of-source.md").read_text()
