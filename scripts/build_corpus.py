@@ -156,24 +156,21 @@ def package_candidates(source: dict) -> list[Candidate]:
     versions = {p: package_version(p) for p in packages}
     if not any(versions.values()):
         raise CorpusError(f"Debian package {source['package']} is not installed: apt-get install -y {' '.join(packages)}")
+    owner = {}
+    for package in packages:
+        if versions[package]:
+            listing = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True).stdout
+            owner.update({line.strip(): package for line in listing.splitlines()})
     roots = sorted({_static_prefix(p) for p in source["include"]})
     found, seen = [], set()
     for root in roots:
         for candidate in folder_candidates(source, Path(root), source["package"], versions[source["package"]]):
-            if candidate.source_path not in seen:
+            if candidate.source_path not in seen and candidate.source_path in owner:
                 seen.add(candidate.source_path)
-                candidate.origin, candidate.version = _owning_package(candidate.source_path, versions)
+                candidate.origin = owner[candidate.source_path]
+                candidate.version = versions[candidate.origin]
                 found.append(candidate)
     return found
-
-
-def _owning_package(path: str, versions: dict) -> tuple[str, str]:
-    result = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
-    if result.returncode == 0:
-        package = result.stdout.split(":", 1)[0].strip()
-        return package, versions.get(package) or package_version(package)
-    first = next(iter(versions))
-    return first, versions[first]
 
 
 def _static_prefix(pattern: str) -> str:

@@ -83,12 +83,16 @@ def main(argv=None) -> int:
     parser.add_argument("--max-per-source", type=int, default=400)
     parser.add_argument("--cache-dir", default="var/feature-cache")
     parser.add_argument("--out", type=Path, default=Path("docs/model/selection"))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core machine)")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     import django
 
     django.setup()
-    base = run_out_of_source(args.data_dirs, folds=args.folds, max_per_source=args.max_per_source,
+    base = run_out_of_source(args.data_dirs, log=lambda m: print(m, flush=True), folds=args.folds, max_per_source=args.max_per_source,
                              cache_dir=args.cache_dir, train_variants=("original", "wild"))
     results = {}
     for name, variants, l2 in RECIPES:
