@@ -26,6 +26,7 @@ from .datasets import MANIFEST_NAME, cap_per_source, collect_samples, readable_s
 from .preprocessing import Preprocessing
 from .probe import (
     VARIANTS,
+    trainable_mask,
     FeatureExtractor,
     ProbeError,
     balanced_weights,
@@ -41,7 +42,8 @@ from .probe import (
 )
 
 MIN_SIDE_JUDGED = 64  # detector.policy.MIN_SIDE_FOR_VERDICT: smaller images are never judged
-DEFAULT_TRAIN_VARIANTS = ("original", "wild")
+DEFAULT_TRAIN_VARIANTS = ("original", "wild", "jpeg75_half")
+DEFAULT_L2 = 0.1  # chosen out of source: docs/model/selection/selection.md
 
 
 def manifest_rows(data_dirs) -> dict:
@@ -97,10 +99,11 @@ def run_out_of_source(
     seed: int = 0,
     cache_dir=None,
     train_variants=DEFAULT_TRAIN_VARIANTS,
-    l2: float = 1e-2,
+    l2: float = DEFAULT_L2,
     input_size: int = 224,
     max_tiles: int = 5,
     extractor: FeatureExtractor | None = None,
+    exclude_sources=(),
     log=print,
 ) -> dict:
     """Out-of-source scores and figures for the images of `data_dirs` (see the module docstring)."""
@@ -114,7 +117,8 @@ def run_out_of_source(
     extractor = extractor or FeatureExtractor.imagenet(preprocessing, cache_dir=cache_dir)
     needed = list(dict.fromkeys([*train_variants, "original", "jpeg75_half"]))
     features = extract(extractor, images, needed, log=log)
-    logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2, log=log)
+    logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2,
+                                  exclude_sources=exclude_sources, log=log)
     labels = np.array([i.sample.label for i in images])
     judged = sides >= MIN_SIDE_JUDGED
     slope, intercept = fit_platt(logits["original"][judged], labels[judged], balanced_weights([images[i] for i in np.flatnonzero(judged)]))
@@ -136,6 +140,7 @@ def run_out_of_source(
             "folds": folds, "by": "source (both classes of a source in one fold)",
             "sources_per_fold": {str(k): sorted(v) for k, v in sorted(sources_per_fold.items())},
             "train_variants": list(train_variants), "l2": l2, "max_per_source": max_per_source, "seed": seed,
+            "not_trained_on": sorted(exclude_sources or ()),
             "judged_images": int(judged.sum()), "not_judged_under_64px": int((~judged).sum()),
         },
     }
@@ -150,9 +155,10 @@ def train_probe_detector(
     seed: int = 0,
     cache_dir=None,
     train_variants=DEFAULT_TRAIN_VARIANTS,
-    l2: float = 1e-2,
+    l2: float = DEFAULT_L2,
     input_size: int = 224,
     max_tiles: int = 5,
+    exclude_sources=(),
     log=print,
 ):
     """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint."""
@@ -161,14 +167,16 @@ def train_probe_detector(
     started = time.monotonic()
     result = run_out_of_source(
         data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
-        train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles, log=log,
+        train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles,
+        exclude_sources=exclude_sources, log=log,
     )
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
     weights = balanced_weights(images)
-    x = np.concatenate([result["features"][v] for v in train_variants])
-    y = np.concatenate([labels] * len(train_variants))
-    w = np.concatenate([weights] * len(train_variants))
+    trainable = trainable_mask(images, exclude_sources)
+    x = np.concatenate([result["features"][v][trainable] for v in train_variants])
+    y = np.concatenate([labels[trainable]] * len(train_variants))
+    w = np.concatenate([weights[trainable]] * len(train_variants))
     head = fit_linear_head(x, y, w, l2=l2).scaled(*result["platt"])
     model = result["extractor"].model
     state = head_state_dict(model, head)
@@ -197,6 +205,7 @@ def train_probe_detector(
         training_args={
             "method": "probe", "data_dirs": [str(d) for d in data_dirs], "folds": folds,
             "max_per_source": max_per_source, "seed": seed, "train_variants": list(train_variants), "l2": l2,
+            "not_trained_on": sorted(exclude_sources or ()),
             "input_size": input_size, "max_tiles": max_tiles,
         },
         created_at=created.isoformat(timespec="seconds"),

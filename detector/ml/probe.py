@@ -239,23 +239,35 @@ def balanced_weights(images) -> np.ndarray:
     return np.array([1.0 / math.sqrt(counts[(i.sample.source, i.sample.label)]) for i in images])
 
 
-def out_of_source_logits(features_by_variant: dict, images, folds, *, train_variants, l2: float = 1e-2, log=None):
-    """For every image and variant: the logit of a head trained on the other folds' sources only."""
+def trainable_mask(images, exclude_sources=()) -> np.ndarray:
+    """Images a head may be fitted on: not of a source excluded from training (still scored)."""
+    excluded = set(exclude_sources or ())
+    return np.array([i.sample.source not in excluded for i in images], dtype=bool)
+
+
+def out_of_source_logits(features_by_variant: dict, images, folds, *, train_variants, l2: float = 1e-2,
+                         exclude_sources=(), log=None):
+    """For every image and variant: the logit of a head trained on the other folds' sources only.
+
+    `exclude_sources` are never trained on (they teach a shortcut) but are scored like the rest.
+    """
     labels = np.array([i.sample.label for i in images])
     weights = balanced_weights(images)
     folds = np.asarray(folds)
+    trainable = trainable_mask(images, exclude_sources)
     out = {variant: np.zeros(len(images)) for variant in features_by_variant}
     for fold in sorted(set(folds.tolist())):
-        train = folds != fold
+        train = (folds != fold) & trainable
         x = np.concatenate([features_by_variant[v][train] for v in train_variants])
         y = np.concatenate([labels[train]] * len(train_variants))
         w = np.concatenate([weights[train]] * len(train_variants))
         head = fit_linear_head(x, y, w, l2=l2)
+        scored = folds == fold
         for variant, features in features_by_variant.items():
-            out[variant][~train] = head.logits(features[~train])
+            out[variant][scored] = head.logits(features[scored])
         if log:
-            held = sorted({images[i].sample.source for i in np.flatnonzero(~train)})
-            log(f"  fold {fold}: held out {len(held)} sources ({int((~train).sum())} images)")
+            held = sorted({images[i].sample.source for i in np.flatnonzero(scored)})
+            log(f"  fold {fold}: held out {len(held)} sources ({int(scored.sum())} images)")
     return out
 
 

@@ -63,6 +63,11 @@ class Command(BaseCommand):
         parser.add_argument("--max-per-source", type=_positive_int, default=400,
                             help="out-of-source protocol: at most this many images of each source and class")
         parser.add_argument("--cache-dir", default=None, help="out-of-source protocol: where to cache features")
+        parser.add_argument("--train-variants", default="original,wild,jpeg75_half",
+                            help="out-of-source protocol: image variants each fold's head is fitted on")
+        parser.add_argument("--l2", type=float, default=0.1, help="out-of-source protocol: L2 penalty of the head")
+        parser.add_argument("--exclude-sources", default="",
+                            help="out-of-source protocol: sources never trained on but still scored (e.g. cifake,hardfaces)")
 
     def handle(self, *args, **options):
         # Imported here so that `manage.py help` does not pay for importing torch.
@@ -99,7 +104,9 @@ class Command(BaseCommand):
         try:
             result = run_out_of_source(
                 options["data_dirs"], folds=options["out_of_source"], max_per_source=options["max_per_source"],
-                seed=options["seed"], cache_dir=options["cache_dir"], log=self.stdout.write,
+                seed=options["seed"], cache_dir=options["cache_dir"], log=self.stdout.write, l2=options["l2"],
+                train_variants=tuple(v.strip() for v in options["train_variants"].split(",") if v.strip()),
+                exclude_sources=tuple(v.strip() for v in options["exclude_sources"].split(",") if v.strip()),
             )
         except (DatasetError, ProbeError) as exc:
             raise CommandError(str(exc)) from exc

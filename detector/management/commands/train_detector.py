@@ -47,6 +47,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--folds", type=int, default=5, help="probe: out-of-source folds (sources per fold vary)")
         parser.add_argument("--cache-dir", default=None, help="probe: folder to cache backbone features in")
+        parser.add_argument("--train-variants", default="original,wild,jpeg75_half",
+                            help="probe: image variants the head is fitted on (original, wild = one random re-save "
+                            "and downscale, jpeg75_half)")
+        parser.add_argument("--exclude-sources", default="",
+                            help="probe: sources (first folder of a path) never trained on but still scored out of "
+                            "source, e.g. cifake,hardfaces whose thumbnails and face crops teach shortcuts")
+        parser.add_argument("--l2", type=float, default=0.1, help="probe: L2 penalty of the head on standardised features")
+        parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is fastest on a busy machine)")
 
     def handle(self, *args, **options):
         # Imported here so that `manage.py help` does not pay for importing torch and timm.
@@ -109,9 +117,17 @@ class Command(BaseCommand):
 
         if options["folds"] < 2:
             raise CommandError(f"--folds must be at least 2, got {options['folds']}.")
+        if options["l2"] <= 0:
+            raise CommandError(f"--l2 must be positive, got {options['l2']}.")
+        if options["threads"]:
+            import torch
+
+            torch.set_num_threads(options["threads"])
+        variants = tuple(v.strip() for v in options["train_variants"].split(",") if v.strip())
         try:
             result = train_probe_detector(
-                options["data_dirs"], options["output"], folds=options["folds"],
+                options["data_dirs"], options["output"], folds=options["folds"], train_variants=variants, l2=options["l2"],
+                exclude_sources=tuple(x.strip() for x in options["exclude_sources"].split(",") if x.strip()),
                 max_per_source=options["max_per_source"], seed=options["seed"], cache_dir=options["cache_dir"],
                 input_size=options["input_size"], log=self.stdout.write,
             )
