@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
+from django.http import UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -25,7 +27,22 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+def _request_body_error(exc) -> ApiError | None:
+    """Django's own refusals of a request body, as API errors (they would otherwise be a 500
+    or an HTML page): a body the client stopped sending, too many fields or files."""
+    if isinstance(exc, UnreadablePostError):
+        return ApiError("request_body_incomplete", "The request body did not arrive in full; send it again.")
+    if isinstance(exc, RequestDataTooBig):
+        return ApiError("request_too_large", str(exc), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        return ApiError("request_too_many_parts", str(exc), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, SuspiciousOperation):
+        return ApiError("invalid_request", "The request could not be read.")
+    return None
+
+
 def api_exception_handler(exc, context):
+    exc = _request_body_error(exc) or exc
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -12,3 +12,13 @@ def roles(request):
         "is_site_admin": is_site_admin(user),
         "can_manage_models": can_manage_models(user),
     }
+
+
+def review_badges(request):
+    """How many escalated cases wait for an admin (the badge in the navigation); 0 for others."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not is_site_admin(user):
+        return {"new_escalations": 0}
+    from reviews.selectors import new_escalation_count  # reviews imports detector; keep startup order
+
+    return {"new_escalations": new_escalation_count(user)}

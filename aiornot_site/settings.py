@@ -145,6 +145,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "aiornot_site.context_processors.roles",
+                "aiornot_site.context_processors.review_badges",
             ],
         },
     },
@@ -162,10 +163,17 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let the web process and an in-process task share the file.
+    # WAL lets readers and the one writer work at once. Every transaction starts with BEGIN
+    # IMMEDIATE, so it takes the write lock up front and waits up to `timeout` seconds for it:
+    # a deferred transaction that reads, then writes, fails at once with "database is locked"
+    # when another writer got in between, whatever the busy timeout says.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": env_int("AIORNOT_SQLITE_BUSY_TIMEOUT", 20),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -238,6 +246,15 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "aiornot")
 # longer than AIORNOT_SWEEP_PENDING_AFTER_SECONDS (they were stored while the broker was down).
 AIORNOT_SWEEP_PENDING_EVERY_SECONDS = env_int("AIORNOT_SWEEP_PENDING_EVERY_SECONDS", 60)
 AIORNOT_SWEEP_PENDING_AFTER_SECONDS = env_int("AIORNOT_SWEEP_PENDING_AFTER_SECONDS", 120)
+# Without a broker the web process scores in its own background thread (see
+# detector/scoring_queue.py): uploads return at once, at most AIORNOT_SCORING_QUEUE_SIZE jobs wait
+# in memory (beyond that a submission stays pending for the sweeper), and the same thread runs the
+# sweeper above every AIORNOT_SWEEP_PENDING_EVERY_SECONDS.
+AIORNOT_SCORING_IN_THREAD = env_bool("AIORNOT_SCORING_IN_THREAD", not CELERY_BROKER_URL)
+AIORNOT_SCORING_QUEUE_SIZE = env_int("AIORNOT_SCORING_QUEUE_SIZE", 1000)
+# ...and loads the model before it serves (so the first upload is as quick as any other); off:
+# the scoring thread loads it in the background while the first requests are served.
+AIORNOT_WARM_UP_BEFORE_SERVING = env_bool("AIORNOT_WARM_UP_BEFORE_SERVING", True)
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-submissions": {
         "task": "detector.sweep_pending",
@@ -259,11 +276,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "aiornot_site.api_errors.api_exception_handler",
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "aiornot_site.api_parsers.JSONObjectParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
 }
+# A JSON request body must be one object nested at most this deep (deeper: 400 json_too_deep).
+AIORNOT_JSON_MAX_DEPTH = env_int("AIORNOT_JSON_MAX_DEPTH", 32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "aiornot API",
     "DESCRIPTION": (
@@ -347,17 +366,32 @@ AIORNOT_ART_CONTEST_MIN_LIKELY_AI = env_float("AIORNOT_ART_CONTEST_MIN_LIKELY_AI
 # slips through is published, so more photos go to an editor.
 AIORNOT_NEWSROOM_MAX_LIKELY_HUMAN = env_float("AIORNOT_NEWSROOM_MAX_LIKELY_HUMAN", 0.1)
 
-# Evidence layers beyond the classifier. C2PA manifests are validated offline; the trust
-# anchors (PEM file of CA certificates) decide which signers count as "Trusted".
+# Evidence layers beyond the classifier. C2PA manifests are validated offline against the
+# public trust lists shipped in detector/c2pa_trust_lists/ (or newer copies an admin installed
+# with `manage.py c2pa_trust_update`, kept in AIORNOT_C2PA_TRUST_DIR), plus an optional PEM
+# file of the site's own CA certificates (AIORNOT_C2PA_TRUST_ANCHORS).
 AIORNOT_C2PA_TRUST_ANCHORS = env_str("AIORNOT_C2PA_TRUST_ANCHORS", "")
+AIORNOT_C2PA_TRUST_DIR = Path(env_str("AIORNOT_C2PA_TRUST_DIR", str(DATA_DIR / "c2pa-trust")))
 
-# Routing: every image not scored likely_human goes to review, plus this share of
-# likely_human ones (a check on the model's misses).
+# Routing: every image not scored likely_human goes to review, plus a share of likely_human
+# ones (a check on the model's misses). The share is measured per model version: from
+# reviewers' labels on that sample, the miss rate (AI among likely_human) gets a 95% Wilson
+# interval; once AIORNOT_REVIEW_MISS_RATE_MIN_LABELS labels are in (or sooner if even the
+# interval's lower bound passes the limit) and its upper bound passes
+# AIORNOT_REVIEW_MISS_RATE_LIMIT, the share rises to 1 - limit / upper bound, so that at most
+# `limit` of likely_human images are AI that nobody sees. Never below this floor.
 AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN = env_float("AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN", 0.1)
+AIORNOT_REVIEW_MISS_RATE_LIMIT = env_float("AIORNOT_REVIEW_MISS_RATE_LIMIT", 0.05)
+AIORNOT_REVIEW_MISS_RATE_MIN_LABELS = env_int("AIORNOT_REVIEW_MISS_RATE_MIN_LABELS", 30)
 # How long a reviewer's claim on a case lasts before it returns to the queue.
 AIORNOT_REVIEW_LEASE_MINUTES = env_int("AIORNOT_REVIEW_LEASE_MINUTES", 30)
 # A case a reviewer skipped is not offered to that reviewer again for this many hours.
 AIORNOT_REVIEW_SKIP_HOURS = env_float("AIORNOT_REVIEW_SKIP_HOURS", 24)
+# A reviewer may undo their last decision for this many seconds, while nothing depends on it.
+AIORNOT_REVIEW_UNDO_SECONDS = env_int("AIORNOT_REVIEW_UNDO_SECONDS", 600)
+# The dashboard shows a rate or calibration error only from at least this many images;
+# below it says "not enough data yet" (a rate from one image reads as a fact and is none).
+AIORNOT_DASHBOARD_MIN_COUNT = env_int("AIORNOT_DASHBOARD_MIN_COUNT", 10)
 
 # Webhooks: callbacks to API clients when a case is decided. Callback URLs obey the link-fetch
 # SSRF rules (AIORNOT_URL_FETCH_ALLOWED_NETWORKS included). A failed attempt is retried after

@@ -2,14 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authtoken.views import obtain_auth_token
 
+from aiornot_site.account_views import api_token as api_token_page
+from aiornot_site.api_auth import TokenObtainApi
 from detector import apis as detector_apis
 from reviews import apis as review_apis
 from webhooks import apis as webhook_apis
 
 api_v1 = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenObtainApi.as_view(), name="api-token"),
     path("submissions/", detector_apis.SubmissionListCreateApi.as_view(), name="api-submissions"),
     path("submissions/batch/", detector_apis.SubmissionBatchApi.as_view(), name="api-submissions-batch"),
     path("submissions/<int:pk>/", detector_apis.SubmissionDetailApi.as_view(), name="api-submission-detail"),
@@ -44,6 +45,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/api-token/", api_token_page, name="account-api-token"),
     path("api/v1/", include(api_v1)),
     path("review/", include("reviews.urls")),
     path("models/", include("registry.urls")),

@@ -13,6 +13,15 @@ missing), and the peak memory (RSS) of every web and worker process.
 
 Needs PostgreSQL (DATABASE_URL's server; a database `aiornot_load` is created and dropped)
 and Redis (the broker). Rate limits are off for the run (one API user sends everything).
+
+Burst mode, against the embedded default as `scripts/run.sh` serves it (SQLite file, gunicorn
+with aiornot_site/gunicorn_conf.py, scoring in the web process's background thread, the app's
+default settings and model, rate limits on): C clients, each its own submitter, upload U images
+each as fast as they can; every submission must be scored with 0 lost and 0 5xx. Prints the
+upload latency and the time from upload to verdict (p50/p95), and exits 1 on any loss or 5xx.
+
+    .venv/bin/python bench/load.py --burst                  # 8 clients x 50 uploads
+    .venv/bin/python bench/load.py --burst --clients 4 --uploads-per-client 10
 """
 
 from __future__ import annotations
@@ -122,7 +131,11 @@ def main() -> int:
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--quick", action="store_true", help="fewer baseline requests")
+    parser.add_argument("--burst", action="store_true", help="burst mode against the embedded default (see above)")
+    parser.add_argument("--uploads-per-client", type=int, default=50, help="burst mode: uploads per client")
     args = parser.parse_args()
+    if args.burst:
+        return burst_main(args)
 
     data_dir = Path(tempfile.mkdtemp(prefix="aiornot-load-"))
     port = free_port()
@@ -305,6 +318,146 @@ def main() -> int:
         values = sorted(peaks.values(), reverse=True)
         print(f"memory {role:7} peak RSS per process (MiB): {', '.join(f'{v:.0f}' for v in values)}")
     return 0 if not errors and len(scored_at) == len(ids) == args.submissions else 1
+
+
+BURST_SEED_USERS = """
+import json
+from django.contrib.auth.models import Group, User
+from rest_framework.authtoken.models import Token
+tokens = []
+for i in range(%d):
+    user = User.objects.create_user(f"burst{i}", password=None)
+    user.groups.add(Group.objects.get(name="submitters"))
+    tokens.append(Token.objects.create(user=user).key)
+print("TOKENS=" + json.dumps(tokens))
+"""
+
+
+def _seconds_between(start: str, end: str) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def burst_main(args) -> int:
+    """C clients x U uploads against `scripts/run.sh`'s server; every one must be scored."""
+    import sqlite3
+
+    data_dir = Path(tempfile.mkdtemp(prefix="aiornot-burst-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update({"DJANGO_SETTINGS_MODULE": "aiornot_site.settings", "AIORNOT_DATA_DIR": str(data_dir),
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost"})
+    print("migrating ...", flush=True)
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    seeded = subprocess.run([PYTHON, "manage.py", "shell", "-c", BURST_SEED_USERS % args.clients], cwd=ROOT, env=env,
+                            check=True, capture_output=True, text=True)
+    tokens = json.loads(seeded.stdout.split("TOKENS=")[-1])
+    log = data_dir / "web.log"
+    web = subprocess.Popen(
+        [str(Path(PYTHON).parent / "gunicorn"), "aiornot_site.wsgi", "--config", "aiornot_site/gunicorn_conf.py",
+         "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    watch = MemoryWatch({"web": web.pid})
+    watch.start()
+    http = urllib3.PoolManager(maxsize=args.clients * 2 + 4)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    total = args.clients * args.uploads_per_client
+    upload_times, statuses, accepted, errors = [], [], {}, []
+    lock = threading.Lock()
+    try:
+        for _ in range(240):
+            try:
+                if http.request("GET", f"{base}/submissions/", headers={"Authorization": f"Token {tokens[0]}"},
+                                timeout=2).status == 200:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.5)
+        else:
+            print("the web server did not start; see", log, file=sys.stderr)
+            return 2
+        print(f"making {total} images ...", flush=True)
+        images = [image_png(100_000 + seed) for seed in range(total)]
+
+        def client(c: int):
+            headers = {"Authorization": f"Token {tokens[c]}"}
+            for k in range(args.uploads_per_client):
+                i = c * args.uploads_per_client + k
+                started = time.perf_counter()
+                try:
+                    response = http.request("POST", f"{base}/submissions/", headers=headers, timeout=120,
+                                            fields={"image": (f"burst{i}.png", images[i], "image/png")})
+                except Exception as exc:
+                    with lock:
+                        errors.append(f"upload {i}: {type(exc).__name__}")
+                    continue
+                with lock:
+                    upload_times.append(time.perf_counter() - started)
+                    statuses.append(response.status)
+                    if response.status == 201:
+                        accepted[json.loads(response.data)["id"]] = c
+                    else:
+                        errors.append(f"upload {i}: HTTP {response.status}")
+
+        print(f"burst: {args.clients} clients x {args.uploads_per_client} uploads ...", flush=True)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(client, range(args.clients)))
+        burst_seconds = time.perf_counter() - started
+
+        verdict_seconds, pending = {}, set(accepted)
+        deadline = time.perf_counter() + args.deadline
+        while pending and time.perf_counter() < deadline:
+            for sid in list(pending):
+                response = http.request("GET", f"{base}/submissions/{sid}/", timeout=60,
+                                        headers={"Authorization": f"Token {tokens[accepted[sid]]}"})
+                statuses.append(response.status)
+                if response.status != 200:
+                    errors.append(f"result {sid}: HTTP {response.status}")
+                    continue
+                body = json.loads(response.data)
+                if body["status"] == "scored":
+                    verdict_seconds[sid] = _seconds_between(body["created_at"], body["score"]["scored_at"])
+                    pending.discard(sid)
+                elif body["status"] == "failed":
+                    errors.append(f"result {sid}: scoring failed: {body['failure_reason'][:80]}")
+                    pending.discard(sid)
+            if pending:
+                time.sleep(1.0)
+        all_seconds = time.perf_counter() - started
+        watch.stop.set()
+        watch.join()
+    finally:
+        try:
+            os.killpg(web.pid, signal.SIGTERM)
+            web.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(web.pid, signal.SIGKILL)
+
+    with sqlite3.connect(data_dir / "db.sqlite3") as db:
+        stored = db.execute("SELECT status, count(*) FROM detector_submission GROUP BY status ORDER BY 1").fetchall()
+    server_errors = sum(1 for line in log.read_text().splitlines() if '" 5' in line and "HTTP/1." in line)
+    lost = len(set(accepted) - set(verdict_seconds))
+    fives = sum(1 for status in statuses if status >= 500)
+    verdicts = list(verdict_seconds.values())
+    ms = lambda s: f"{1000 * s:.0f} ms"  # noqa: E731
+    print()
+    print(f"machine        {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; embedded default: SQLite, "
+          f"gunicorn (aiornot_site/gunicorn_conf.py), scoring in the web process")
+    print(f"uploads        {total} sent by {args.clients} clients; accepted {len(accepted)}; scored {len(verdicts)}; "
+          f"burst took {burst_seconds:.0f} s; all scored after {all_seconds:.0f} s")
+    print(f"upload         p50 {ms(percentile(upload_times, .5))}, p95 {ms(percentile(upload_times, .95))} (request time)")
+    print(f"to verdict     p50 {percentile(verdicts, .5):.1f} s, p95 {percentile(verdicts, .95):.1f} s, "
+          f"max {max(verdicts, default=float('nan')):.1f} s (created_at -> scored_at)")
+    print(f"5xx            {fives} seen by clients, {server_errors} in the access log")
+    print(f"errors         {len(errors)}" + (f" (first: {errors[:3]})" if errors else ""))
+    print(f"lost           {lost}; database: {' '.join(f'{s}={n}' for s, n in stored)}")
+    for role, peaks in watch.peaks.items():
+        print(f"memory {role:7} peak RSS per process (MiB): {', '.join(f'{v:.0f}' for v in sorted(peaks.values(), reverse=True))}")
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return 0 if not errors and not fives and not server_errors and not lost and len(accepted) == total else 1
 
 
 if __name__ == "__main__":

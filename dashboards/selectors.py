@@ -18,7 +18,6 @@ Conventions used throughout:
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -28,7 +27,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from detector.models import Collection, Submission, Verdict
+from detector.policy import wilson_interval
 from registry.models import ModelVersion
+from reviews import selectors as reviews_selectors
 from reviews.models import Decision, ReviewCase, ReviewDecision
 
 LIKELY_AI, UNCERTAIN, LIKELY_HUMAN = Verdict.LIKELY_AI, Verdict.UNCERTAIN, Verdict.LIKELY_HUMAN
@@ -40,7 +41,6 @@ DEFAULT_SERIES_DAYS = 30
 MAX_SERIES_DAYS = 366
 CALIBRATION_BINS = 10
 HISTOGRAM_BINS = 20
-WILSON_Z = 1.959963984540054  # two-sided 95%
 
 # (key, lower bound, upper bound) of a waiting case's age; None is open-ended.
 AGE_BUCKETS = [
@@ -137,17 +137,6 @@ def _decisions(filters: DashboardFilters) -> QuerySet[ReviewDecision]:
 
 def rate(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
-
-
-def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[float, float] | None:
-    """Wilson score interval for a binomial proportion (sensible at small n and at 0 or n)."""
-    if trials <= 0:
-        return None
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def cohen_kappa(both_ai: int, model_ai_people_human: int, model_human_people_ai: int, both_human: int) -> float | None:
@@ -557,6 +546,41 @@ def data_watermark() -> tuple:
     )
 
 
+def likely_human_miss_rates(filters: DashboardFilters) -> list[dict]:
+    """Per model version: how often an image scored likely_human is AI (reviewers' labels on the
+    random check), its 95% Wilson interval, and the share of likely_human images sampled now.
+
+    Not limited by the date range or collection: routing uses every label of a version. Versions
+    shown: those with labels on the check, and those that scored images in the selection.
+    """
+    versions = set(_sampled_versions()) | set(
+        _scored_submissions(filters).exclude(model_version="").values_list("model_version", flat=True).distinct()
+    )
+    if filters.model_version:
+        versions = {filters.model_version}
+    return [
+        {
+            "version": estimate.model_version,
+            "labels": estimate.labels,
+            "misses": estimate.misses,
+            "rate": estimate.rate,
+            "ci95_low": estimate.ci95_low,
+            "ci95_high": estimate.ci95_high,
+            "enough_labels": estimate.enough_labels,
+            "min_labels": estimate.min_labels,
+            "limit": estimate.limit,
+            "floor": estimate.floor,
+            "sample_rate": estimate.sample_rate,
+            "raised": estimate.raised,
+        }
+        for estimate in reviews_selectors.likely_human_miss_rates(sorted(versions))
+    ]
+
+
+def _sampled_versions() -> list[str]:
+    return [estimate.model_version for estimate in reviews_selectors.likely_human_miss_rates()]
+
+
 def dashboard_figures(filters: DashboardFilters, today: date | None = None) -> dict:
     """Every figure of the overview page, as export.json returns them."""
     now = timezone.now()
@@ -564,6 +588,7 @@ def dashboard_figures(filters: DashboardFilters, today: date | None = None) -> d
         "generated_at": now,
         "filters": {**filters.as_dict(), "collection_name": collection_name(filters.collection_id)},
         "false_positive_rate": false_positive_rate(filters),
+        "likely_human_miss_rates": likely_human_miss_rates(filters),
         "queue": queue_now(filters, now=now),
         "queue_depth": queue_depth_series(filters, today=today),
         "throughput": throughput(filters, today=today),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
@@ -57,7 +58,11 @@ def overview(request):
         return {"figures": figures, "charts": all_charts(figures)}
 
     page = _cached(filters, "page", build)
-    return render(request, "dashboards/overview.html", {"form": form, "query": request.GET.urlencode(), **page})
+    return render(
+        request,
+        "dashboards/overview.html",
+        {"form": form, "query": request.GET.urlencode(), "min_count": settings.AIORNOT_DASHBOARD_MIN_COUNT, **page},
+    )
 
 
 @site_admin_required

@@ -1,4 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import TokenProxy
+
+from aiornot_site.user_admin import RoleLimitedUserAdmin
 
 from .models import Collection, KnownImage, Evidence, ImageAsset, Submission, SubmissionEvent
 
@@ -87,3 +91,11 @@ class KnownImageAdmin(ReadOnlyAdmin):
     list_display = ["id", "label", "set_name", "source_path", "imported_at"]
     list_filter = ["label", "set_name"]
     search_fields = ["sha256", "source_path", "set_name"]
+
+
+# Users: the app's admin role may not grant superuser or staff, nor edit permissions or other
+# staff accounts (aiornot_site/user_admin.py). API tokens are secrets: never listed in the admin.
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), RoleLimitedUserAdmin)
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aiornot_site.api_errors import ApiError
+from aiornot_site.api_parsers import API_PARSER_CLASSES
 from aiornot_site.roles import is_submitter
 
 from .models import Submission
@@ -38,7 +38,7 @@ class SubmissionListCreateApi(generics.ListAPIView):
 
     serializer_class = SubmissionSerializer
     permission_classes = generics.ListAPIView.permission_classes + [CanSubmit]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = API_PARSER_CLASSES
 
     def get_queryset(self):
         return submissions_visible_to(self.request.user)
@@ -104,7 +104,7 @@ class SubmissionBatchApi(APIView):
     """
 
     permission_classes = APIView.permission_classes + [CanSubmit]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = API_PARSER_CLASSES
 
     @extend_schema(
         request={"multipart/form-data": BatchCreateSerializer, "application/json": BatchCreateSerializer},

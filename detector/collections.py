@@ -21,10 +21,10 @@ from aiornot_site.roles import is_reviewer, is_site_admin, is_submitter
 from reviews.selectors import ReviewOutcome, submission_outcome
 
 from .models import Collection, Submission, Verdict
-from .presentation import evidence_rows, probability_lines
+from .presentation import evidence_rows, probability_lines, verdict_wording
 from .selectors import verdict_withheld
 
-COLLECTION_FIELDS = ("name", "policy", "description", "deadline", "second_opinion", "is_open")
+COLLECTION_FIELDS = ("name", "policy", "description", "deadline", "second_opinion", "review_every_entry", "is_open")
 
 
 # --- Who may do what ----------------------------------------------------------------------------
@@ -43,12 +43,14 @@ def sees_every_entry(user) -> bool:
 
 
 def collection_create(*, user, name: str, policy: str, description: str = "", deadline: datetime | None = None,
-                      second_opinion: bool | None = None, is_open: bool = True) -> Collection:
+                      second_opinion: bool | None = None, review_every_entry: bool | None = None,
+                      is_open: bool = True) -> Collection:
     """A new collection, recorded in the admin's history of the object."""
     with transaction.atomic():
         collection = Collection.objects.create(
             name=name, policy=policy, description=description, deadline=deadline,
-            second_opinion=second_opinion, is_open=is_open, created_by=user,
+            second_opinion=second_opinion, review_every_entry=review_every_entry, is_open=is_open,
+            created_by=user,
         )
         LogEntry.objects.log_actions(
             user_id=user.pk, queryset=[collection], action_flag=ADDITION,
@@ -58,7 +60,7 @@ def collection_create(*, user, name: str, policy: str, description: str = "", de
 
 
 def collection_update(*, collection: Collection, user, **changes) -> Collection:
-    """Change some of name, policy, description, deadline, second_opinion, is_open (closing a
+    """Change some of name, policy, description, deadline, second_opinion, review_every_entry, is_open (closing a
     collection is ``is_open=False``). Only real changes are saved and logged."""
     unknown = set(changes) - set(COLLECTION_FIELDS)
     if unknown:
@@ -131,7 +133,7 @@ class ReportEntry:
             return _("Under review")
         if s.status != Submission.Status.SCORED:
             return s.get_status_display()
-        return s.get_verdict_display()
+        return verdict_wording(s.verdict, s.fusion)["label"]
 
     @property
     def outcome_display(self) -> str:
@@ -250,8 +252,9 @@ def collection_status(entries: list[ReportEntry]) -> CollectionStatus:
 # --- Report formats -----------------------------------------------------------------------------
 
 REPORT_COLUMNS = [
-    "id", "filename", "submitted_by", "submitted_at", "status", "p_ai", "ai_generated", "verdict",
-    "evidence", "review_state", "review_label", "reviewed_at", "link",
+    "id", "filename", "sha256", "submitted_by", "submitted_at", "status", "model_version", "p_ai", "ai_generated",
+    "verdict", "evidence", "review_state", "review_label", "reviewed_at", "review_decisions", "review_reasons",
+    "review_notes", "link",
 ]
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -262,12 +265,41 @@ def csv_cell(value) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def report_record(entry: ReportEntry, *, link: str) -> dict:
+def final_review_decisions(entry: ReportEntry, *, with_reviewers: bool) -> list[dict]:
+    """The decisions of the final round of a decided case (none before: review stays blind).
+
+    Reviewer names only for viewers who see every entry (admins and reviewers).
+    """
+    if entry.outcome.state != "decided" or entry.outcome.case_id is None:
+        return []
+    from reviews.models import ReviewCase
+
+    case = ReviewCase.objects.filter(pk=entry.outcome.case_id).first()
+    if case is None:
+        return []
+    decisions = case.decisions.filter(round=case.round).select_related("reviewer").order_by("created_at", "id")
+    return [
+        {
+            "decision": d.decision,
+            "stage": d.stage,
+            "reviewer": d.reviewer.username if with_reviewers else None,
+            "reason_codes": list(d.reason_codes or []),
+            "reasons": d.reason_code_labels(),
+            "note": d.note,
+            "decided_at": d.created_at.isoformat(),
+        }
+        for d in decisions
+    ]
+
+
+def report_record(entry: ReportEntry, *, link: str, with_reviewers: bool = False) -> dict:
     """The JSON form of one entry; score fields are null while the result is withheld."""
     s, lines = entry.submission, entry.lines
     return {
         "id": s.pk,
         "filename": entry.filename,
+        "sha256": s.asset.sha256,
+        "model_version": s.model_version if entry.shows_score else None,
         "submitted_by": s.submitted_by.username,
         "submitted_at": s.created_at.isoformat(),
         "status": s.status,
@@ -283,6 +315,7 @@ def report_record(entry: ReportEntry, *, link: str) -> dict:
             "state": entry.outcome.state,
             "label": entry.outcome.label,
             "decided_at": entry.outcome.decided_at.isoformat() if entry.outcome.decided_at else None,
+            "decisions": final_review_decisions(entry, with_reviewers=with_reviewers),
         },
         "link": link,
     }
@@ -303,6 +336,13 @@ def report_csv(records: list[dict]) -> str:
             "review_state": r["review"]["state"],
             "review_label": r["review"]["label"],
             "reviewed_at": r["review"]["decided_at"] or "",
+            "model_version": r["model_version"] or "",
+            "review_decisions": "\n".join(
+                f"{d['decision']} ({d['stage']}{', ' + d['reviewer'] if d['reviewer'] else ''})"
+                for d in r["review"]["decisions"]
+            ),
+            "review_reasons": "\n".join("; ".join(d["reasons"]) for d in r["review"]["decisions"] if d["reasons"]),
+            "review_notes": "\n".join(d["note"] for d in r["review"]["decisions"] if d["note"]),
         }
         writer.writerow([csv_cell(row[column]) for column in REPORT_COLUMNS])
     return out.getvalue()

@@ -17,15 +17,23 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max
 
+from aiornot_site.write_retry import retry_write_collisions
+
 from .evidence import MODERATE, NONE, STRONG, TOWARDS_AI, TOWARDS_HUMAN, UNREADABLE, WEAK, Finding
+from .c2pa_trust import c2pa_trust_lists
 from .intake import ImageRejected, image_open_for_scoring, image_validate
 from .models import Evidence, ImageAsset, ImageFingerprint, KnownImage
 
 logger = logging.getLogger(__name__)
 
-PROVENANCE_VERSION = "provenance/1"
+PROVENANCE_VERSION = "provenance/2"  # 2: shipped trust lists, the vouching list named
 WATERMARK_VERSION = "sd-watermark/1"
-LAYER_VERSIONS = {Evidence.Kind.PROVENANCE: PROVENANCE_VERSION, Evidence.Kind.WATERMARK: WATERMARK_VERSION}
+VISIBLE_MARK_VERSION = "visible-marks/1"
+LAYER_VERSIONS = {
+    Evidence.Kind.PROVENANCE: PROVENANCE_VERSION,
+    Evidence.Kind.WATERMARK: WATERMARK_VERSION,
+    Evidence.Kind.VISIBLE_MARK: VISIBLE_MARK_VERSION,
+}
 # Cosine similarity of classifier embeddings above which two images are shown as "looks like".
 # Measured on the Kodak photos: a 0.5x resize scores 0.998, a crop to 75% 0.949, unrelated
 # photos at most 0.30. An embedding match alone is weak, unverified evidence.
@@ -82,11 +90,11 @@ def _unreadable(layer: str, signal: str, exc: Exception) -> Finding:
 
 
 def provenance_findings(data: bytes) -> list[Finding]:
-    """Provenance-metadata findings for the file bytes, validated offline against the configured anchors."""
+    """Provenance-metadata findings for the file bytes, validated offline against the trust lists in force."""
     from .evidence.provenance import read_provenance
 
     try:
-        return read_provenance(data, trust_anchors_pem=c2pa_trust_anchors())
+        return read_provenance(data, trust_lists=c2pa_trust_lists())
     except Exception as exc:  # the reader promises not to raise; a bug must not fail scoring
         logger.exception("Provenance reader failed")
         return [_unreadable("provenance", "metadata", exc)]
@@ -103,20 +111,26 @@ def watermark_findings(image) -> list[Finding]:
     return [found] if found is not None else []
 
 
-def c2pa_trust_anchors() -> str | None:
-    """PEM text of the C2PA trust anchors an admin configured (AIORNOT_C2PA_TRUST_ANCHORS), or None."""
-    path = settings.AIORNOT_C2PA_TRUST_ANCHORS
-    if not path:
-        return None
+def visible_mark_findings(image) -> list[Finding]:
+    from .evidence.visible_marks import detect_visible_marks
+
     try:
-        return Path(path).read_text()
-    except OSError:
-        logger.error("C2PA trust anchors file %s cannot be read; validating without anchors", path)
-        return None
+        return detect_visible_marks(image)
+    except Exception as exc:
+        logger.exception("Visible-mark reader failed")
+        return [_unreadable("visible_mark", "visible_mark", exc)]
+
+
+def _layer_findings(kind: str, data: bytes, image) -> list[Finding]:
+    if kind == Evidence.Kind.PROVENANCE:
+        return provenance_findings(data)
+    if kind == Evidence.Kind.VISIBLE_MARK:
+        return visible_mark_findings(image)
+    return watermark_findings(image)
 
 
 def asset_layers_ensure(assets, embedder=None, opened: dict | None = None) -> None:
-    """Compute and store what is missing for each asset: provenance and watermark evidence, fingerprint.
+    """Compute and store what is missing for each asset: provenance, watermark and visible-mark evidence, fingerprint.
 
     `embedder` is the active detector (its `embed_batch` and `embedding_version`), or None.
     `opened` maps asset ids to (bytes, decoded image) already read by the caller.
@@ -152,7 +166,7 @@ def asset_layers_ensure(assets, embedder=None, opened: dict | None = None) -> No
             logger.exception("Stored image %s could not be opened for the evidence layers", asset.pk)
             continue
         for kind in kinds:
-            findings = provenance_findings(data) if kind == Evidence.Kind.PROVENANCE else watermark_findings(image)
+            findings = _layer_findings(kind, data, image)
             Evidence.objects.get_or_create(
                 asset=asset, kind=kind, producer_version=LAYER_VERSIONS[kind], defaults={"raw": _finding_rows(findings)}
             )
@@ -162,9 +176,7 @@ def asset_layers_ensure(assets, embedder=None, opened: dict | None = None) -> No
             except Exception:
                 logger.exception("PDQ hash failed for asset %s", asset.pk)
                 continue
-            fingerprint, _ = ImageFingerprint.objects.update_or_create(
-                asset=asset, defaults={"pdq": digest.hex(), "pdq_quality": quality, "pdq_crops": crops}
-            )
+            fingerprint = _fingerprint_store(asset, digest.hex(), quality, crops)
             if embedder is not None:
                 to_embed.append((fingerprint, image))
     if to_embed:
@@ -179,8 +191,17 @@ def asset_layers_ensure(assets, embedder=None, opened: dict | None = None) -> No
             fingerprint.save(update_fields=["embedding", "embedding_model"])
 
 
+@retry_write_collisions
+def _fingerprint_store(asset: ImageAsset, pdq: str, quality: int, crops: list[str]) -> ImageFingerprint:
+    """Store the asset's perceptual hashes: one short write, tried again when it collides."""
+    fingerprint, _ = ImageFingerprint.objects.update_or_create(
+        asset=asset, defaults={"pdq": pdq, "pdq_quality": quality, "pdq_crops": crops}
+    )
+    return fingerprint
+
+
 def asset_layer_findings(asset: ImageAsset) -> list[Finding]:
-    """The stored provenance and watermark findings of one asset, in a stable order."""
+    """The stored provenance, watermark and visible-mark findings of one asset, in a stable order."""
     findings = []
     rows = Evidence.objects.filter(
         asset=asset, kind__in=list(LAYER_VERSIONS)

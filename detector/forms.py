@@ -62,12 +62,16 @@ class CollectionForm(forms.ModelForm):
 
     class Meta:
         model = Collection
-        fields = ["name", "policy", "description", "deadline", "second_opinion", "is_open"]
+        fields = ["name", "policy", "description", "deadline", "second_opinion", "review_every_entry", "is_open"]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "deadline": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         }
-        labels = {"is_open": _("Open for submissions"), "second_opinion": _("Second opinion")}
+        labels = {
+            "is_open": _("Open for submissions"),
+            "second_opinion": _("Second opinion"),
+            "review_every_entry": _("Review every entry"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,6 +79,11 @@ class CollectionForm(forms.ModelForm):
             ("unknown", _("Policy default (on for art contests)")),
             ("true", _("On: an AI label needs two agreeing reviewers")),
             ("false", _("Off")),
+        ]
+        self.fields["review_every_entry"].widget.choices = [
+            ("unknown", _("Policy default (on for art contests)")),
+            ("true", _("On: a person reviews every entry; the machine clears none")),
+            ("false", _("Off: entries scored likely human-made are only sampled")),
         ]
 
 

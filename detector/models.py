@@ -59,6 +59,15 @@ class Collection(models.Model):
             "Empty: the policy's default (on for art contests, off otherwise)."
         ),
     )
+    review_every_entry = models.BooleanField(
+        _("review every entry"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Every submission goes to a person, whatever the model says: the machine clears no entry. "
+            "Empty: the policy's default (on for art contests, off otherwise)."
+        ),
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -67,6 +76,12 @@ class Collection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_policy_display()})"
+
+    @property
+    def reviews_every_entry(self) -> bool:
+        if self.review_every_entry is not None:
+            return bool(self.review_every_entry)
+        return self.policy == self.Policy.ART_CONTEST
 
     @property
     def needs_second_opinion(self) -> bool:
@@ -133,6 +148,7 @@ class Evidence(models.Model):
         CLASSIFIER = "classifier", _("Learned classifier")
         PROVENANCE = "provenance", _("Provenance metadata")
         WATERMARK = "watermark", _("Invisible watermark")
+        VISIBLE_MARK = "visible_mark", _("Visible AI mark")
 
     asset = models.ForeignKey(ImageAsset, on_delete=models.CASCADE, related_name="evidence")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -6,6 +6,7 @@ Plain Python: no Django, no torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Below this short side (px) the classifier's score is not read as a verdict. The corpus's
@@ -55,3 +56,39 @@ def sampled_for_review(sha256: str, rate: float) -> bool:
     if rate >= 1:
         return True
     return int(sha256[:8], 16) / 0xFFFFFFFF < rate
+
+
+WILSON_Z = 1.959963984540054  # two-sided 95%
+
+
+def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[float, float] | None:
+    """Wilson score interval for a binomial proportion (sensible at small n and at 0 or n); None without trials."""
+    if trials <= 0:
+        return None
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))  # contains p despite rounding
+
+
+def likely_human_sample_rate(
+    *, floor: float, misses: int, labels: int, limit: float, min_labels: int
+) -> tuple[float, tuple[float, float] | None]:
+    """The share of likely_human images to send to people, and the miss-rate interval behind it.
+
+    ``misses`` of ``labels`` reviewer labels on sampled likely_human images were AI. Once
+    ``min_labels`` are in (sooner when even the interval's lower bound passes ``limit``) and
+    the 95% Wilson upper bound passes ``limit``, the rate rises to ``1 - limit / upper``: at
+    that rate at most ``limit`` of likely_human images are AI that nobody looks at, even at
+    the upper bound. Never below ``floor``.
+    """
+    interval = wilson_interval(misses, labels)
+    floor = min(1.0, max(0.0, floor))
+    if interval is None:
+        return floor, None
+    low, high = interval
+    measured = labels >= min_labels or low > limit
+    if measured and high > limit:
+        return max(floor, min(1.0, 1.0 - limit / high)), interval
+    return floor, interval

@@ -21,6 +21,41 @@ VERDICT_TEXT = {
 }
 
 
+NO_AI_SIGNS_LABEL = _("No AI signs found")
+NO_AI_SIGNS_TEXT = _(
+    "only the classifier spoke, and it found no signs of AI. That is not proof a person made the "
+    "image: new generators can fool it."
+)
+
+
+def only_the_classifier_cleared(verdict: str, fusion: dict | None) -> bool:
+    """A likely_human verdict on the classifier's word alone: no other finding pointed either way."""
+    if verdict != "likely_human":
+        return False
+    return not any(f.get("direction") in ("ai", "human") for f in (fusion or {}).get("findings", []))
+
+
+def verdict_wording(verdict: str, fusion: dict | None) -> dict[str, str]:
+    """{"label": ..., "text": ...} for a verdict: "No AI signs found" when only the classifier cleared it."""
+    if only_the_classifier_cleared(verdict, fusion):
+        return {"label": str(NO_AI_SIGNS_LABEL), "text": str(NO_AI_SIGNS_TEXT)}
+    from .models import Verdict
+
+    label = Verdict(verdict).label if verdict in Verdict.values else verdict
+    return {"label": str(label), "text": str(VERDICT_TEXT.get(verdict, ""))}
+
+
+ROUTING_REASON_TEXT = {
+    "review_every_entry": _("Every entry of this collection is reviewed by a person."),
+    "evidence": _("Evidence besides the classifier points to AI, so a person checks it."),
+    "likely_ai": _("The model scored it likely AI-generated, so a person checks it before anything is decided."),
+    "uncertain": _("The model could not tell, so a person decides."),
+    "sampled_likely_human": _(
+        "A random check: a share of images with no AI signs is reviewed, to measure how often the model misses one."
+    ),
+}
+
+
 def percent(p: float) -> int:
     return int(round(p * 100))
 
@@ -40,6 +75,7 @@ LAYER_NAMES = {
     "classifier": _("Learned classifier"),
     "provenance": _("Provenance metadata"),
     "watermark": _("Invisible watermark"),
+    "visible_mark": _("Visible AI mark"),
     "known_image": _("Known-image match"),
 }
 DIRECTION_TEXT = {
@@ -91,6 +127,7 @@ def evidence_rows(fusion: dict | None) -> list[dict]:
                 "verified": bool(finding.get("verified")),
                 "line": finding.get("line", ""),
                 "counts": finding.get("direction") in ("ai", "human"),
+                "trusted_by": (finding.get("details") or {}).get("trusted_by"),
             }
         )
     return rows
@@ -114,3 +151,57 @@ def event_action_label(action: str) -> str:
     """A history entry's action code as words for people; unknown codes as they are."""
     label = EVENT_ACTION_TEXT.get(action)
     return str(label) if label is not None else action
+
+
+# How far one layer moved the estimate, for the bars on the result page. log-odds of 4 (about
+# 2% to 50%, or 50% to 98%) fills half the bar: beyond that a layer is decisive on its own.
+FULL_BAR_LOG_ODDS = 4.0
+
+
+def contribution_bars(fusion: dict | None) -> list[dict]:
+    """One bar per layer that moved the estimate, with a sentence an editor can read.
+
+    ``side`` is "ai" or "human", ``width`` the share (0-50) of the whole bar from its middle.
+    """
+    bars = []
+    for contribution in (fusion or {}).get("contributions", []):
+        weight = float(contribution.get("log_odds") or 0.0)
+        layer = contribution.get("layer", "")
+        if not weight and layer != "classifier":
+            continue
+        side = "ai" if weight > 0 else "human"
+        size = abs(weight)
+        amount = _("strongly") if size >= 3 else _("clearly") if size >= 1.5 else _("slightly") if size >= 0.4 else None
+        name = LAYER_NAMES.get(layer, layer)
+        if amount is None:
+            sentence = _("%(layer)s: hardly moved the estimate.") % {"layer": name}
+        elif side == "ai":
+            sentence = _("%(layer)s: moved the estimate %(amount)s towards AI-generated.") % {"layer": name, "amount": amount}
+        else:
+            sentence = _("%(layer)s: moved the estimate %(amount)s towards human-made.") % {"layer": name, "amount": amount}
+        if layer == "classifier" and not contribution.get("reliable", True):
+            sentence = _("%(layer)s: its score is not reliable for this image, so it is read with care.") % {"layer": name}
+        bars.append(
+            {
+                "layer": layer,
+                "name": name,
+                "side": side,
+                "width": round(min(size / FULL_BAR_LOG_ODDS, 1.0) * 50, 1),
+                "sentence": str(sentence),
+                "line": contribution.get("line", ""),
+            }
+        )
+    return bars
+
+
+def result_headline(verdict: str, fusion: dict | None) -> str:
+    """The one plain sentence at the top of a result, for an editor."""
+    if only_the_classifier_cleared(verdict, fusion):
+        return str(_("No signs of AI found. That does not prove a person made it."))
+    return str(
+        {
+            "likely_ai": _("This image shows signs of AI generation. A person checks before anything is decided."),
+            "uncertain": _("The checks cannot tell whether this image is AI-generated. A person decides."),
+            "likely_human": _("This image looks human-made to the checks."),
+        }.get(verdict, "")
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 
 from aiornot_site.roles import is_site_admin
 
@@ -52,3 +52,47 @@ def submission_get_for_report(*, user, submission_id: int) -> Submission | None:
     if not (is_site_admin(user) or is_reviewer(user)):
         qs = qs.filter(submitted_by=user)
     return qs.filter(pk=submission_id).first()
+
+
+SUBMISSION_LIST_STATES = ("", "pending", "in_review", "decided_ai", "decided_human", "decided_unsure", "not_reviewed")
+SUBMISSION_LIST_SORTS = ("newest", "oldest", "score")
+
+
+def submission_list_for(
+    *, user, state: str = "", search: str = "", sort: str = "newest", collection_id: int | None = None
+) -> QuerySet[Submission]:
+    """Submissions this person may list, by the people's decision rather than the model's verdict.
+
+    ``state``: pending (not scored yet), in_review (a case is open), decided_ai/_human/_unsure
+    (people's final label), not_reviewed (scored, not sent to people). ``search``: file name,
+    link or submission number. Sorting by score is for admins only: for an art-contest entrant
+    it would reveal which entries the model called likely AI before people decided.
+    """
+    from reviews.models import ReviewCase
+
+    submissions = submissions_visible_to(user).select_related("asset__review_case")
+    if collection_id is not None:
+        submissions = submissions.filter(collection_id=collection_id)
+    if state == "pending":
+        submissions = submissions.exclude(status=Submission.Status.SCORED)
+    elif state == "in_review":
+        submissions = submissions.filter(asset__review_case__isnull=False).exclude(
+            asset__review_case__status=ReviewCase.Status.DECIDED
+        )
+    elif state.startswith("decided_"):
+        submissions = submissions.filter(
+            asset__review_case__status=ReviewCase.Status.DECIDED, asset__review_case__label=state.removeprefix("decided_")
+        )
+    elif state == "not_reviewed":
+        submissions = submissions.filter(status=Submission.Status.SCORED, asset__review_case__isnull=True)
+    search = (search or "").strip()
+    if search:
+        match = Q(original_filename__icontains=search) | Q(source_url__icontains=search)
+        if search.lstrip("#").isdigit():
+            match |= Q(pk=int(search.lstrip("#")))
+        submissions = submissions.filter(match)
+    if sort == "oldest":
+        return submissions.order_by("created_at", "id")
+    if sort == "score" and is_site_admin(user):
+        return submissions.order_by(F("p_ai").desc(nulls_last=True), "-id")
+    return submissions.order_by("-created_at", "-id")

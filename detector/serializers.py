@@ -1,4 +1,5 @@
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -25,12 +26,25 @@ class SubmissionCreateSerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class BatchLinkField(serializers.Field):
+    """One entry of a batch's ``urls``, kept as sent: the batch refuses a malformed one on its own."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class BatchCreateSerializer(serializers.Serializer):
     """Send many files as repeated multipart ``images`` fields, a list of ``urls`` and/or one
     zip ``archive`` of images."""
 
-    images = serializers.ListField(child=serializers.FileField(), required=False, default=list)
-    urls = serializers.ListField(child=serializers.CharField(max_length=2048), required=False, default=list)
+    # Empty, corrupt, unsupported or too large files and malformed links are refused one by one
+    # by the batch service (per-item results), never by the serializer for the whole batch.
+    images = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False, default=list)
+    urls = serializers.ListField(child=BatchLinkField(allow_null=True), required=False, default=list)
     archive = serializers.FileField(
         required=False,
         allow_null=True,
@@ -69,7 +83,7 @@ class ImageInfoSerializer(serializers.Serializer):
 
 
 class EvidenceItemSerializer(serializers.Serializer):
-    layer = serializers.ChoiceField(choices=["classifier", "provenance", "watermark", "known_image"])
+    layer = serializers.ChoiceField(choices=["classifier", "provenance", "watermark", "visible_mark", "known_image"])
     signal = serializers.CharField(help_text='e.g. "c2pa", "png_generator_parameters", "reviewer_label_match"')
     direction = serializers.ChoiceField(choices=["ai", "human", "none", "unreadable"])
     strength = serializers.CharField(allow_blank=True)

@@ -21,6 +21,7 @@ from django.utils.translation import gettext
 
 from .intake import ImageRejected, ValidatedImage, image_open_for_scoring, image_validate
 from .models import Collection, Evidence, ImageAsset, Submission, SubmissionEvent, asset_upload_path
+from .scoring_queue import in_process_scoring
 from .url_fetch import UrlFetchError, fetch_url
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def submission_create_from_url(
     collection: Collection | None = None,
 ) -> Submission:
     """Fetch an image from a public web address (SSRF-safe) and submit it."""
-    url = (url or "").strip()
+    url = (url or "").strip() if isinstance(url, str) or url is None else url  # fetch_url refuses non-text
     try:
         fetched = fetch_url(
             url,
@@ -232,7 +233,7 @@ def submissions_create_batch(
     items: list[BatchItem] = []
     entries = [("upload", u) for u in uploads] + [("url", u) for u in urls]
     for index, (kind, entry) in enumerate(entries):
-        name = (entry.name or "") if kind == "upload" else str(entry)
+        name = (entry.name or "") if kind == "upload" else str(entry)[:2048]
         try:
             if kind == "upload":
                 submission = submission_create(
@@ -241,7 +242,7 @@ def submissions_create_batch(
                 )
             else:
                 submission = submission_create_from_url(
-                    user=user, url=name, channel=channel, note=note, enqueue=False, collection=collection
+                    user=user, url=entry, channel=channel, note=note, enqueue=False, collection=collection
                 )
         except SubmissionRejected as exc:
             items.append(BatchItem(index=index, name=name, error=exc))
@@ -254,9 +255,15 @@ def submissions_create_batch(
 
 
 def submission_enqueue_scoring_many(*, submission_ids: list[int]) -> bool:
-    """One task scores the whole list in batches; a broker outage leaves them pending."""
+    """One task scores the whole list in batches; a broker outage leaves them pending.
+
+    In the embedded mode's web process the ids go to the in-process scoring thread instead
+    (a full queue leaves them pending for its sweeper).
+    """
     from .tasks import score_submissions
 
+    if in_process_scoring.is_running():
+        return in_process_scoring.offer(list(submission_ids))
     try:
         score_submissions.delay(list(submission_ids))
     except Exception:
@@ -269,6 +276,8 @@ def submission_enqueue_scoring(*, submission_id: int) -> bool:
     """Send the scoring task; a broker outage leaves the submission pending, never lost."""
     from .tasks import score_submission
 
+    if in_process_scoring.is_running():
+        return in_process_scoring.offer([submission_id])
     try:
         score_submission.delay(submission_id)
     except Exception:  # kombu raises many connection error types
@@ -557,8 +566,9 @@ def submissions_sweep_pending(*, older_than_seconds: int) -> int:
     """Queue scoring again for submissions still pending after `older_than_seconds`.
 
     A broker outage leaves new submissions stored and pending; this sweeper (run by celery
-    beat) hands them to the workers once the broker is back. Scoring is idempotent, so a
-    submission queued twice is still scored once.
+    beat, or by the in-process scoring thread in the embedded mode) hands them to the workers
+    once the broker is back. Scoring is idempotent, so a submission queued twice is still
+    scored once.
     """
     cutoff = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
     ids = list(
@@ -571,6 +581,35 @@ def submissions_sweep_pending(*, older_than_seconds: int) -> int:
     if ids:
         logger.info("Sweeper re-queued %d pending submission(s)", len(ids))
     return len(ids)
+
+
+def embedded_scoring_start() -> bool:
+    """Start this process's scoring thread when the embedded mode asks for it (no broker).
+
+    Called by the WSGI/ASGI entry points; False when not wanted or already running.
+    """
+    if not settings.AIORNOT_SCORING_IN_THREAD:
+        return False
+    if settings.AIORNOT_WARM_UP_BEFORE_SERVING:
+        # Load the model before this process takes requests: loading it beside the first upload
+        # would make that upload wait for the CPU (a server that is not ready simply answers later).
+        try:
+            _detector_load()
+        except Exception:
+            logger.exception("Loading the model at start failed; the scoring thread tries again")
+    return in_process_scoring.start(
+        score_many=lambda ids: submission_score_many(submission_ids=ids),
+        sweep=lambda: submissions_sweep_pending(older_than_seconds=settings.AIORNOT_SWEEP_PENDING_AFTER_SECONDS),
+        max_jobs=settings.AIORNOT_SCORING_QUEUE_SIZE,
+        sweep_every_seconds=settings.AIORNOT_SWEEP_PENDING_EVERY_SECONDS,
+        warm_up=_detector_load,
+    )
+
+
+def _detector_load():
+    from .scoring import active_detector
+
+    return active_detector()
 
 
 def submission_requeue(*, submission: Submission, actor=None) -> bool:

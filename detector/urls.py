@@ -8,6 +8,7 @@ urlpatterns = [
     path("submissions/", views.submission_list, name="submission-list"),
     path("submissions/<int:pk>/", views.submission_detail, name="submission-detail"),
     path("submissions/<int:pk>/image", views.submission_image, name="submission-image"),
+    path("submissions/<int:pk>/status", views.submission_status, name="submission-status"),
     path("submissions/<int:pk>/heatmap", views.submission_heatmap, name="submission-heatmap"),
     path("submissions/<int:pk>/report", views.submission_report, name="submission-report"),
     path("submissions/<int:pk>/report/image", views.submission_report_image, name="submission-report-image"),

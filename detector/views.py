@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from aiornot_site.roles import is_submitter
+from aiornot_site.roles import is_site_admin, is_submitter
 from reviews.selectors import submission_outcome
 
 from .collections import (
@@ -34,15 +34,25 @@ from .collections import (
 from .forms import CollectionForm, CollectionUploadForm, SubmitImageForm
 from .models import Submission
 from .presentation import DISCLAIMER
-from .selectors import submission_get_for_report, submission_get_for_user, submissions_visible_to, verdict_withheld
+from .selectors import (
+    SUBMISSION_LIST_SORTS,
+    SUBMISSION_LIST_STATES,
+    submission_get_for_report,
+    submission_get_for_user,
+    submission_list_for,
+    submissions_visible_to,
+    verdict_withheld,
+)
 from .services import SubmissionRejected, asset_thumbnail, collection_upload as collection_upload_files, submission_submit
 
 
-@login_required
 def home(request):
+    """Signed out: what the product does. Signed in: the upload form and recent submissions."""
+    if not request.user.is_authenticated:
+        return render(request, "detector/landing.html")
     if not is_submitter(request.user):
         return render(request, "detector/home.html", {"form": None, "recent": []})
-    recent = submissions_visible_to(request.user).filter(submitted_by=request.user)[:10]
+    recent = submissions_visible_to(request.user).filter(submitted_by=request.user).select_related("asset__review_case")[:10]
     return render(request, "detector/home.html", {"form": SubmitImageForm(), "recent": recent})
 
 
@@ -75,10 +85,32 @@ def submit(request):
     return render(request, "detector/submit.html", {"form": form}, status=status)
 
 
+SUBMISSIONS_PER_PAGE = 50
+# The heatmap is unfolded only from this P(AI) on: on a low score its hotspots read as
+# "the AI part is here" to an editor, which is not what they mean.
+HEATMAP_OPEN_FROM_P_AI = 0.5
+
+
 @login_required
 def submission_list(request):
-    submissions = submissions_visible_to(request.user)[:200]
-    return render(request, "detector/submission_list.html", {"submissions": submissions})
+    """Your submissions (admins: all), with what people decided, filters, search and pages."""
+    state = request.GET.get("state", "")
+    sort = request.GET.get("sort", "newest")
+    filters = {
+        "state": state if state in SUBMISSION_LIST_STATES else "",
+        "sort": sort if sort in SUBMISSION_LIST_SORTS else "newest",
+        "q": request.GET.get("q", "")[:100],
+    }
+    submissions = submission_list_for(user=request.user, state=filters["state"], search=filters["q"], sort=filters["sort"])
+    page = Paginator(submissions, SUBMISSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "detector/submission_list.html",
+        {"page": page, "submissions": page, "filters": filters, "query": query.urlencode(),
+         "can_sort_by_score": is_site_admin(request.user)},
+    )
 
 
 @login_required
@@ -93,10 +125,22 @@ def submission_detail(request, pk: int):
             "submission": submission,
             "outcome": submission_outcome(submission),
             "has_heatmap": bool(heatmap_name_for(submission)),
+            "heatmap_open": submission.p_ai is not None and submission.p_ai >= HEATMAP_OPEN_FROM_P_AI,
             "withheld": verdict_withheld(submission, request.user),
             "events": submission.events.select_related("actor").all(),
         },
     )
+
+
+@login_required
+def submission_status(request, pk: int):
+    """Whether scoring has finished, for the result page's script (it reloads when it has)."""
+    submission = submission_get_for_user(user=request.user, submission_id=pk)
+    if submission is None:
+        raise Http404("No such submission.")
+    response = JsonResponse({"status": submission.status})
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required
@@ -123,7 +167,7 @@ def heatmap_file_response(submission) -> FileResponse:
     name = heatmap_name_for(submission)
     if not name or not default_storage.exists(name):
         raise Http404("No heatmap was stored for this result.")
-    return _private_file_response(default_storage.open(name, "rb"), "image/png")
+    return private_file_response(default_storage.open(name, "rb"), "image/png")
 
 
 def heatmap_name_for(submission) -> str:
@@ -141,10 +185,10 @@ def asset_file_response(asset) -> FileResponse:
         "BMP": "image/bmp",
         "TIFF": "image/tiff",
     }.get(asset.format, "application/octet-stream")
-    return _private_file_response(asset.file.open("rb"), content_type)
+    return private_file_response(asset.file.open("rb"), content_type)
 
 
-def _private_file_response(handle, content_type: str) -> FileResponse:
+def private_file_response(handle, content_type: str) -> FileResponse:
     response = FileResponse(handle, content_type=content_type)
     response["Cache-Control"] = "private, max-age=300"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -362,7 +406,11 @@ def _download(response, filename: str):
 
 def _report_records(request, collection) -> list[dict]:
     entries = collection_report_entries(user=request.user, collection=collection)
-    return [report_record(entry, link=_report_link(request, entry.submission)) for entry in entries]
+    with_reviewers = sees_every_entry(request.user)
+    return [
+        report_record(entry, link=_report_link(request, entry.submission), with_reviewers=with_reviewers)
+        for entry in entries
+    ]
 
 
 @login_required
@@ -434,4 +482,4 @@ def submission_thumbnail(request, pk: int):
     name = asset_thumbnail(asset=_report_submission_or_404(request, pk).asset)
     if not name:
         raise Http404("No thumbnail.")
-    return _private_file_response(default_storage.open(name, "rb"), "image/jpeg")
+    return private_file_response(default_storage.open(name, "rb"), "image/jpeg")

@@ -48,6 +48,10 @@ class ReviewCase(models.Model):
         DECIDED = "decided", _("Decided")
 
     class Reason(models.TextChoices):
+        """Why the image went to people; stored when it is routed and shown on the result page."""
+
+        REVIEW_EVERY_ENTRY = "review_every_entry", _("Collection rule: a person reviews every entry")
+        EVIDENCE = "evidence", _("Evidence besides the classifier points to AI")
         LIKELY_AI = "likely_ai", _("The model scored it likely AI-generated")
         UNCERTAIN = "uncertain", _("The model was uncertain")
         SAMPLED = "sampled_likely_human", _("Random check of an image scored likely human-made")

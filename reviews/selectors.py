@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.conf import settings
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
 from aiornot_site.roles import is_site_admin
 from detector.models import Submission
+from detector.policy import LIKELY_HUMAN, likely_human_sample_rate
 
-from .models import QUEUE_STATUSES, ReviewCase, ReviewDecision
+from .models import QUEUE_STATUSES, Decision, ReviewCase, ReviewDecision
 
 
 def open_cases() -> QuerySet[ReviewCase]:
@@ -196,12 +198,85 @@ def current_round_decisions(case: ReviewCase) -> list[ReviewDecision]:
 
 
 @dataclass(frozen=True)
+class MissRateEstimate:
+    """How often an image the model scored likely_human is AI, from reviewers' final labels on
+    the random check of likely_human images, for one model version; and the check's rate."""
+
+    model_version: str
+    labels: int  # sampled likely_human cases decided ai or human ("unsure" tells nothing)
+    misses: int  # of which people labelled ai
+    ci95_low: float | None
+    ci95_high: float | None
+    sample_rate: float  # share of likely_human images sent to people now
+    floor: float  # AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN
+    limit: float  # AIORNOT_REVIEW_MISS_RATE_LIMIT
+    min_labels: int  # AIORNOT_REVIEW_MISS_RATE_MIN_LABELS
+
+    @property
+    def rate(self) -> float | None:
+        return self.misses / self.labels if self.labels else None
+
+    @property
+    def enough_labels(self) -> bool:
+        return self.labels >= self.min_labels
+
+    @property
+    def raised(self) -> bool:
+        return self.sample_rate > self.floor
+
+
+def _sampled_likely_human_labels() -> QuerySet[ReviewCase]:
+    return ReviewCase.objects.filter(
+        reason=ReviewCase.Reason.SAMPLED,
+        verdict_at_routing=LIKELY_HUMAN,
+        status=ReviewCase.Status.DECIDED,
+        label__in=[Decision.AI, Decision.HUMAN],
+    )
+
+
+def _miss_rate_estimate(model_version: str, labels: int, misses: int) -> MissRateEstimate:
+    floor = settings.AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN
+    limit = settings.AIORNOT_REVIEW_MISS_RATE_LIMIT
+    min_labels = settings.AIORNOT_REVIEW_MISS_RATE_MIN_LABELS
+    sample_rate, interval = likely_human_sample_rate(
+        floor=floor, misses=misses, labels=labels, limit=limit, min_labels=min_labels
+    )
+    return MissRateEstimate(
+        model_version=model_version, labels=labels, misses=misses,
+        ci95_low=interval[0] if interval else None, ci95_high=interval[1] if interval else None,
+        sample_rate=sample_rate, floor=floor, limit=limit, min_labels=min_labels,
+    )
+
+
+def likely_human_miss_rate(model_version: str) -> MissRateEstimate:
+    """The measured miss rate of one model version and the random-check rate it sets."""
+    counts = _sampled_likely_human_labels().filter(model_version_at_routing=model_version).aggregate(
+        labels=Count("id"), misses=Count("id", filter=Q(label=Decision.AI))
+    )
+    return _miss_rate_estimate(model_version, counts["labels"], counts["misses"])
+
+
+def likely_human_miss_rates(model_versions: list[str] | None = None) -> list[MissRateEstimate]:
+    """Miss-rate estimates of every model version with labels on its random check (or of those given)."""
+    rows = {
+        row["model_version_at_routing"]: (row["labels"], row["misses"])
+        for row in _sampled_likely_human_labels()
+        .values("model_version_at_routing")
+        .annotate(labels=Count("id"), misses=Count("id", filter=Q(label=Decision.AI)))
+    }
+    versions = list(model_versions) if model_versions is not None else sorted(rows)
+    return [_miss_rate_estimate(version, *rows.get(version, (0, 0))) for version in versions]
+
+
+@dataclass(frozen=True)
 class ReviewOutcome:
     state: str  # not_routed | waiting | in_review | decided | not_scored
     label: str = ""
     label_display: str = ""
     decided_at: datetime | None = None
     case_id: int | None = None
+    reason: str = ""  # why the image went to people (ReviewCase.Reason), as stored when routed
+    reason_display: str = ""
 
 
 def submission_outcome(submission: Submission) -> ReviewOutcome:
@@ -211,6 +286,8 @@ def submission_outcome(submission: Submission) -> ReviewOutcome:
     case = ReviewCase.objects.filter(asset_id=submission.asset_id).first()
     if case is None:
         return ReviewOutcome(state="not_routed")
+    reason = submission.routing_reason or case.reason
+    why = {"reason": reason, "reason_display": str(ReviewCase.Reason(reason).label) if reason in ReviewCase.Reason.values else ""}
     if case.status == ReviewCase.Status.DECIDED:
         return ReviewOutcome(
             state="decided",
@@ -218,6 +295,146 @@ def submission_outcome(submission: Submission) -> ReviewOutcome:
             label_display=case.get_label_display(),
             decided_at=case.labelled_at,
             case_id=case.pk,
+            **why,
         )
     in_review = case.claimed_by_id is not None and case.lease_expires_at and case.lease_expires_at >= timezone.now()
-    return ReviewOutcome(state="in_review" if in_review else "waiting", case_id=case.pk)
+    return ReviewOutcome(state="in_review" if in_review else "waiting", case_id=case.pk, **why)
+
+
+# --- The review workspace: what a case is about, the case list, and the last decision's undo ---
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    """What a reviewer needs to know about where a case comes from and why people look at it."""
+
+    collection_name: str
+    collection_id: int | None
+    policy_display: str
+    deadline: datetime | None
+    round: int
+    stage_display: str  # "" where the viewer must not know (a blind second look)
+    reason: str
+    reason_display: str
+
+
+def case_context(case: ReviewCase, viewer) -> CaseContext:
+    """Collection, policy, deadline, review round and routing reason of a case.
+
+    The stage (first look or blind second opinion) is shown only to admins: a reviewer who
+    knew a case was a second look would know the first reviewer said AI.
+    """
+    submission = (
+        Submission.objects.filter(asset_id=case.asset_id, collection__isnull=False)
+        .select_related("collection")
+        .order_by(F("collection__deadline").asc(nulls_last=True), "id")
+        .first()
+    )
+    collection = submission.collection if submission else None
+    reason = (case.first_submission.routing_reason if case.first_submission_id else "") or case.reason
+    stage = ""
+    if is_site_admin(viewer):
+        stage = str(ReviewCase.Status(case.status).label)
+    return CaseContext(
+        collection_name=collection.name if collection else "",
+        collection_id=collection.pk if collection else None,
+        policy_display=collection.get_policy_display() if collection else "",
+        deadline=collection.deadline if collection else None,
+        round=case.round,
+        stage_display=stage,
+        reason=reason,
+        reason_display=str(ReviewCase.Reason(reason).label) if reason in ReviewCase.Reason.values else "",
+    )
+
+
+@dataclass(frozen=True)
+class CaseListFilters:
+    """Filters of the case list; empty strings mean "any"."""
+
+    state: str = "queue"  # queue | held | escalated | decided | all
+    collection: str = ""  # a collection id
+    verdict: str = ""  # the model's verdict at routing
+    search: str = ""  # case number or file name
+    sort: str = "queue"  # queue | oldest | newest | score
+
+
+CASE_LIST_STATES = ("queue", "held", "escalated", "decided", "all")
+CASE_LIST_SORTS = ("queue", "oldest", "newest", "score")
+
+
+def case_list(*, viewer, filters: CaseListFilters) -> QuerySet[ReviewCase]:
+    """The cases a reviewer or admin may list, filtered and sorted.
+
+    Reviewers see the queue and what they decided; admins see every case. The list never
+    tells a reviewer which queued case waits for a second opinion (that stays blind).
+    """
+    from .services import queue_ordered
+
+    now = timezone.now()
+    cases = ReviewCase.objects.all()
+    if not is_site_admin(viewer):
+        cases = cases.filter(
+            Q(status__in=QUEUE_STATUSES) | Q(status=ReviewCase.Status.DECIDED, decisions__reviewer=viewer)
+        ).distinct()
+    if filters.state == "queue":
+        cases = cases.filter(status__in=QUEUE_STATUSES)
+    elif filters.state == "held":
+        cases = cases.filter(status__in=QUEUE_STATUSES, claimed_by__isnull=False, lease_expires_at__gte=now)
+    elif filters.state == "escalated":
+        cases = cases.filter(status=ReviewCase.Status.ESCALATED)
+    elif filters.state == "decided":
+        cases = cases.filter(status=ReviewCase.Status.DECIDED)
+    if filters.collection.isdigit():
+        cases = cases.filter(asset__submissions__collection_id=int(filters.collection)).distinct()
+    if filters.verdict:
+        cases = cases.filter(verdict_at_routing=filters.verdict)
+    search = filters.search.strip().lstrip("#")
+    if search:
+        match = Q(asset__submissions__original_filename__icontains=search)
+        if search.isdigit():
+            match |= Q(pk=int(search))
+        cases = cases.filter(match).distinct()
+    cases = queue_ordered(cases).select_related("asset", "first_submission__collection", "claimed_by")
+    if filters.sort == "oldest":
+        cases = cases.order_by("created_at", "id")
+    elif filters.sort == "newest":
+        cases = cases.order_by("-created_at", "-id")
+    elif filters.sort == "score":
+        cases = cases.order_by(F("p_ai_at_routing").desc(nulls_last=True), "id")
+    return cases
+
+
+def case_list_collections(viewer) -> list[tuple[int, str]]:
+    """(id, name) of the collections that have cases, for the case list's filter."""
+    from detector.models import Collection
+
+    ids = Submission.objects.filter(asset__review_case__isnull=False, collection__isnull=False).values("collection_id")
+    return list(Collection.objects.filter(pk__in=ids).order_by("name").values_list("pk", "name"))
+
+
+def case_visible_in_list(*, viewer, case_id: int) -> ReviewCase | None:
+    """A case whose thumbnail this person may see: one they could find in their case list."""
+    return case_list(viewer=viewer, filters=CaseListFilters(state="all")).filter(pk=case_id).first()
+
+
+def new_escalation_count(viewer) -> int:
+    """Escalated cases an admin has not settled yet (for the badge in the navigation)."""
+    if viewer is None or not viewer.is_authenticated or not is_site_admin(viewer):
+        return 0
+    return ReviewCase.objects.filter(status=ReviewCase.Status.ESCALATED).count()
+
+
+def undoable_decision(reviewer) -> ReviewDecision | None:
+    """This person's latest decision, if it can still be undone (see services.case_decision_undo)."""
+    from .services import decision_undo_blocker
+
+    latest = (
+        ReviewDecision.objects.filter(reviewer=reviewer)
+        .exclude(stage=ReviewDecision.Stage.ESCALATION)
+        .select_related("case")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is None or decision_undo_blocker(latest) is not None:
+        return None
+    return latest

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Abs
@@ -15,11 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from aiornot_site.roles import is_site_admin
+from aiornot_site.write_retry import retry_write_collisions
 from detector.models import Collection, Submission, SubmissionEvent
 from detector.policy import LIKELY_AI, LIKELY_HUMAN, sampled_for_review
 from webhooks.services import webhooks_case_finalized
 
 from .models import QUEUE_STATUSES, CaseEvent, CaseSkip, Decision, ReasonCode, ReviewCase, ReviewDecision
+from .selectors import likely_human_miss_rate
 
 
 class ReviewError(Exception):
@@ -37,9 +40,21 @@ def _case_event(case: ReviewCase, action: str, actor=None, **data) -> CaseEvent:
 
 
 def routing_reason_for(submission: Submission) -> str:
-    """Why this scored submission goes to people, or '' when it does not."""
+    """Why this scored submission goes to people, or '' when it does not.
+
+    In order: the collection reviews every entry (art contests by default); evidence besides
+    the classifier points to AI (even when the verdict is likely_human: the classifier may be
+    the one that is wrong); likely_ai; uncertain; and for likely_human, a random check at the
+    rate measured for the model version (reviews.selectors.likely_human_miss_rate).
+    """
+    if submission.collection_id and submission.collection.reviews_every_entry:
+        return ReviewCase.Reason.REVIEW_EVERY_ENTRY
+    findings = (submission.fusion or {}).get("findings", [])
+    if any(finding.get("direction") == "ai" for finding in findings):
+        return ReviewCase.Reason.EVIDENCE
     if submission.verdict == LIKELY_HUMAN:
-        if sampled_for_review(submission.asset.sha256, settings.AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN):
+        rate = likely_human_miss_rate(submission.model_version).sample_rate
+        if sampled_for_review(submission.asset.sha256, rate):
             return ReviewCase.Reason.SAMPLED
         return ""
     if submission.verdict == LIKELY_AI:
@@ -59,7 +74,10 @@ def submission_route(*, submission: Submission) -> ReviewCase | None:
         submission.routed_to_review = False
         submission.routing_reason = ""
         submission.save(update_fields=["routed_to_review", "routing_reason"])
-        SubmissionEvent.objects.create(submission=submission, action="not_routed", data={"verdict": submission.verdict})
+        SubmissionEvent.objects.create(
+            submission=submission, action="not_routed",
+            data={"verdict": submission.verdict, "sample_rate": likely_human_miss_rate(submission.model_version).sample_rate},
+        )
         return None
     case = existing
     if case is None:
@@ -75,10 +93,11 @@ def submission_route(*, submission: Submission) -> ReviewCase | None:
     else:
         _case_event(case, "joined", submission_id=submission.pk)
     submission.routed_to_review = True
-    submission.routing_reason = case.reason
+    submission.routing_reason = reason or case.reason
     submission.save(update_fields=["routed_to_review", "routing_reason"])
     SubmissionEvent.objects.create(
-        submission=submission, action="routed_to_review", data={"case_id": case.pk, "reason": case.reason}
+        submission=submission, action="routed_to_review",
+        data={"case_id": case.pk, "reason": submission.routing_reason},
     )
     return case
 
@@ -151,6 +170,7 @@ def claimable_for(reviewer, now=None) -> QuerySet[ReviewCase]:
     return cases.exclude(Exists(skipped))
 
 
+@retry_write_collisions
 def case_claim_next(*, reviewer) -> ReviewCase | None:
     """Give the reviewer the case they already hold, or claim the next one in queue order.
 
@@ -174,14 +194,19 @@ def case_claim_next(*, reviewer) -> ReviewCase | None:
     reviewer, so the second look stays blind.
 
     The claim is a conditional UPDATE (still claimable at that instant), so two reviewers
-    can never hold one case, on any database.
+    can never hold one case, on any database. The "already holding one?" check and the claim
+    are one transaction that first locks the reviewer's own user row, so one reviewer's
+    concurrent claims (two tabs, a double click, a script) take turns and all get the same
+    case: on PostgreSQL the row lock serialises them, on SQLite every transaction takes the
+    write lock at BEGIN (settings: ``transaction_mode`` IMMEDIATE).
     """
-    now = timezone.now()
-    held = ReviewCase.objects.filter(_held(reviewer, now)).first()
-    if held is not None:
-        return held
-    for case_id in queue_ordered(claimable_for(reviewer, now)).values_list("id", flat=True)[:50]:
-        with transaction.atomic():
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=reviewer.pk).values_list("pk").first()
+        now = timezone.now()
+        held = ReviewCase.objects.filter(_held(reviewer, now)).first()
+        if held is not None:
+            return held
+        for case_id in queue_ordered(claimable_for(reviewer, now)).values_list("id", flat=True)[:50]:
             won = ReviewCase.objects.filter(_claimable(now), pk=case_id).update(
                 claimed_by=reviewer, claimed_at=now, lease_expires_at=now + _lease()
             )
@@ -323,6 +348,7 @@ def case_needs_second_opinion(case: ReviewCase) -> bool:
     return any(collection.needs_second_opinion for collection in collections)
 
 
+@retry_write_collisions
 def case_decide(*, case_id: int, reviewer, decision: str, note: str = "", reason_codes=()) -> ReviewDecision:
     """Record the decision of the reviewer holding the case.
 
@@ -465,4 +491,77 @@ def case_requeue(*, case_id: int, admin, reason: str) -> ReviewCase:
                 submission=submission, action="review_reopened", actor=admin,
                 data={"case_id": case.pk, "previous_label": previous_label, "reason": reason},
             )
+    return case
+
+
+def decision_undo_blocker(review: ReviewDecision) -> str | None:
+    """Why this decision can no longer be undone, or None while nothing depends on it.
+
+    Undo is for a slip of the hand just after saving: only the reviewer's latest decision on the
+    case, within AIORNOT_REVIEW_UNDO_SECONDS, while no later decision, re-opening or claim by
+    someone else builds on it, and before any webhook about the label has been queued (an
+    integrator may already act on a sent label; a re-open is the way to correct it then).
+    """
+    from webhooks.models import WebhookDelivery
+
+    if review.stage == ReviewDecision.Stage.ESCALATION:
+        return gettext("An admin's final decision is corrected by re-opening the case.")
+    if timezone.now() - review.created_at > timedelta(seconds=settings.AIORNOT_REVIEW_UNDO_SECONDS):
+        return gettext("Too late to undo: re-opening the case is the way to correct it now.")
+    case = review.case
+    if case.round != review.round or case.decisions.filter(id__gt=review.pk).exists():
+        return gettext("Someone has decided on this case since.")
+    if case.status in QUEUE_STATUSES and case.claimed_by_id and case.claimed_by_id != review.reviewer_id:
+        return gettext("Another reviewer is looking at this case now.")
+    if WebhookDelivery.objects.filter(case=case, case_round=case.round).exists():
+        return gettext("The decision has already been sent to an integration.")
+    return None
+
+
+@retry_write_collisions
+def case_decision_undo(*, decision_id: int, reviewer) -> ReviewCase:
+    """Take back the reviewer's last decision: the case is theirs to decide again.
+
+    The decision row is removed (its content stays in the audit trail as ``decision_undone``),
+    the case returns to the state it had before (``open`` or ``awaiting_second``, no label),
+    and the reviewer holds it again; a case they had claimed since goes back to the queue, so
+    nobody ever holds two.
+    """
+    with transaction.atomic():
+        review = ReviewDecision.objects.select_related("case").filter(pk=decision_id, reviewer=reviewer).first()
+        if review is None:
+            raise ReviewError("not_found", gettext("No such decision of yours."), 404)
+        case = _case_locked(review.case_id)
+        review.case = case
+        blocker = decision_undo_blocker(review)
+        if blocker:
+            raise ReviewError("undo_not_possible", blocker, 409)
+        now = timezone.now()
+        for other in ReviewCase.objects.filter(_held(reviewer, now)).exclude(pk=case.pk):
+            _clear_claim(other)
+            other.save()
+            _case_event(other, "released", actor=reviewer, why="undo_of_another_decision")
+        was_final = case.status == ReviewCase.Status.DECIDED
+        case.status = (
+            ReviewCase.Status.AWAITING_SECOND
+            if review.stage == ReviewDecision.Stage.SECOND_OPINION
+            else ReviewCase.Status.OPEN
+        )
+        case.label = ""
+        case.labelled_at = None
+        case.claimed_by = reviewer
+        case.claimed_at = now
+        case.lease_expires_at = now + _lease()
+        case.save()
+        _case_event(
+            case, "decision_undone", actor=reviewer, decision_id=review.pk, decision=review.decision,
+            note=review.note, reason_codes=review.reason_codes, stage=review.stage, round=review.round,
+            was_final=was_final,
+        )
+        if was_final:
+            for submission in Submission.objects.filter(asset_id=case.asset_id):
+                SubmissionEvent.objects.create(
+                    submission=submission, action="review_decision_undone", actor=reviewer, data={"case_id": case.pk}
+                )
+        review.delete()
     return case

@@ -12,4 +12,6 @@ urlpatterns = [
     path("cases/<int:pk>/requeue/", views.case_requeue_view, name="review-requeue"),
     path("cases/<int:pk>/image", views.case_image, name="review-case-image"),
     path("cases/<int:pk>/heatmap", views.case_heatmap, name="review-case-heatmap"),
+    path("cases/<int:pk>/thumbnail", views.case_thumbnail, name="review-case-thumbnail"),
+    path("decisions/<int:pk>/undo/", views.decision_undo_view, name="review-decision-undo"),
 ]

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from aiornot_site.roles import is_reviewer, is_site_admin, role_required
-from detector.views import asset_file_response, heatmap_file_response, heatmap_name_for
+from detector.policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN
+from detector.services import asset_thumbnail
+from detector.views import asset_file_response, heatmap_file_response, heatmap_name_for, private_file_response
 
 from .forms import DecisionForm, RequeueForm
 from .models import ReviewCase
 from .selectors import (
+    CASE_LIST_SORTS,
+    CASE_LIST_STATES,
+    CaseListFilters,
+    case_context,
     case_for_reviewer,
+    case_list,
+    case_list_collections,
+    case_visible_in_list,
     case_held_by,
     case_is_held_by,
     case_requeue_reason,
@@ -25,11 +37,13 @@ from .selectors import (
     history_neighbours,
     matching_case_outcomes,
     queue_counts,
+    undoable_decision,
 )
 from .services import (
     ReviewError,
     case_claim_next,
     case_decide,
+    case_decision_undo,
     case_escalation_decide,
     case_release,
     case_requeue,
@@ -53,6 +67,8 @@ SHORTCUTS = [
     (["]"], gettext_lazy("next case in your history")),
     (["z"], gettext_lazy("zoom in / fit the image")),
     (["+", "-", "0"], gettext_lazy("zoom in, zoom out, reset (mouse wheel zooms, drag pans)")),
+    (["o"], gettext_lazy("show the image at 1:1 pixels (again: fit)")),
+    (["l"], gettext_lazy("magnifying loupe under the pointer on or off")),
     (["m"], gettext_lazy("show or hide the heatmap over the image")),
     (["?"], gettext_lazy("show or hide this list")),
 ]
@@ -63,8 +79,28 @@ reviewer_or_admin_required = role_required(lambda user: is_reviewer(user) or is_
 admin_required = role_required(is_site_admin)
 
 
-@reviewer_required
+CASES_PER_PAGE = 50
+
+
+def _case_list_filters(query) -> CaseListFilters:
+    state = query.get("state", "queue")
+    sort = query.get("sort", "queue")
+    return CaseListFilters(
+        state=state if state in CASE_LIST_STATES else "queue",
+        collection=query.get("collection", "")[:12],
+        verdict=query.get("verdict", "")[:16],
+        search=query.get("q", "")[:100],
+        sort=sort if sort in CASE_LIST_SORTS else "queue",
+    )
+
+
+@reviewer_or_admin_required
 def queue(request):
+    """Counts, the claim button, and the case list with filters (reviewers and admins)."""
+    filters = _case_list_filters(request.GET)
+    page = Paginator(case_list(viewer=request.user, filters=filters), CASES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "reviews/queue.html",
@@ -72,7 +108,15 @@ def queue(request):
             "counts": queue_counts(viewer=request.user),
             "held": case_held_by(request.user),
             "is_admin": is_site_admin(request.user),
+            "can_claim": is_reviewer(request.user),
             "shortcuts": [s for s in SHORTCUTS if s[0] == ["n"]],
+            "filters": filters,
+            "page": page,
+            "query": query.urlencode(),
+            "collections": case_list_collections(request.user),
+            "verdicts": [LIKELY_AI, UNCERTAIN, LIKELY_HUMAN],
+            "undo": undoable_decision(request.user),
+            "now": timezone.now(),
         },
     )
 
@@ -137,7 +181,7 @@ def case_detail(request, pk: int):
                     messages.success(request, _("Decision saved for case #%(id)s.") % {"id": case.pk})
                 if review.stage == review.Stage.ESCALATION:
                     return redirect("review-escalations")
-                return redirect("review-queue")
+                return _claim_next_redirect(request)  # auto-advance; the next page offers undo
         else:
             status = 400
     previous_id, next_id = history_neighbours(request.user, case)
@@ -161,6 +205,8 @@ def case_detail(request, pk: int):
             "next_id": next_id,
             "holds_other_case": mode != "decide" and case_held_by(request.user) is not None,
             "has_heatmap": bool(heatmap_name_for(case.first_submission)),
+            "context": case_context(case, request.user),
+            "undo": undoable_decision(request.user) if mode == "decide" else None,
             "shortcuts": SHORTCUTS,
         },
         status=status,
@@ -233,3 +279,26 @@ def case_heatmap(request, pk: int):
     if case is None:
         raise Http404("No such case.")
     return heatmap_file_response(case.first_submission)
+
+
+@reviewer_required
+@require_POST
+def decision_undo_view(request, pk: int):
+    """Take back the last decision: back to that case, to decide it again."""
+    try:
+        case = case_decision_undo(decision_id=pk, reviewer=request.user)
+    except ReviewError as exc:
+        messages.error(request, exc.message)
+        return redirect("review-queue")
+    messages.info(request, _("Your decision on case #%(id)s is undone: decide it again.") % {"id": case.pk})
+    return redirect("review-case", pk=case.pk)
+
+
+@reviewer_or_admin_required
+def case_thumbnail(request, pk: int):
+    """A small picture of a case for the case list."""
+    case = case_visible_in_list(viewer=request.user, case_id=pk)
+    name = asset_thumbnail(asset=case.asset) if case is not None else ""
+    if not name:
+        raise Http404("No thumbnail.")
+    return private_file_response(default_storage.open(name, "rb"), "image/jpeg")

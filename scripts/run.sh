@@ -10,4 +10,6 @@ address="${AIORNOT_ADDRESS:-127.0.0.1:8000}"
 echo
 echo "aiornot is running at http://$address/  (Ctrl-C stops it)"
 echo "Sign in with a demo user above, or create your own: .venv/bin/python manage.py add_user NAME --role reviewer"
-exec .venv/bin/gunicorn aiornot_site.wsgi --bind "$address" --workers 1 --threads 4 --timeout 120 --access-logfile -
+# One process with threads (settings and slow-client limits: aiornot_site/gunicorn_conf.py); it
+# scores uploads in its own background thread, with one copy of the model.
+exec .venv/bin/gunicorn aiornot_site.wsgi --config aiornot_site/gunicorn_conf.py --bind "$address"

@@ -18,6 +18,10 @@ fixed likelihood ratios, and then guarded so that weak or forgeable inputs canno
    of a mildly re-encoded copy (JPEG 90, 0.9x), put in place of its score, changes the verdict. Verified evidence (a validated C2PA signature, a match with
    an image a reviewer labelled, an admin-imported known-AI set) may decide on its own.
 
+A visible generator mark (layer "visible_mark": Gemini's sparkle, DALL-E 2's colour strip) is
+forgeable by hand: it always counts as unverified and at most moderate
+(FORGEABLE_LAYER_MAX_STRENGTH), so rule 5 keeps it from deciding alone.
+
 So an Automatic1111 `parameters` chunk alone can turn "likely human" into "uncertain" (a person
 looks), but never into "likely AI"; with the SD watermark, a second, independent layer, it can.
 """
@@ -37,6 +41,11 @@ LOG_ODDS = {
     False: {STRONG: 3.0, MODERATE: 2.0, WEAK: 0.7},  # unverified: forgeable both ways
 }
 UNVERIFIED_LAYER_CAP = 3.0
+# Layers whose findings anyone can fake by hand, whatever their producer claims: a visible
+# generator mark (Gemini's sparkle, DALL-E 2's colour strip) can be painted on a real photo. Their
+# findings count as unverified and at most at this strength, so by rule 5 they never decide alone.
+FORGEABLE_LAYER_MAX_STRENGTH = {"visible_mark": MODERATE}
+_STRENGTH_ORDER = (WEAK, MODERATE, STRONG)
 _P_CLIP = 1e-6
 
 __all__ = ["ClassifierReading", "FusionResult", "fuse", "FUSION_VERSION", "LOG_ODDS"]
@@ -90,11 +99,23 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def _counted_as(finding: Finding) -> tuple[bool, str]:
+    """(verified, strength) as the rule counts the finding: forgeable layers are capped."""
+    ceiling = FORGEABLE_LAYER_MAX_STRENGTH.get(finding.layer)
+    if ceiling is None:
+        return bool(finding.verified), finding.strength
+    strength = finding.strength
+    if strength in _STRENGTH_ORDER and _STRENGTH_ORDER.index(strength) > _STRENGTH_ORDER.index(ceiling):
+        strength = ceiling
+    return False, strength
+
+
 def finding_log_odds(finding: Finding) -> float:
     """The log-odds one finding adds before the per-layer cap (0 for neutral/unreadable)."""
     if finding.direction in (NEUTRAL, UNREADABLE):
         return 0.0
-    magnitude = LOG_ODDS[bool(finding.verified)].get(finding.strength, 0.0)
+    verified, strength = _counted_as(finding)
+    magnitude = LOG_ODDS[verified].get(strength, 0.0)
     return magnitude if finding.direction == TOWARDS_AI else -magnitude
 
 
@@ -149,7 +170,7 @@ def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thres
         )
         if not weight:
             continue
-        if finding.verified:
+        if _counted_as(finding)[0]:
             trusted += weight
         else:
             unverified_by_layer[finding.layer] = unverified_by_layer.get(finding.layer, 0.0) + weight

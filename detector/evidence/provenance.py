@@ -35,7 +35,7 @@ try:
 except (ImportError, OSError):  # the native library may be missing on a platform
     c2pa = None
 
-__all__ = ["GENERATOR_NAMES", "read_provenance"]
+__all__ = ["C2PA_SIGNING_EKUS", "GENERATOR_NAMES", "TrustList", "read_provenance"]
 
 LAYER = "provenance"
 
@@ -130,6 +130,36 @@ _MAX_DETAIL_ITEMS = 50
 _MAX_XMP_PACKETS = 4  # a real file has one; more are parsed no further
 
 
+# Extended key usages a C2PA signing certificate may carry to count as Trusted: c2pa-rs's own
+# defaults plus c2pa-kp-claimSigning, which the C2PA Trust List's certificate policy requires
+# of its signers (and which c2pa-rs does not accept unless told: such a signer reads Invalid).
+C2PA_SIGNING_EKUS = (
+    "1.3.6.1.5.5.7.3.4",  # id-kp-emailProtection
+    "1.3.6.1.5.5.7.3.36",  # id-kp-documentSigning
+    "1.3.6.1.5.5.7.3.8",  # id-kp-timeStamping
+    "1.3.6.1.5.5.7.3.9",  # id-kp-OCSPSigning
+    "1.3.6.1.4.1.311.76.59.1.9",  # Microsoft C2PA signing
+    "1.3.6.1.4.1.62558.2.1",  # c2pa-kp-claimSigning
+)
+
+
+@dataclass(frozen=True)
+class TrustList:
+    """A named set of C2PA trust anchors (PEM CA certificates) and where it came from.
+
+    ``date`` is the list's issue date (or the day an admin installed it), ``source`` where it
+    was taken from; both are shown to people when this list vouches for a signer.
+    """
+
+    name: str
+    anchors_pem: str
+    date: str = ""
+    source: str = ""
+
+    def describe(self) -> dict:
+        return {"name": self.name, "date": self.date, "source": self.source}
+
+
 class _MetadataTooLarge(Exception):
     pass
 
@@ -163,27 +193,35 @@ class _Container:
 
 
 def read_provenance(
-    data: bytes, *, trust_anchors_pem: str | None = None, max_metadata_bytes: int = 4_000_000
+    data: bytes,
+    *,
+    trust_anchors_pem: str | None = None,
+    trust_lists: list[TrustList] | tuple[TrustList, ...] = (),
+    max_metadata_bytes: int = 4_000_000,
 ) -> list[Finding]:
     """Read every provenance marker in ``data`` (the bytes of an already validated image).
 
-    Returns findings with layer "provenance"; never raises. ``trust_anchors_pem`` is the
-    PEM text of CA certificates whose C2PA signatures count as "Trusted".
+    Returns findings with layer "provenance"; never raises. C2PA signatures count as
+    "Trusted" when they chain to a CA in ``trust_lists`` (the finding names the first list,
+    in order, that vouches) or in ``trust_anchors_pem`` (PEM text, an unnamed list).
     ``max_metadata_bytes`` caps any one metadata block (and all inflated PNG text together).
     """
+    lists = list(trust_lists)
+    if trust_anchors_pem and trust_anchors_pem.strip():
+        lists.append(TrustList(name="configured trust anchors", anchors_pem=trust_anchors_pem))
     try:
-        return _read_provenance(bytes(data), trust_anchors_pem, max_metadata_bytes)
+        return _read_provenance(bytes(data), lists, max_metadata_bytes)
     except Exception as exc:  # hostile structure must never break scoring
         return [_unreadable("metadata", f"The image metadata could not be read: {_describe(exc)}.")]
 
 
-def _read_provenance(data: bytes, trust_anchors_pem: str | None, limit: int) -> list[Finding]:
+def _read_provenance(data: bytes, trust_lists: list[TrustList], limit: int) -> list[Finding]:
     image_format = _sniff_format(data)
     if image_format is None:
         return []
     container = _scan_container(data, image_format, limit)
     findings: list[Finding] = []
-    findings += _guarded("c2pa", "The C2PA manifest", _c2pa_findings, data, container, trust_anchors_pem, limit)
+    findings += _guarded("c2pa", "The C2PA manifest", _c2pa_findings, data, container, trust_lists, limit)
     findings += _guarded("xmp_digital_source_type", "The XMP metadata", _xmp_findings, container, limit)
     findings += _guarded("png_generator_parameters", "The PNG text chunks", _png_generator_findings, container)
     exif = _guarded_exif(container)
@@ -494,7 +532,7 @@ def _c2pa_settings(trust_anchors_pem: str | None, limit: int) -> dict:
         },
     }
     if trust_anchors_pem:
-        settings["trust"] = {"trust_anchors": trust_anchors_pem}
+        settings["trust"] = {"trust_anchors": trust_anchors_pem, "trust_config": "\n".join(C2PA_SIGNING_EKUS) + "\n"}
     return settings
 
 
@@ -521,7 +559,7 @@ def _read_manifest_store(data: bytes, mime_type: str, trust_anchors_pem: str | N
             return json.loads(reader.json())
 
 
-def _c2pa_findings(data: bytes, container: _Container, trust_anchors_pem: str | None, limit: int) -> list[Finding]:
+def _c2pa_findings(data: bytes, container: _Container, trust_lists: list[TrustList], limit: int) -> list[Finding]:
     mime_type = _MIME_TYPES.get(container.format)
     if mime_type is None:
         return []
@@ -533,7 +571,9 @@ def _c2pa_findings(data: bytes, container: _Container, trust_anchors_pem: str | 
             return [_unreadable("c2pa", line)]
         return []
 
-    anchors, anchors_problem = _usable_trust_anchors(trust_anchors_pem)
+    usable_lists = [(trust_list, _usable_trust_anchors(trust_list.anchors_pem)[0]) for trust_list in trust_lists]
+    usable_lists = [(trust_list, pem) for trust_list, pem in usable_lists if pem]
+    anchors, anchors_problem = _usable_trust_anchors("".join(t.anchors_pem + "\n" for t in trust_lists))
     try:
         try:
             store = _read_manifest_store(data, mime_type, anchors, limit)
@@ -568,7 +608,23 @@ def _c2pa_findings(data: bytes, container: _Container, trust_anchors_pem: str | 
         line = f"The C2PA manifest could not be read: {_sentence(str(exc))}."
         return [_unreadable("c2pa", line, error=str(exc))]
 
-    return [_c2pa_store_finding(store, anchors is not None, anchors_problem)]
+    vouching = None
+    if store.get("validation_state") == "Trusted":
+        vouching = _vouching_list(data, mime_type, usable_lists, limit)
+    return [_c2pa_store_finding(store, anchors is not None, anchors_problem, vouching)]
+
+
+def _vouching_list(data: bytes, mime_type: str, usable_lists: list, limit: int) -> TrustList | None:
+    """The first trust list that, on its own, makes this (Trusted) manifest Trusted."""
+    if len(usable_lists) == 1:
+        return usable_lists[0][0]
+    for trust_list, pem in usable_lists:
+        try:
+            if _read_manifest_store(data, mime_type, pem, limit).get("validation_state") == "Trusted":
+                return trust_list
+        except c2pa.C2paError:
+            continue
+    return None
 
 
 def _is_manifest_not_found(exc: Exception) -> bool:
@@ -583,7 +639,9 @@ def _remote_manifest_url(exc: Exception) -> str | None:
     return _one_line(match.group(1), 300) if match else "URL not given"
 
 
-def _c2pa_store_finding(store: dict, anchors_used: bool, anchors_problem: str | None) -> Finding:
+def _c2pa_store_finding(
+    store: dict, anchors_used: bool, anchors_problem: str | None, vouching: TrustList | None = None
+) -> Finding:
     state = store.get("validation_state") if isinstance(store.get("validation_state"), str) else None
     manifests = store.get("manifests") if isinstance(store.get("manifests"), dict) else {}
     active_label = store.get("active_manifest")
@@ -615,6 +673,8 @@ def _c2pa_store_finding(store: dict, anchors_used: bool, anchors_problem: str | 
     }
     if anchors_problem:
         details["trust_anchors_problem"] = anchors_problem
+    if vouching is not None:
+        details["trusted_by"] = vouching.describe()
     summary = _c2pa_summary(details)
 
     if state not in ("Valid", "Trusted"):
@@ -628,6 +688,8 @@ def _c2pa_store_finding(store: dict, anchors_used: bool, anchors_problem: str | 
     how_signed = (
         "signature valid, certificate trusted" if trusted else "signature valid, certificate not on the trust list"
     )
+    if trusted and vouching is not None:
+        how_signed += f" by the {vouching.name}" + (f" of {vouching.date}" if vouching.date else "")
     if AI_GENERATED in active_terms:
         # Anyone can mint a certificate: only a signer under an admin-configured anchor makes
         # the claim decisive; an untrusted one counts, but a person still looks.

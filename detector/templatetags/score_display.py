@@ -1,7 +1,10 @@
 from django import template
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils import timezone
+from django.utils.translation import gettext
 
 from detector.models import Verdict
-from detector.presentation import DISCLAIMER, event_action_label as _event_action_label, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines
+from detector.presentation import contribution_bars as _contribution_bars, result_headline as _result_headline, DISCLAIMER, event_action_label as _event_action_label, ROUTING_REASON_TEXT, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines, verdict_wording as _verdict_wording
 from detector.selectors import verdict_withheld
 
 register = template.Library()
@@ -58,3 +61,42 @@ def evidence_rows(fusion):
 def event_action(action):
     """A history entry's action code ("scored", "requeued", ...) as translated words."""
     return _event_action_label(action)
+
+
+@register.filter
+def verdict_wording(submission):
+    """{"label", "text"} of a scored submission's verdict ("No AI signs found" when only the classifier cleared it)."""
+    return _verdict_wording(submission.verdict, submission.fusion)
+
+
+@register.filter
+def routing_reason_text(reason):
+    """Why an image is in review, in words for the person who submitted it."""
+    text = ROUTING_REASON_TEXT.get(reason)
+    return str(text) if text is not None else ""
+
+
+@register.filter
+def review_status(submission):
+    """What people have decided about the image, in a few words (not the model's verdict)."""
+    if submission.status != "scored":
+        return gettext("Waiting for the score")
+    try:
+        case = submission.asset.review_case
+    except ObjectDoesNotExist:
+        return gettext("Not sent to people")
+    if case.status == "decided":
+        return gettext("Decided: %(label)s") % {"label": case.get_label_display()}
+    if case.claimed_by_id and case.lease_expires_at and case.lease_expires_at >= timezone.now():
+        return gettext("A reviewer is looking at it")
+    return gettext("Waiting for a reviewer")
+
+
+@register.filter
+def contribution_bars(fusion):
+    return _contribution_bars(fusion)
+
+
+@register.filter
+def result_headline(submission):
+    return _result_headline(submission.verdict, submission.fusion)

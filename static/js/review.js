@@ -45,7 +45,12 @@
     var level = byId("zoom-level");
     var zoomToggle = byId("zoom-toggle");
     var heatmapToggle = byId("heatmap-toggle");
+    var actualPixels = byId("actual-pixels");
+    var loupeToggle = byId("loupe-toggle");
+    var opacity = byId("heatmap-opacity");
     var overlay = null;
+    var loupe = null;
+    var minScale = MIN_SCALE;
 
     viewer.classList.add("review-viewer-js");
     if (tools) tools.hidden = false;
@@ -61,6 +66,24 @@
       link.setAttribute("tabindex", "-1");
     }
 
+    // The image fills the canvas (small images are drawn larger, big ones smaller); the zoom
+    // transform works on that fitted size, and 1:1 is the scale where one image pixel is one
+    // screen pixel.
+    function fit() {
+      var naturalWidth = image.naturalWidth;
+      var naturalHeight = image.naturalHeight;
+      if (!naturalWidth || !naturalHeight || !viewer.clientWidth) return;
+      var ratio = Math.min(viewer.clientWidth / naturalWidth, viewer.clientHeight / naturalHeight);
+      if (!isFinite(ratio) || ratio <= 0) ratio = 1;
+      image.style.width = Math.floor(naturalWidth * ratio) + "px";
+      image.style.height = Math.floor(naturalHeight * ratio) + "px";
+      minScale = Math.min(MIN_SCALE, oneToOne());
+    }
+
+    function oneToOne() {
+      return image.naturalWidth && image.offsetWidth ? image.naturalWidth / image.offsetWidth : 1;
+    }
+
     function clamp() {
       var width = viewer.clientWidth;
       var height = viewer.clientHeight;
@@ -70,7 +93,7 @@
       var minY = Math.min(0, height - contentHeight);
       state.x = Math.max(minX, Math.min(0, state.x));
       state.y = Math.max(minY, Math.min(0, state.y));
-      if (state.scale === 1) {
+      if (state.scale <= 1) {
         state.x = 0;
         state.y = 0;
       }
@@ -80,13 +103,16 @@
       clamp();
       stage.style.transform = "translate(" + state.x + "px, " + state.y + "px) scale(" + state.scale + ")";
       viewer.classList.toggle("review-zoomed", state.scale > 1);
-      viewer.classList.toggle("review-pixels", state.scale >= 4); // show single pixels when looking close
-      if (level) level.textContent = state.scale > 1 ? Math.round(state.scale * 100) + "%" : "";
+      // Show single pixels, not a blur, from 2 screen pixels per image pixel on.
+      viewer.classList.toggle("review-pixels", state.scale / oneToOne() >= 2);
+      var atActual = Math.abs(state.scale - oneToOne()) < 0.01;
+      if (level) level.textContent = state.scale !== 1 ? Math.round((state.scale / oneToOne()) * 100) + "% " + (atActual ? "(1:1)" : "") : "";
       if (zoomToggle) zoomToggle.setAttribute("aria-pressed", state.scale > 1 ? "true" : "false");
+      if (actualPixels) actualPixels.setAttribute("aria-pressed", atActual ? "true" : "false");
     }
 
     function zoomTo(scale, originX, originY) {
-      scale = Math.max(MIN_SCALE, Math.min(MAX_SCALE, scale));
+      scale = Math.max(minScale, Math.min(Math.max(MAX_SCALE, oneToOne()), scale));
       if (originX === undefined) {
         originX = viewer.clientWidth / 2;
         originY = viewer.clientHeight / 2;
@@ -124,6 +150,7 @@
       event.preventDefault();
     });
     viewer.addEventListener("pointermove", function (event) {
+      moveLoupe(event);
       if (!drag || event.pointerId !== drag.id) return;
       state.x = drag.startX + (event.clientX - drag.x);
       state.y = drag.startY + (event.clientY - drag.y);
@@ -153,6 +180,13 @@
       overlay.setAttribute("data-testid", "heatmap-overlay");
       overlay.hidden = true;
       stage.appendChild(overlay);
+      if (opacity) {
+        overlay.style.opacity = String(opacity.value / 100);
+        opacity.addEventListener("input", function () {
+          overlay.style.opacity = String(opacity.value / 100);
+          if (overlay.hidden) toggleHeatmap();
+        });
+      }
       var fallback = byId("heatmap-fallback");
       if (fallback) fallback.hidden = true;
     }
@@ -161,6 +195,41 @@
       if (!overlay) return;
       overlay.hidden = !overlay.hidden;
       if (heatmapToggle) heatmapToggle.setAttribute("aria-pressed", overlay.hidden ? "false" : "true");
+    }
+
+    function toggleActualPixels() {
+      if (Math.abs(state.scale - oneToOne()) < 0.01) zoomTo(1);
+      else zoomTo(oneToOne());
+    }
+
+    // The loupe: a round window under the pointer showing the original at twice its pixels.
+    function moveLoupe(event) {
+      if (!loupe || loupe.hidden) return;
+      var rect = image.getBoundingClientRect();
+      var box = viewer.getBoundingClientRect();
+      var fx = (event.clientX - rect.left) / rect.width;
+      var fy = (event.clientY - rect.top) / rect.height;
+      var magnified = 2;
+      var size = loupe.offsetWidth;
+      loupe.style.left = event.clientX - box.left - size / 2 + "px";
+      loupe.style.top = event.clientY - box.top - size / 2 + "px";
+      loupe.style.backgroundSize = image.naturalWidth * magnified + "px " + image.naturalHeight * magnified + "px";
+      loupe.style.backgroundPosition =
+        -(fx * image.naturalWidth * magnified - size / 2) + "px " + -(fy * image.naturalHeight * magnified - size / 2) + "px";
+    }
+
+    function toggleLoupe() {
+      if (!loupe) {
+        loupe = document.createElement("div");
+        loupe.className = "review-loupe";
+        loupe.setAttribute("data-testid", "loupe");
+        loupe.setAttribute("aria-hidden", "true");
+        loupe.style.backgroundImage = 'url("' + image.currentSrc.replace(/"/g, "%22") + '")';
+        loupe.hidden = true;
+        viewer.appendChild(loupe);
+      }
+      loupe.hidden = !loupe.hidden;
+      if (loupeToggle) loupeToggle.setAttribute("aria-pressed", loupe.hidden ? "false" : "true");
     }
 
     function toggleZoom() {
@@ -178,10 +247,17 @@
         else if (action === "reset") zoomTo(1);
         else if (button === zoomToggle) toggleZoom();
         else if (button === heatmapToggle) toggleHeatmap();
+        else if (button === actualPixels) toggleActualPixels();
+        else if (button === loupeToggle) toggleLoupe();
       });
     }
-    window.addEventListener("resize", apply);
-    apply();
+    function refit() {
+      fit();
+      apply();
+    }
+    window.addEventListener("resize", refit);
+    if (image.complete) refit();
+    else image.addEventListener("load", refit);
 
     return {
       zoomIn: function () { zoomTo(state.scale * STEP); },
@@ -189,6 +265,8 @@
       reset: function () { zoomTo(1); },
       toggleZoom: toggleZoom,
       toggleHeatmap: toggleHeatmap,
+      toggleActualPixels: toggleActualPixels,
+      toggleLoupe: toggleLoupe,
     };
   }
 
@@ -299,6 +377,12 @@
         handled = true;
       } else if (key === "0" && viewer) {
         viewer.reset();
+        handled = true;
+      } else if (key === "o" && viewer) {
+        viewer.toggleActualPixels();
+        handled = true;
+      } else if (key === "l" && viewer) {
+        viewer.toggleLoupe();
         handled = true;
       } else if (key === "m" && viewer) {
         viewer.toggleHeatmap();

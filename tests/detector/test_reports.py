@@ -84,7 +84,7 @@ def test_collection_reports_show_every_entry_to_reviewers_and_withhold_ai_from_e
     [entry] = body["entries"]
     assert entry["result_withheld"] is True and entry["verdict_display"] == "Under review"
     assert entry["p_ai"] is None and entry["verdict"] is None and entry["ai_generated"] is None
-    assert entry["evidence"] == [] and entry["review"] == {"state": "waiting", "label": "", "decided_at": None}
+    assert entry["evidence"] == [] and entry["review"] == {"state": "waiting", "label": "", "decided_at": None, "decisions": []}
 
     page = client.get(reverse("collection-report", args=[contest.pk])).content.decode()
     assert "my-painting.png" in page and "their-photo.png" not in page

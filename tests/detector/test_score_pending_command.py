@@ -35,7 +35,7 @@ def test_scoring_twice_keeps_one_result(web, submitter, png):
     submission = Submission.objects.get()
     again = submission_score(submission_id=submission.pk)
     assert again.p_ai == submission.p_ai and again.scored_at == submission.scored_at
-    assert sorted(submission.asset.evidence.values_list("kind", flat=True)) == ["classifier", "provenance", "watermark"]
+    assert sorted(submission.asset.evidence.values_list("kind", flat=True)) == ["classifier", "provenance", "visible_mark", "watermark"]
     assert [e.action for e in submission.events.all()].count("scored") == 1
 
 

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _claim_and_decide_by_keyboard(page, live_server, decision_key: str, note: str = ""):
     """From the queue: claim the next case, tick a reason and choose with keys, save with Ctrl+Enter."""
     page.goto(f"{live_server.url}/review/")
-    page.click("[data-testid=claim-next]")
+    # After a save the reviewer already holds the next case (auto-advance): continue it.
+    page.click("[data-testid=claim-next], [data-testid=continue-case]")
     page.wait_for_selector("[data-testid=review-screen]")
     case_url = page.url
     page.keyboard.press(decision_key)

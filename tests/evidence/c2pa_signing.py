@@ -52,9 +52,16 @@ def _key_usage(*, digital_signature: bool, key_cert_sign: bool) -> x509.KeyUsage
     )
 
 
+# The C2PA claim-signing extended key usage (c2pa-kp-claimSigning) that signers on the
+# C2PA Trust List carry.
+C2PA_CLAIM_SIGNING_EKU = x509.ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
+
+
 @functools.lru_cache(maxsize=None)
-def signing_chain(common_name: str = "Test C2PA Signer") -> SigningChain:
-    """A fresh root CA and end-entity certificate (cached per name for the test run)."""
+def signing_chain(
+    common_name: str = "Test C2PA Signer", extended_key_usages: tuple = (ExtendedKeyUsageOID.EMAIL_PROTECTION,)
+) -> SigningChain:
+    """A fresh root CA and end-entity certificate (cached per name and usages for the test run)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     valid_from, valid_to = now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)
 
@@ -85,7 +92,7 @@ def signing_chain(common_name: str = "Test C2PA Signer") -> SigningChain:
         .not_valid_after(valid_to)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(digital_signature=True, key_cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(list(extended_key_usages)), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())

@@ -169,6 +169,18 @@ def test_the_sd_watermark_is_reported(web, submitter):
     assert "Invisible watermark" in web.get(reverse("submission-detail", args=[submission.pk])).content.decode()
 
 
+def test_a_visible_gemini_sparkle_is_reported_as_a_mark_that_could_have_been_added(web, submitter):
+    from detector.evidence.visible_marks import draw_sparkle
+
+    marked = draw_sparkle(scene(9, size=(800, 600)))
+    submission = submit(web.login_as(submitter), encode(marked), "gemini.png")
+    finding = next(f for f in submission.fusion["findings"] if f["layer"] == "visible_mark")
+    assert finding["signal"] == "gemini_sparkle" and finding["direction"] == "ai" and not finding["verified"]
+    assert "can be added" in finding["line"]
+    page = web.get(reverse("submission-detail", args=[submission.pk])).content.decode()
+    assert "Visible AI mark" in page and "Gemini" in page
+
+
 def test_art_contest_entrants_are_not_told_ai_before_a_reviewer_agrees(
     settings, web, submitter, reviewer, reviewer2, site_admin, api_for
 ):

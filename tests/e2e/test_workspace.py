@@ -1,0 +1,242 @@
+"""The reviewers' and editors' workspace in a real Chromium (issue 15): the heatmap overlay really
+hides, saving moves on to the next case with an undo, lists filter, the dashboard does not state a
+rate from too few images, and no main page is wider than a 390 px phone. Every main page is saved
+as a full-page screenshot at 1366 and 390 px in test-artifacts/e2e/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from detector.models import Collection, Submission
+from detector.services import submission_create
+from reviews.models import ReviewCase, ReviewDecision
+
+from ..images import image_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+# The innermost elements sticking out on the right, to say what makes a page too wide.
+WIDER_THAN_VIEWPORT = """() => Array.from(document.querySelectorAll('body *'))
+  .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+  .filter(el => { for (let a = el.parentElement; a; a = a.parentElement) { if (getComputedStyle(a).overflowX !== 'visible') return false; } return true; })
+  .slice(-5).map(el => el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))"""
+
+
+@pytest.fixture
+def everything_likely_ai(settings):
+    """Real scores from the test model; these thresholds make every verdict likely_ai."""
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
+    settings.AIORNOT_ART_CONTEST_MIN_LIKELY_AI = None
+
+
+def submit(user, seed: int, *, collection=None, name="", size=(320, 240)) -> Submission:
+    submission = submission_create(
+        user=user, data=image_bytes("PNG", size=size, seed=seed), collection=collection, original_filename=name
+    )
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.SCORED, submission.failure_reason
+    return submission
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """open_page(user, path, viewport) -> a signed-in page at that path (user None: signed out)."""
+    contexts = []
+
+    def open_(user, path, viewport=DESKTOP):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        if user is not None:
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("input[name=username]", user.username)
+            page.fill("input[name=password]", f"pw-{user.username}")
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+        page.goto(f"{live_server.url}{path}")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def overlay_display(page) -> str:
+    return page.locator("[data-testid=heatmap-overlay]").evaluate("el => getComputedStyle(el).display")
+
+
+def test_heatmap_overlay_toggles_and_is_really_hidden(everything_likely_ai, submitter, reviewer, open_page):
+    case = ReviewCase.objects.get(asset_id=submit(submitter, 1).asset_id)
+    page = open_page(reviewer, "/review/")
+    page.click("[data-testid=claim-next]")
+    page.wait_for_selector("[data-testid=review-screen]")
+    assert f"/cases/{case.pk}/" in page.url
+    page.wait_for_selector("[data-testid=heatmap-overlay]", state="attached")
+    assert overlay_display(page) == "none"  # off at first: the image is judged without a tint
+    page.keyboard.press("m")
+    assert overlay_display(page) == "block"
+    assert page.get_attribute("[data-testid=heatmap-toggle]", "aria-pressed") == "true"
+    page.click("[data-testid=heatmap-toggle]")
+    assert overlay_display(page) == "none"
+    # The canvas takes most of the screen, and 1:1 shows image pixels at screen pixels.
+    width = page.locator("[data-testid=image-viewport]").bounding_box()["width"]
+    assert width > 700, width
+    page.click("[data-testid=actual-pixels]")
+    shown = page.locator("#case-image").bounding_box()["width"]
+    assert abs(shown - 320) <= 2, shown
+    page.keyboard.press("l")
+    assert page.locator("[data-testid=loupe]").is_visible()
+    context = page.inner_text("[data-testid=case-context]")
+    assert "Why in review" in context and "blind" in context
+
+
+def test_saving_moves_to_the_next_case_and_the_last_decision_can_be_undone(
+    everything_likely_ai, submitter, reviewer, open_page, screenshot
+):
+    first, second = (ReviewCase.objects.get(asset_id=submit(submitter, seed).asset_id) for seed in (2, 3))
+    page = open_page(reviewer, "/review/")
+    page.click("[data-testid=claim-next]")
+    page.wait_for_selector("[data-testid=review-screen]")
+    held = first if f"/cases/{first.pk}/" in page.url else second
+    other = second if held is first else first
+    page.keyboard.press("a")
+    page.keyboard.press("Escape")
+    page.keyboard.press("1")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    assert f"/cases/{other.pk}/" in page.url  # straight on to the next case
+    assert "Decision saved" in page.inner_text("main")
+    assert page.locator("[data-testid=undo-bar]").is_visible()
+    screenshot(page, "review-after-save-1366")
+    with page.expect_navigation():
+        page.click("[data-testid=undo-decision]")
+    assert f"/cases/{held.pk}/" in page.url  # back to the undone case, to decide again
+    held.refresh_from_db()
+    other.refresh_from_db()
+    assert held.status == "open" and held.label == "" and held.claimed_by_id == reviewer.pk
+    assert other.claimed_by_id is None  # nobody holds two cases
+    assert not ReviewDecision.objects.filter(case=held).exists()
+    assert held.events.filter(action="decision_undone").count() == 1
+
+
+def test_case_list_and_submission_list_filter(everything_likely_ai, submitter, reviewer, site_admin, open_page):
+    contest = Collection.objects.create(name="Spring salon", policy="art_contest", created_by=site_admin)
+    in_contest = submit(submitter, 4, collection=contest, name="salon-entry.png")
+    elsewhere = submit(submitter, 5, name="desk-photo.png")
+    cases = {s.pk: ReviewCase.objects.get(asset_id=s.asset_id) for s in (in_contest, elsewhere)}
+
+    page = open_page(reviewer, "/review/")
+    rows = page.locator("[data-testid=case-list] tbody tr[data-testid^=case-row]")
+    assert rows.count() == 2
+    page.select_option("select[name=collection]", str(contest.pk))
+    page.click("[data-testid=apply-filters]")
+    assert rows.count() == 1
+    assert page.locator(f"[data-testid=case-row-{cases[in_contest.pk].pk}]").is_visible()
+    assert "Spring salon" in rows.first.inner_text()
+    page.fill("input[name=q]", "desk")
+    page.select_option("select[name=collection]", "")
+    page.click("[data-testid=apply-filters]")
+    assert rows.count() == 1 and page.locator(f"[data-testid=case-row-{cases[elsewhere.pk].pk}]").is_visible()
+
+    mine = open_page(submitter, "/submissions/")
+    listed = mine.locator("[data-testid=submission-list] tbody tr[data-testid^=submission-row]")
+    assert listed.count() == 2
+    assert "Waiting for a reviewer" in mine.inner_text("[data-testid=submission-list]")  # the review's status
+    mine.fill("input[name=q]", "salon")
+    mine.click("[data-testid=apply-filters]")
+    assert listed.count() == 1 and mine.locator(f"[data-testid=submission-row-{in_contest.pk}]").is_visible()
+    mine.fill("input[name=q]", "")
+    mine.select_option("select[name=state]", "decided_human")
+    mine.click("[data-testid=apply-filters]")
+    assert listed.count() == 0
+
+
+def test_dashboard_says_not_enough_data_below_the_minimum(
+    everything_likely_ai, settings, submitter, reviewer, site_admin, open_page
+):
+    settings.AIORNOT_DASHBOARD_MIN_COUNT = 10
+    case = ReviewCase.objects.get(asset_id=submit(submitter, 6).asset_id)
+    page = open_page(reviewer, "/review/")
+    page.click("[data-testid=claim-next]")
+    page.keyboard.press("h")
+    page.keyboard.type("The artist sent the layered file.")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    case.refresh_from_db()
+    assert case.label == "human"  # one human-labelled image the model called likely AI: a rate of 100%
+    dashboard = open_page(site_admin, "/dashboard/")
+    assert dashboard.locator("[data-testid=fpr-not-enough]").inner_text() == "Not enough data yet"
+    assert dashboard.locator("[data-testid=ece-not-enough]").is_visible()
+    keys = dashboard.inner_text("[data-testid=key-figures]")
+    assert "100.0%" not in keys and "0.0%" not in keys
+    settings.AIORNOT_DASHBOARD_MIN_COUNT = 1
+    dashboard.reload()
+    assert "100.0%" in dashboard.inner_text("[data-testid=key-figures]")
+
+
+def test_every_main_page_fits_a_phone_and_is_captured(
+    everything_likely_ai, submitter, reviewer, site_admin, open_page, screenshot, live_server
+):
+    contest = Collection.objects.create(name="Spring painting contest with a long name", policy="art_contest",
+                                        created_by=site_admin)
+    entries = [submit(submitter, 10 + i, collection=contest, name=f"entry-with-a-rather-long-file-name-{i}.png")
+               for i in range(3)]
+    photo = submit(submitter, 20, name="newsroom-photo.png", size=(640, 480))
+    # One decided and one escalated case, so those pages have content.
+    decider = open_page(reviewer, "/review/")
+    decider.click("[data-testid=claim-next]")
+    decider.keyboard.press("u")
+    decider.keyboard.type("Cannot tell from this file.")
+    with decider.expect_navigation():
+        decider.keyboard.press("Control+Enter")
+    case = ReviewCase.objects.get(asset_id=photo.asset_id)
+
+    pages = {
+        None: [("landing", "/"), ("sign-in", "/accounts/login/")],
+        submitter: [
+            ("home", "/"), ("check-an-image", "/submit/"), ("submissions", "/submissions/"),
+            ("result", f"/submissions/{photo.pk}/"), ("result-contest-entry", f"/submissions/{entries[0].pk}/"),
+            ("collections", "/collections/"), ("collection", f"/collections/{contest.pk}/"),
+            ("collection-upload", f"/collections/{contest.pk}/upload/"),
+            ("collection-report", f"/collections/{contest.pk}/report/"),
+            ("submission-report", f"/submissions/{photo.pk}/report"), ("api-token", "/accounts/api-token/"),
+        ],
+        reviewer: [("review-queue", "/review/"), ("review-case", "/review/")],
+        site_admin: [
+            ("admin-queue", "/review/?state=all"), ("admin-case", f"/review/cases/{case.pk}/"),
+            ("escalations", "/review/escalations/"), ("dashboard", "/dashboard/"), ("models", "/models/"),
+        ],
+    }
+    too_wide = []
+    for user, visits in pages.items():
+        for viewport_name, viewport in (("1366", DESKTOP), ("390", PHONE)):
+            page = None
+            for name, path in visits:
+                if page is None:
+                    page = open_page(user, path, viewport)
+                else:
+                    page.goto(f"{live_server.url}{path}")
+                if name == "review-case":
+                    claim = page.locator("[data-testid=claim-next], [data-testid=continue-case]")
+                    if claim.count():
+                        claim.first.click()
+                    page.wait_for_selector("[data-testid=review-screen]")
+                page.wait_for_load_state("load")
+                widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                if widths[0] > widths[1]:
+                    culprits = page.evaluate(WIDER_THAN_VIEWPORT)
+                    too_wide.append(f"{name} at {viewport_name}: {widths[0]} px ({culprits})")
+                if viewport_name == "390":
+                    nav = page.locator("header.site nav")
+                    if nav.count():
+                        assert nav.bounding_box()["height"] < 60, f"{name}: the navigation wraps"
+                screenshot(page, f"page-{name}-{viewport_name}")
+    assert not too_wide, too_wide
+    landing = open_page(None, "/")
+    assert "AI-generated" in landing.inner_text("[data-testid=landing]")
+    assert re.search(r"reviewer", landing.inner_text("main"))
