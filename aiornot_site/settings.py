@@ -344,6 +344,10 @@ AIORNOT_HEATMAP_MAX_SIDE = env_int("AIORNOT_HEATMAP_MAX_SIDE", 1600)
 AIORNOT_MODEL_CACHE_DIR = Path(env_str("AIORNOT_MODEL_CACHE_DIR", str(BASE_DIR / "var" / "model-cache")))
 # Labelled data every retrain starts from (besides the reviewers' labels); empty for none.
 AIORNOT_BASE_TRAINING_DATA = env_list("AIORNOT_BASE_TRAINING_DATA")
+# A probe model (frozen backbone + linear head) is retrained by refitting its head: the backbone
+# features of the base data are cached here, and reviewer labels weigh this many times a base image.
+AIORNOT_FEATURE_CACHE_DIR = Path(env_str("AIORNOT_FEATURE_CACHE_DIR", str(BASE_DIR / "var" / "feature-cache")))
+AIORNOT_RETRAIN_LABEL_WEIGHT = env_float("AIORNOT_RETRAIN_LABEL_WEIGHT", 4.0)
 # Share of each new batch of reviewer labels frozen into the evaluation hold-out (newest first).
 AIORNOT_HOLDOUT_FRACTION = env_float("AIORNOT_HOLDOUT_FRACTION", 0.2)
 # Promotion guard: the candidate's false-positive rate on human-labelled hold-out images at

@@ -468,8 +468,12 @@ def retrain(
     *, actor=None, epochs: int = 2, max_per_source: int | None = 300, base_data=None, max_minutes: float | None = None,
     batch_size: int = 16, seed: int = 0, holdout_fraction: float | None = None, log=print, progress=None,
 ) -> ModelVersion:
-    """Fine-tune a candidate from the active model on the base data plus the training-side
-    reviewer labels, evaluate it and the active model on the frozen hold-out, and register it.
+    """Train a candidate from the active model on the base data plus the training-side reviewer
+    labels, evaluate it and the active model on the frozen hold-out, and register it.
+
+    A probe model (the default: frozen backbone + linear head) keeps its recipe: its head is
+    refitted with reviewer labels weighted AIORNOT_RETRAIN_LABEL_WEIGHT times a base image, and
+    its thresholds are chosen again out of source. Any other model is fine-tuned from its weights.
 
     Never trains on a hold-out image (checked by sha256 before training). Raises RegistryError
     with a clear message for anything that stops it.
@@ -510,19 +514,26 @@ def retrain(
             raise RegistryError("holdout_leak", gettext("%(n)s hold-out images are in the training export.") % {"n": len(leaked)})
         step(2, f"training data: {', '.join(str(d) for d in data_dirs)}; hold-out {holdout.counts}")
         candidate_path = work / "candidate.pt"
-        try:
-            result = train_detector(
-                data_dirs=data_dirs, output=candidate_path, arch=active.arch, init_from=active_path, epochs=epochs,
-                input_size=int(preprocessing["input_size"]), max_tiles=int(preprocessing.get("max_tiles", 5)),
-                batch_size=batch_size, seed=seed, max_per_source=max_per_source, max_minutes=max_minutes,
-                patience=max(1, epochs), progress=False, log=log,
-            )
-        except (DatasetError, TrainingConfigError) as exc:
-            raise RegistryError("training_failed", gettext("Training could not run: %(error)s") % {"error": exc}) from None
+        parent_args = read_checkpoint(active_path).training_args or {}
+        if parent_args.get("method") == "probe":
+            result = _retrain_probe(data_dirs, candidate_path, parent_args, active, max_per_source, seed, log)
+            note = (f"Head refitted (frozen backbone) with {active.version}'s recipe on {len(data_dirs)} folder(s); "
+                    f"reviewer labels weigh {settings.AIORNOT_RETRAIN_LABEL_WEIGHT:g}x a base image.")
+        else:
+            try:
+                result = train_detector(
+                    data_dirs=data_dirs, output=candidate_path, arch=active.arch, init_from=active_path, epochs=epochs,
+                    input_size=int(preprocessing["input_size"]), max_tiles=int(preprocessing.get("max_tiles", 5)),
+                    batch_size=batch_size, seed=seed, max_per_source=max_per_source, max_minutes=max_minutes,
+                    patience=max(1, epochs), progress=False, log=log,
+                )
+            except (DatasetError, TrainingConfigError) as exc:
+                raise RegistryError("training_failed", gettext("Training could not run: %(error)s") % {"error": exc}) from None
+            note = f"Fine-tuned from {active.version} on {len(data_dirs)} folder(s), {epochs} epoch(s)."
         step(3, f"trained {result.model_version}; evaluating both models on the hold-out")
         candidate = candidate_evaluate_and_register(
             candidate_path, active=active, holdout=holdout, actor=actor,
-            note=f"Fine-tuned from {active.version} on {len(data_dirs)} folder(s), {epochs} epoch(s).",
+            note=note,
             extra={
                 "training_label_images": training.total if training else 0,
                 "base_data": [str(b) for b in base],
@@ -531,6 +542,37 @@ def retrain(
         )
     step(4, f"registered candidate {candidate.version}")
     return candidate
+
+
+REVIEWER_LABEL_SOURCES = ("reviewed", "self_training")  # the first folders of a labels export
+
+
+def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, max_per_source, seed, log):
+    """Refit a probe model's head on the base data plus reviewer labels, the parent's recipe, labels weighted up.
+
+    Its thresholds are chosen again on out-of-source scores, where the reviewer labels are one source:
+    the head that scores them never saw them.
+    """
+    from detector.ml.datasets import DatasetError
+    from detector.ml.out_of_source import train_probe_detector
+    from detector.ml.probe import ProbeError
+
+    weight = float(settings.AIORNOT_RETRAIN_LABEL_WEIGHT)
+    try:
+        return train_probe_detector(
+            [str(d) for d in data_dirs], output, folds=int(parent_args.get("folds") or 5),
+            max_per_source=max_per_source, seed=seed, cache_dir=settings.AIORNOT_FEATURE_CACHE_DIR,
+            train_variants=tuple(parent_args.get("train_variants") or ("original", "wild", "jpeg75_half")),
+            l2=float(parent_args.get("l2") or 0.1), input_size=int(parent_args.get("input_size") or 224),
+            max_tiles=int(parent_args.get("max_tiles") or 5), exclude_sources=tuple(parent_args.get("not_trained_on") or ()),
+            source_boost={source: weight for source in REVIEWER_LABEL_SOURCES}, parent_version=active.version, log=log,
+        )
+    except (DatasetError, ProbeError) as exc:
+        raise RegistryError(
+            "training_failed",
+            gettext("Training could not run: %(error)s. A probe model's head is refitted on the base training data "
+                    "(AIORNOT_BASE_TRAINING_DATA) plus the labels; give it base data from several sources.") % {"error": exc},
+        ) from None
 
 
 # --- Background jobs --------------------------------------------------------------------------

@@ -104,6 +104,7 @@ def run_out_of_source(
     max_tiles: int = 5,
     extractor: FeatureExtractor | None = None,
     exclude_sources=(),
+    source_boost=None,
     log=print,
 ) -> dict:
     """Out-of-source scores and figures for the images of `data_dirs` (see the module docstring)."""
@@ -112,13 +113,16 @@ def run_out_of_source(
             raise ProbeError(f"Unknown training variant {variant!r}; known: {', '.join(VARIANTS)}.")
     torch.manual_seed(seed)
     images, sides = load_images(data_dirs, max_per_source=max_per_source, seed=seed, log=log)
-    fold_of = source_folds(images, folds, seed)
+    sources = len({i.sample.source for i in images})
+    if sources < 2:
+        raise ProbeError(f"The out-of-source protocol needs at least 2 sources; the data has {sources}.")
+    fold_of = source_folds(images, min(folds, sources), seed)
     preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles)
     extractor = extractor or FeatureExtractor.imagenet(preprocessing, cache_dir=cache_dir)
     needed = list(dict.fromkeys([*train_variants, "original", "jpeg75_half"]))
     features = extract(extractor, images, needed, log=log)
     logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2,
-                                  exclude_sources=exclude_sources, log=log)
+                                  exclude_sources=exclude_sources, source_boost=source_boost, log=log)
     labels = np.array([i.sample.label for i in images])
     judged = sides >= MIN_SIDE_JUDGED
     slope, intercept = fit_platt(logits["original"][judged], labels[judged], balanced_weights([images[i] for i in np.flatnonzero(judged)]))
@@ -141,6 +145,7 @@ def run_out_of_source(
             "sources_per_fold": {str(k): sorted(v) for k, v in sorted(sources_per_fold.items())},
             "train_variants": list(train_variants), "l2": l2, "max_per_source": max_per_source, "seed": seed,
             "not_trained_on": sorted(exclude_sources or ()),
+            "source_boost": dict(source_boost or {}),
             "judged_images": int(judged.sum()), "not_judged_under_64px": int((~judged).sum()),
         },
     }
@@ -159,6 +164,8 @@ def train_probe_detector(
     input_size: int = 224,
     max_tiles: int = 5,
     exclude_sources=(),
+    source_boost=None,
+    parent_version: str | None = None,
     log=print,
 ):
     """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint."""
@@ -168,11 +175,11 @@ def train_probe_detector(
     result = run_out_of_source(
         data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
         train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles,
-        exclude_sources=exclude_sources, log=log,
+        exclude_sources=exclude_sources, source_boost=source_boost, log=log,
     )
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
-    weights = balanced_weights(images)
+    weights = balanced_weights(images, source_boost)
     trainable = trainable_mask(images, exclude_sources)
     x = np.concatenate([result["features"][v][trainable] for v in train_variants])
     y = np.concatenate([labels[trainable]] * len(train_variants))
@@ -206,6 +213,7 @@ def train_probe_detector(
             "method": "probe", "data_dirs": [str(d) for d in data_dirs], "folds": folds,
             "max_per_source": max_per_source, "seed": seed, "train_variants": list(train_variants), "l2": l2,
             "not_trained_on": sorted(exclude_sources or ()),
+            "source_boost": dict(source_boost or {}), "parent_version": parent_version,
             "input_size": input_size, "max_tiles": max_tiles,
         },
         created_at=created.isoformat(timespec="seconds"),

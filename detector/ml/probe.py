@@ -233,10 +233,14 @@ def source_folds(images, k: int, seed: int = 0) -> list[int]:
     return [fold_of[item.sample.source] for item in images]
 
 
-def balanced_weights(images) -> np.ndarray:
-    """1/sqrt(images of the same source and class): big sources count, but do not dominate."""
+def balanced_weights(images, source_boost=None) -> np.ndarray:
+    """1/sqrt(images of the same source and class): big sources count, but do not dominate.
+
+    `source_boost` multiplies the weight of named sources (reviewer labels above the base corpus).
+    """
     counts = Counter((i.sample.source, i.sample.label) for i in images)
-    return np.array([1.0 / math.sqrt(counts[(i.sample.source, i.sample.label)]) for i in images])
+    boost = source_boost or {}
+    return np.array([boost.get(i.sample.source, 1.0) / math.sqrt(counts[(i.sample.source, i.sample.label)]) for i in images])
 
 
 def trainable_mask(images, exclude_sources=()) -> np.ndarray:
@@ -246,13 +250,13 @@ def trainable_mask(images, exclude_sources=()) -> np.ndarray:
 
 
 def out_of_source_logits(features_by_variant: dict, images, folds, *, train_variants, l2: float = 1e-2,
-                         exclude_sources=(), log=None):
+                         exclude_sources=(), source_boost=None, log=None):
     """For every image and variant: the logit of a head trained on the other folds' sources only.
 
     `exclude_sources` are never trained on (they teach a shortcut) but are scored like the rest.
     """
     labels = np.array([i.sample.label for i in images])
-    weights = balanced_weights(images)
+    weights = balanced_weights(images, source_boost)
     folds = np.asarray(folds)
     trainable = trainable_mask(images, exclude_sources)
     out = {variant: np.zeros(len(images)) for variant in features_by_variant}

@@ -297,3 +297,52 @@ def test_model_page_lists_versions_and_refuses_bad_actions_with_a_reason(web, si
     assert response.status_code == 409 and "only an earlier, retired version" in response.content.decode()
     assert client.post(reverse("registry-rollback", args=[999999])).status_code == 404
     assert client.get(reverse("registry-promote", args=[original.pk])).status_code == 405
+
+
+def test_retrain_of_a_probe_model_refits_its_head_with_reviewer_labels_weighted_up(settings, labelled, tmp_path):
+    """The default model is a probe: retrain keeps its recipe (frozen backbone, out-of-source thresholds)."""
+    from detector.ml.out_of_source import train_probe_detector
+
+    from ..ml.test_out_of_source import _write_folder
+
+    base = _write_folder(tmp_path / "base", {
+        "a": (5, 5, "photo"), "b": (5, 0, "painting"), "c": (0, 5, "photo"), "d": (5, 5, "drawing"),
+    })
+    probe = tmp_path / "probe.pt"
+    train_probe_detector([base], probe, folds=3, max_per_source=None, input_size=64, max_tiles=1,
+                         cache_dir=tmp_path / "cache", log=lambda *_: None)
+    settings.AIORNOT_DETECTOR_CHECKPOINT = probe
+    settings.AIORNOT_FEATURE_CACHE_DIR = tmp_path / "cache"
+    settings.AIORNOT_RETRAIN_LABEL_WEIGHT = 3.0
+    labelled(ai=6, human=6)
+
+    out = io.StringIO()
+    call_command("retrain", "--base-data", str(base), "--holdout-fraction", "0.34", stdout=out)
+    candidate = ModelVersion.objects.get(status="candidate")
+    checkpoint = read_checkpoint(checkpoint_local_path(candidate))
+    assert checkpoint.training_args["method"] == "probe"
+    assert checkpoint.training_args["source_boost"] == {"reviewed": 3.0, "self_training": 3.0}
+    assert checkpoint.training_args["parent_version"] == candidate.parent.version
+    assert "reviewed" in checkpoint.data_summary["per_source"]  # the labels were fitted on
+    assert "Head refitted" in candidate.note
+    # Only the head moved: the backbone is the parent's, tensor for tensor.
+    parent = read_checkpoint(probe)
+    backbone = [k for k in parent.state_dict if not k.startswith("classifier.")]
+    assert all(torch.equal(parent.state_dict[k], checkpoint.state_dict[k]) for k in backbone)
+    assert not torch.equal(parent.state_dict["classifier.weight"], checkpoint.state_dict["classifier.weight"])
+    assert candidate.holdout_evaluation["leak_check"].startswith("0 of ")
+
+
+def test_retrain_of_a_probe_model_without_base_data_says_what_it_needs(settings, labelled, tmp_path):
+    from detector.ml.out_of_source import train_probe_detector
+
+    from ..ml.test_out_of_source import _write_folder
+
+    base = _write_folder(tmp_path / "base", {"a": (4, 4, "photo"), "b": (4, 4, "painting")})
+    probe = tmp_path / "probe.pt"
+    train_probe_detector([base], probe, folds=2, max_per_source=None, input_size=64, max_tiles=1, log=lambda *_: None)
+    settings.AIORNOT_DETECTOR_CHECKPOINT = probe
+    settings.AIORNOT_FEATURE_CACHE_DIR = tmp_path / "cache"
+    labelled(ai=3, human=3)
+    with pytest.raises(CommandError, match="base training data"):
+        call_command("retrain", "--base-data", "--holdout-fraction", "0.34", stdout=io.StringIO())

@@ -5,8 +5,9 @@ from registry.services import RegistryError, retrain
 
 class Command(BaseCommand):
     help = (
-        "Fine-tune a candidate detector from the active model on the base training data plus the reviewers' "
-        "training-side labels, evaluate it and the active model on the frozen hold-out of reviewer labels, "
+        "Train a candidate detector from the active model on the base training data plus the reviewers' "
+        "training-side labels (a probe model's head is refitted with the labels weighted up; any other model is "
+        "fine-tuned), evaluate it and the active model on the frozen hold-out of reviewer labels, "
         "and register it. Promote it with `manage.py promote_model VERSION` (guarded)."
     )
 
