@@ -201,28 +201,103 @@ def throughput_chart(data: dict) -> SafeString | None:
     return _svg(fig, "chart-throughput", title, desc)
 
 
+# Text widths for the confusion matrix's layout, estimated before drawing: matplotlib measures with
+# its bundled font, which lacks Korean glyphs, so its own estimate cannot keep translated labels apart.
+# An em per wide (CJK) character, 0.7 em per other one: a little more than DejaVu Sans needs.
+TEXT_EM_NARROW = 0.7
+
+
+def text_width_em(text: str) -> float:
+    import unicodedata
+
+    return sum(1.0 if unicodedata.east_asian_width(ch) in ("W", "F") else TEXT_EM_NARROW for ch in text)
+
+
+def wrap_to_width(text: str, width_em: float) -> str:
+    """Words (or, for a word too long, characters) joined into lines no wider than ``width_em``."""
+    lines: list[str] = []
+    for word in text.split():
+        while text_width_em(word) > width_em and len(word) > 1:
+            cut = 1
+            while cut < len(word) and text_width_em(word[: cut + 1]) <= width_em:
+                cut += 1
+            if lines and not lines[-1]:
+                lines[-1] = word[:cut]
+            else:
+                lines.append(word[:cut])
+            word = word[cut:]
+        if lines and lines[-1] and text_width_em(lines[-1] + " " + word) <= width_em:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "\n".join(line for line in lines if line)
+
+
+AGREEMENT_WIDTH_IN = 6.4
+AGREEMENT_ROW_LABEL_EM = 14  # the model's verdicts, left of the grid
+AGREEMENT_LABEL_PT = 10
+AGREEMENT_COUNT_PT = 11
+AGREEMENT_LINE = 1.4  # line height, in ems
+
+
 def agreement_chart(data: dict) -> SafeString | None:
+    """The confusion matrix. Its layout is fixed before drawing so no two labels can overlap at
+    any count or in any language: a fixed margin holds the verdicts, column headings are wrapped
+    to their column's width, each line is its own text anchored where the browser measures it,
+    and a count too long for its cell is drawn smaller."""
     if not data["labelled"]:
         return None
     from matplotlib.patches import Rectangle
 
-    fig, ax = _figure(width=5.0, height=3.0)
+    columns, rows = len(data["labels"]), len(data["verdicts"])
+    em = AGREEMENT_LABEL_PT  # at 72 dpi a point is a pixel in the SVG
+    line = AGREEMENT_LINE * em
+    width_px = AGREEMENT_WIDTH_IN * 72
+    row_label_px = AGREEMENT_ROW_LABEL_EM * em
+    grid_left, grid_right = row_label_px + 3 * em, width_px - em
+    cell_px = (grid_right - grid_left) / columns
+    column_labels = [wrap_to_width(_decision_label(label), cell_px / em - 1).split("\n") for label in data["labels"]]
+    row_labels = [wrap_to_width(_verdict_label(v), AGREEMENT_ROW_LABEL_EM - 1).split("\n") for v in data["verdicts"]]
+    heading_lines = max(len(lines) for lines in column_labels)
+    row_title = wrap_to_width(_("Model verdict at routing"), AGREEMENT_ROW_LABEL_EM).split("\n")
+    cell_height_px = max(44, line * (max(len(lines) for lines in row_labels) + 1))
+    # Top down: the two titles, the column headings, the grid. The row title sits left of the grid's
+    # x range and the column title and headings inside it, so the two never meet.
+    top_px = em + line * max(len(row_title), 1 + heading_lines)
+    grid_bottom = top_px + rows * cell_height_px
+    height_px = grid_bottom + em
+
+    fig, ax = _figure(width=AGREEMENT_WIDTH_IN, height=height_px / 72)
+    fig.set_layout_engine("none")
+
+    def put(x_px, y_px, text, ha, color="#57606a"):  # y from the top, on the line's middle
+        fig.text(x_px / width_px, 1 - y_px / height_px, text, fontsize=em, color=color, ha=ha, va="center")
+
+    ax.set_position([grid_left / width_px, 1 - grid_bottom / height_px, (grid_right - grid_left) / width_px,
+                     rows * cell_height_px / height_px])
+    ax.set_axis_off()
     peak = max(max(row["counts"]) for row in data["matrix"]) or 1
     for r, row in enumerate(data["matrix"]):
         for c, count in enumerate(row["counts"]):
             share = count / peak
             ax.add_patch(Rectangle((c, r), 1, 1, facecolor=(0.043, 0.361, 0.678, 0.08 + 0.8 * share), edgecolor="white"))
-            ax.text(c + 0.5, r + 0.5, str(count), ha="center", va="center",
-                    color="white" if share > 0.55 else "#1b1f24", fontsize=11)
-    ax.set_xlim(0, len(data["labels"]))
-    ax.set_ylim(len(data["verdicts"]), 0)
-    ax.set_xticks([i + 0.5 for i in range(len(data["labels"]))],
-                  [_("people: %(label)s") % {"label": _decision_label(label)} for label in data["labels"]])
-    ax.set_yticks([i + 0.5 for i in range(len(data["verdicts"]))],
-                  [_("model: %(verdict)s") % {"verdict": _verdict_label(v)} for v in data["verdicts"]])
-    ax.tick_params(length=0)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_visible(False)
+            text = f"{count:,}"
+            size = min(AGREEMENT_COUNT_PT, 0.8 * cell_px / text_width_em(text), 0.6 * cell_height_px)
+            ax.text(c + 0.5, r + 0.5, text, ha="center", va="center",
+                    color="white" if share > 0.55 else "#1b1f24", fontsize=size)
+    ax.set_xlim(0, columns)
+    ax.set_ylim(rows, 0)
+    for i, text in enumerate(row_title):
+        put(0, em / 2 + (i + 0.5) * line, text, "left", "#1b1f24")
+    put((grid_left + grid_right) / 2, em / 2 + 0.5 * line, _("People's final label"), "center", "#1b1f24")
+    for c, lines in enumerate(column_labels):
+        first = top_px - len(lines) * line
+        for i, text in enumerate(lines):
+            put(grid_left + (c + 0.5) * cell_px, first + (i + 0.4) * line, text, "center")
+    for r, lines in enumerate(row_labels):
+        middle = top_px + (r + 0.5) * cell_height_px
+        for i, text in enumerate(lines):
+            put(grid_left - em * 0.6, middle + (i - (len(lines) - 1) / 2) * line, text, "right")
     desc = (
         _("%(n)s labelled images. ") % {"n": data["labelled"]}
         + "; ".join(

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from aiornot_site.roles import is_reviewer, is_site_admin, is_submitter
@@ -22,7 +22,7 @@ from reviews.selectors import ReviewOutcome, submission_outcome
 
 from .models import Collection, Submission, Verdict
 from .presentation import evidence_rows, probability_lines, verdict_wording
-from .selectors import verdict_withheld
+from .selectors import SUBMISSION_LIST_STATES, submissions_filtered, submissions_sorted, verdict_withheld
 
 COLLECTION_FIELDS = ("name", "policy", "description", "deadline", "second_opinion", "review_every_entry", "is_open")
 
@@ -107,6 +107,46 @@ def collection_entries_visible_to(*, user, collection: Collection) -> QuerySet[S
     if not sees_every_entry(user):
         qs = qs.filter(submitted_by=user)
     return qs.order_by("created_at", "id")
+
+
+ENTRY_LIST_STATES = SUBMISSION_LIST_STATES
+ENTRY_LIST_VERDICTS = ("", *Verdict.values)
+ENTRY_LIST_SORTS = ("newest", "oldest", "name", "score")
+
+
+def may_use_model_verdicts(*, user, collection: Collection) -> bool:
+    """Whether this viewer may filter or sort a collection's entries by what the model said.
+
+    Admins and reviewers may. So may a submitter, except in an art contest: there an entrant is
+    never told which entries the model called likely AI before people decided, and a filter or a
+    score order would tell them just that (by elimination, even if withheld entries were left out).
+    """
+    return sees_every_entry(user) or collection.policy != Collection.Policy.ART_CONTEST
+
+
+def collection_entry_list_for(
+    *, user, collection: Collection, state: str = "", verdict: str = "", search: str = "", sort: str = "newest"
+) -> QuerySet[Submission]:
+    """The entries this viewer may list, filtered by people's decision (``state``, as on the
+    submission list), the model's ``verdict``, a search in file name, link or number, and sorted
+    newest, oldest, by file name or (admins and reviewers only) by score. A verdict filter from a
+    viewer who may not use it is ignored."""
+    entries = collection_entries_visible_to(user=user, collection=collection).select_related("asset__review_case")
+    verdicts_allowed = may_use_model_verdicts(user=user, collection=collection)
+    entries = submissions_filtered(entries, state=state, search=search, verdict=verdict if verdicts_allowed else "")
+    if sort == "score" and not sees_every_entry(user):
+        sort = "newest"
+    return submissions_sorted(entries, sort=sort)
+
+
+def collection_upload_progress(*, user, collection: Collection) -> dict:
+    """How many entries this person has in the collection, by scoring status: the upload page
+    polls it while the server adds a zip archive's entries one by one (each is committed alone)."""
+    counts = dict(
+        Submission.objects.filter(collection=collection, submitted_by=user)
+        .values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    return {"entries": sum(counts.values()), **{status: counts.get(status, 0) for status in Submission.Status.values}}
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Lower
 
 from aiornot_site.roles import is_site_admin
 
@@ -68,11 +69,20 @@ def submission_list_for(
     link or submission number. Sorting by score is for admins only: for an art-contest entrant
     it would reveal which entries the model called likely AI before people decided.
     """
-    from reviews.models import ReviewCase
-
     submissions = submissions_visible_to(user).select_related("asset__review_case")
     if collection_id is not None:
         submissions = submissions.filter(collection_id=collection_id)
+    submissions = submissions_filtered(submissions, state=state, search=search)
+    return submissions_sorted(submissions, sort="score" if sort == "score" and is_site_admin(user) else sort)
+
+
+def submissions_filtered(submissions: QuerySet[Submission], *, state: str = "", search: str = "",
+                         verdict: str = "") -> QuerySet[Submission]:
+    """``submissions`` narrowed by the people's decision (``state``, see ``submission_list_for``), a
+    search in file name, link or number, and the model's ``verdict`` (scored ones only). Which of
+    these a viewer may use is the caller's rule."""
+    from reviews.models import ReviewCase
+
     if state == "pending":
         submissions = submissions.exclude(status=Submission.Status.SCORED)
     elif state == "in_review":
@@ -91,8 +101,18 @@ def submission_list_for(
         if search.lstrip("#").isdigit():
             match |= Q(pk=int(search.lstrip("#")))
         submissions = submissions.filter(match)
+    if verdict:
+        submissions = submissions.filter(status=Submission.Status.SCORED, verdict=verdict)
+    return submissions
+
+
+def submissions_sorted(submissions: QuerySet[Submission], *, sort: str = "newest") -> QuerySet[Submission]:
+    """newest, oldest, name (file name or link, A to Z) or score (highest P(AI) first). The caller
+    decides who may sort by score."""
     if sort == "oldest":
         return submissions.order_by("created_at", "id")
-    if sort == "score" and is_site_admin(user):
+    if sort == "name":
+        return submissions.order_by(Lower("original_filename"), Lower("source_url"), "id")
+    if sort == "score":
         return submissions.order_by(F("p_ai").desc(nulls_last=True), "-id")
     return submissions.order_by("-created_at", "-id")

@@ -20,6 +20,7 @@ urlpatterns = [
     path("collections/<int:pk>/edit/", views.collection_edit, name="collection-edit"),
     path("collections/<int:pk>/close/", views.collection_close, name="collection-close"),
     path("collections/<int:pk>/upload/", views.collection_upload, name="collection-upload"),
+    path("collections/<int:pk>/upload/status", views.collection_upload_status, name="collection-upload-status"),
     path("collections/<int:pk>/report/", views.collection_report, name="collection-report"),
     path("collections/<int:pk>/report.csv", views.collection_report_csv, name="collection-report-csv"),
     path("collections/<int:pk>/report.json", views.collection_report_json, name="collection-report-json"),

@@ -19,20 +19,26 @@ from aiornot_site.roles import is_site_admin, is_submitter
 from reviews.selectors import submission_outcome
 
 from .collections import (
+    ENTRY_LIST_SORTS,
+    ENTRY_LIST_STATES,
+    ENTRY_LIST_VERDICTS,
     can_manage_collections,
     collection_create,
+    collection_entry_list_for,
     collection_get_for_user,
     collection_report_entries,
     collection_status,
     collection_update,
+    collection_upload_progress,
     collections_visible_to,
+    may_use_model_verdicts,
     report_csv,
     report_entry,
     report_record,
     sees_every_entry,
 )
 from .forms import CollectionForm, CollectionUploadForm, SubmitImageForm
-from .models import Submission
+from .models import Submission, Verdict
 from .presentation import DISCLAIMER
 from .selectors import (
     SUBMISSION_LIST_SORTS,
@@ -266,9 +272,26 @@ def collection_close(request, pk: int):
 
 @login_required
 def collection_detail(request, pk: int):
+    """A collection's status, and its entries with filters, search, sorting and pages."""
     collection = _collection_or_404(request, pk)
     entries = collection_report_entries(user=request.user, collection=collection)
-    page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    verdicts_allowed = may_use_model_verdicts(user=request.user, collection=collection)
+    sees_all = sees_every_entry(request.user)
+    sort = request.GET.get("sort", "newest")
+    filters = {
+        "state": _choice(request.GET.get("state", ""), ENTRY_LIST_STATES),
+        "verdict": _choice(request.GET.get("verdict", ""), ENTRY_LIST_VERDICTS) if verdicts_allowed else "",
+        "sort": sort if sort in ENTRY_LIST_SORTS and (sort != "score" or sees_all) else "newest",
+        "q": request.GET.get("q", "")[:100],
+    }
+    listed = collection_entry_list_for(
+        user=request.user, collection=collection, state=filters["state"], verdict=filters["verdict"],
+        search=filters["q"], sort=filters["sort"],
+    )
+    page = Paginator(listed, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = [report_entry(submission, request.user) for submission in page.object_list]
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "detector/collection_detail.html",
@@ -276,11 +299,20 @@ def collection_detail(request, pk: int):
             "collection": collection,
             "status": collection_status(entries),
             "page": page,
-            "sees_all": sees_every_entry(request.user),
+            "filters": filters,
+            "query": query.urlencode(),
+            "filtered": any(filters[key] for key in ("state", "verdict", "q")),
+            "verdict_choices": Verdict.choices if verdicts_allowed else [],
+            "can_sort_by_score": sees_all,
+            "sees_all": sees_all,
             "can_upload": collection.is_open and is_submitter(request.user),
             "can_manage": can_manage_collections(request.user),
         },
     )
+
+
+def _choice(value: str, allowed) -> str:
+    return value if value in allowed else ""
 
 
 def _upload_limits() -> dict:
@@ -309,6 +341,8 @@ def _upload_messages() -> dict:
         "network": _("the connection failed before the server confirmed the file; retry it"),
         "rate_limited": _("too many uploads in a row; sending again in {seconds} s"),
         "summary": _("{done} of {total} files sent · {failed} failed"),
+        "uploading": _("{percent}% uploaded"),
+        "unpacking": _("uploaded; {count} entries added so far"),
         "none": _("Choose at least one file."),
     }
 
@@ -380,6 +414,17 @@ def collection_upload(request, pk: int):
         return JsonResponse(body, status=status)
     context.update(results=results, ignored=ignored, accepted=accepted, form=CollectionUploadForm())
     return render(request, "detector/collection_upload.html", context, status=200 if accepted else status)
+
+
+@login_required
+def collection_upload_status(request, pk: int):
+    """This person's entry count in the collection, for the upload page's per-entry progress."""
+    if not is_submitter(request.user):
+        raise PermissionDenied
+    collection = _collection_or_404(request, pk)
+    response = JsonResponse(collection_upload_progress(user=request.user, collection=collection))
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _report_link(request, submission) -> str:

@@ -44,6 +44,7 @@ ROUTES = {
     "collections/{collection}/close/": {ANON: LOGIN, OWNER: {403, 404, 405}, OTHER: {403, 404, 405},
                                         REVIEWER: {403, 404, 405}, ADMIN: {405}},
     "collections/{collection}/upload/": {ANON: LOGIN, OWNER: OK, OTHER: OK, REVIEWER: OK, ADMIN: OK},
+    "collections/{collection}/upload/status": {ANON: LOGIN, OWNER: OK, OTHER: OK, REVIEWER: OK, ADMIN: OK},
     "collections/{collection}/report/": {ANON: LOGIN, OWNER: OK, OTHER: OK, REVIEWER: OK, ADMIN: OK},
     "collections/{collection}/report.csv": {ANON: LOGIN, OWNER: OK, OTHER: OK, REVIEWER: OK, ADMIN: OK},
     "collections/{collection}/report.json": {ANON: LOGIN, OWNER: OK, OTHER: OK, REVIEWER: OK, ADMIN: OK},

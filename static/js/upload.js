@@ -3,8 +3,9 @@
  *
  * Progressive enhancement of form#batch-upload: without this script the form posts every file
  * in one request and the server answers with a result table. With it, each file (an image or a
- * zip archive) is sent on its own with fetch() and "Accept: application/json"; the list shows
- * every file's state and error, an overall <progress> counts bytes of finished files, and
+ * zip archive) is sent on its own by XMLHttpRequest with "Accept: application/json"; the list shows
+ * every file's state and error, an overall <progress> counts bytes sent (also while a file is on
+ * its way) and a zip archive's entries as the server adds them, and
  * "Retry failed files" sends only the files that failed. The server returns the earlier
  * submission when the same bytes reach the same collection again, so a retry never duplicates.
  */
@@ -27,6 +28,7 @@
   var messagesNode = document.getElementById("upload-messages");
   var text = messagesNode ? JSON.parse(messagesNode.textContent) : {};
   var csrfInput = form.querySelector('input[name="csrfmiddlewaretoken"]');
+  var statusUrl = form.getAttribute("data-status-url");
 
   var queue = []; // {file, item, state: queued|sending|ok|failed, note}
   var busy = false;
@@ -102,6 +104,9 @@
       if (entry.state === "failed") {
         failed += 1;
       }
+      if (entry.state === "sending") {
+        finished += Math.min(entry.sent || 0, size);
+      }
     });
     overall.max = Math.max(total, 1);
     overall.value = finished;
@@ -154,17 +159,14 @@
     data.append("note", entry.note);
     data.append("files", entry.file, entry.file.name);
     setState(entry, "sending");
+    entry.sent = 0;
     refreshProgress();
-    return fetch(form.action, {
-      method: "POST",
-      body: data,
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRFToken": csrfInput ? csrfInput.value : "" }
-    }).then(function (response) {
-      var type = response.headers.get("Content-Type") || "";
+    return post(entry, data).then(function (response) {
+      entry.sent = 0;
+      var type = response.type;
       if (response.status === 429 && entry.waits < 5) {
         // Too many requests: wait as long as the server asks, then send this file again.
-        var seconds = Math.min(parseInt(response.headers.get("Retry-After"), 10) || 10, 120);
+        var seconds = Math.min(parseInt(response.retryAfter, 10) || 10, 120);
         entry.waits += 1;
         setState(entry, "sending", t("rate_limited", { seconds: seconds }));
         return new Promise(function (resolve) {
@@ -186,12 +188,86 @@
         }
         return;
       }
-      return response.json().then(function (body) {
-        var outcome = describe(response.status, body);
-        setState(entry, outcome.ok ? "ok" : "failed", outcome.message, outcome.details);
-      });
-    }).catch(function () {
+      var body;
+      try {
+        body = JSON.parse(response.text);
+      } catch (error) {
+        setState(entry, "failed", t("server", { status: response.status }));
+        return;
+      }
+      var outcome = describe(response.status, body);
+      setState(entry, outcome.ok ? "ok" : "failed", outcome.message, outcome.details);
+    }, function () {
+      entry.sent = 0;
       setState(entry, "failed", t("network"));
+    });
+  }
+
+  // How many entries this person has in the collection (null when it cannot be read).
+  function entryCount() {
+    if (!statusUrl) {
+      return Promise.resolve(null);
+    }
+    return fetch(statusUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) { return body ? body.entries : null; }, function () { return null; });
+  }
+
+  // One file by XMLHttpRequest, which (unlike fetch) reports the bytes sent: the bar moves while a
+  // large archive uploads. Once its bytes are sent, a zip archive is unpacked on the server entry by
+  // entry; the page then polls the collection's count to show the entries added so far.
+  function post(entry, data) {
+    var isArchive = /\.zip$/i.test(entry.file.name) || entry.file.type.indexOf("zip") !== -1;
+    return (isArchive ? entryCount() : Promise.resolve(null)).then(function (before) {
+      return new Promise(function (resolve, reject) {
+        var xhr = new XMLHttpRequest();
+        var poll = null;
+        function stopPolling() {
+          if (poll) {
+            window.clearInterval(poll);
+            poll = null;
+          }
+        }
+        xhr.open("POST", form.action);
+        xhr.setRequestHeader("Accept", "application/json");
+        xhr.setRequestHeader("X-CSRFToken", csrfInput ? csrfInput.value : "");
+        xhr.upload.addEventListener("progress", function (event) {
+          if (!event.lengthComputable || entry.state !== "sending") {
+            return;
+          }
+          entry.sent = entry.file.size * Math.min(event.loaded / Math.max(event.total, 1), 1);
+          setState(entry, "sending", t("uploading", { percent: Math.floor(100 * event.loaded / Math.max(event.total, 1)) }));
+          refreshProgress();
+        });
+        xhr.upload.addEventListener("load", function () {
+          entry.sent = entry.file.size;
+          refreshProgress();
+          if (before === null) {
+            return;
+          }
+          setState(entry, "sending", t("unpacking", { count: 0 }));
+          poll = window.setInterval(function () {
+            entryCount().then(function (now) {
+              if (poll && now !== null && entry.state === "sending") {
+                setState(entry, "sending", t("unpacking", { count: Math.max(now - before, 0) }));
+              }
+            });
+          }, 700);
+        });
+        xhr.addEventListener("load", function () {
+          stopPolling();
+          resolve({
+            status: xhr.status,
+            type: xhr.getResponseHeader("Content-Type") || "",
+            retryAfter: xhr.getResponseHeader("Retry-After"),
+            redirected: !!xhr.responseURL && xhr.responseURL.split("#")[0] !== new URL(form.action, window.location.href).href,
+            text: xhr.responseText
+          });
+        });
+        xhr.addEventListener("error", function () { stopPolling(); reject(new Error("network")); });
+        xhr.addEventListener("abort", function () { stopPolling(); reject(new Error("abort")); });
+        xhr.send(data);
+      });
     });
   }
 
