@@ -19,7 +19,8 @@ from django.db.models import Count, Max
 
 from aiornot_site.write_retry import retry_write_collisions
 
-from .evidence import MODERATE, NONE, STRONG, TOWARDS_AI, TOWARDS_HUMAN, UNREADABLE, WEAK, Finding
+from .evidence import CODE_CHECK_FAILED, MODERATE, NONE, STRONG, TOWARDS_AI, TOWARDS_HUMAN, UNREADABLE, WEAK, Finding
+from .evidence import similarity as similarity_layer
 from .c2pa_trust import c2pa_trust_lists
 from .intake import ImageRejected, image_open_for_scoring, image_validate
 from .models import Evidence, ImageAsset, ImageFingerprint, KnownImage
@@ -86,6 +87,8 @@ def _unreadable(layer: str, signal: str, exc: Exception) -> Finding:
         strength=NONE,
         line=f"The {layer} check could not run on this file ({type(exc).__name__}); it counts for nothing.",
         details={"error": str(exc)[:300]},
+        code=CODE_CHECK_FAILED,
+        params={"layer": layer, "error": type(exc).__name__},
     )
 
 
@@ -332,6 +335,26 @@ def _match_line(entry: _LibraryEntry, distance: int | None, similarity: float | 
     return f"{verb} an image in the imported known-{kind} set \"{entry.name}\" ({how})."
 
 
+def _match_code(
+    entry: _LibraryEntry, distance: int | None, similarity: float | None, looks_like: bool = False, via_crop: bool = False
+) -> tuple[str, dict]:
+    """The code and params of _match_line's sentence (detector/evidence_text.py words it)."""
+    layer = similarity_layer
+    if distance is not None:
+        how = {"code": layer.CODE_HOW_PDQ_CROP if via_crop else layer.CODE_HOW_PDQ, "params": {"distance": int(distance)}}
+    else:
+        how = {"code": layer.CODE_HOW_EMBEDDING, "params": {"similarity": f"{similarity:.3f}"}}
+    if entry.origin == "review":
+        label = {"code": layer.CODE_LABEL_AI if entry.label == "ai" else layer.CODE_LABEL_HUMAN, "params": {}}
+        code = layer.CODE_LOOKS_LIKE_CASE if looks_like else layer.CODE_MATCH_CASE
+        return code, {"case": entry.ref, "label": label, "date": f"{entry.date:%Y-%m-%d}", "how": how}
+    if looks_like:
+        code = layer.CODE_LOOKS_LIKE_AI_SET if entry.label == "ai" else layer.CODE_LOOKS_LIKE_HUMAN_SET
+    else:
+        code = layer.CODE_MATCH_AI_SET if entry.label == "ai" else layer.CODE_MATCH_HUMAN_SET
+    return code, {"name": entry.name, "how": how}
+
+
 def known_image_findings(fingerprint: ImageFingerprint | None, *, exclude_case_id: int | None = None) -> list[Finding]:
     """Matches of this image in the labelled libraries, closest first (at most one per library)."""
     from .evidence.similarity import PDQ_MATCH_DISTANCE_AI, PDQ_MATCH_DISTANCE_HUMAN, PDQ_MIN_QUALITY
@@ -365,6 +388,7 @@ def known_image_findings(fingerprint: ImageFingerprint | None, *, exclude_case_i
                 or (similarity is not None and similarity >= CORROBORATING_SIMILARITY)
             )
             line = _match_line(entry, distance, None)
+            code, params = _match_code(entry, distance, None, via_crop=via_crop)
             if via_crop:
                 line = line[:-2] + ", on a cropped framing)."
             findings.append(
@@ -375,6 +399,8 @@ def known_image_findings(fingerprint: ImageFingerprint | None, *, exclude_case_i
                     strength=STRONG if decisive else MODERATE,
                     verified=True,  # a person (reviewer or admin) vouched for the label
                     line=line,
+                    code=code,
+                    params=params,
                     details={
                         "origin": entry.origin,
                         "case_id" if entry.origin == "review" else "known_image_id": entry.ref,
@@ -394,6 +420,7 @@ def known_image_findings(fingerprint: ImageFingerprint | None, *, exclude_case_i
             entry = library.entries.get(key)
             if entry is None or key in matched_refs or entry.ref == exclude_case_id:
                 continue
+            code, params = _match_code(entry, None, float(similarity), looks_like=True)
             findings.append(
                 Finding(
                     layer="known_image",
@@ -402,6 +429,8 @@ def known_image_findings(fingerprint: ImageFingerprint | None, *, exclude_case_i
                     strength=WEAK,
                     verified=False,  # "looks like" is not "is": it cannot decide alone
                     line=_match_line(entry, None, float(similarity), looks_like=True),
+                    code=code,
+                    params=params,
                     details={
                         "origin": entry.origin,
                         "case_id" if entry.origin == "review" else "known_image_id": entry.ref,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from .evidence_text import finding_text
+
 DISCLAIMER = _(
     "This is an automated estimate to help a person decide, not a judgement. It can be wrong, "
     "especially for human-made artwork, edited photos and images from generators the model has "
@@ -125,7 +127,7 @@ def evidence_rows(fusion: dict | None) -> list[dict]:
                 "direction_text": DIRECTION_TEXT.get(finding.get("direction"), ""),
                 "strength_text": STRENGTH_TEXT.get(finding.get("strength"), ""),
                 "verified": bool(finding.get("verified")),
-                "line": finding.get("line", ""),
+                "line": finding_text(finding),
                 "counts": finding.get("direction") in ("ai", "human"),
                 "trusted_by": (finding.get("details") or {}).get("trusted_by"),
             }
@@ -188,7 +190,7 @@ def contribution_bars(fusion: dict | None) -> list[dict]:
                 "side": side,
                 "width": round(min(size / FULL_BAR_LOG_ODDS, 1.0) * 50, 1),
                 "sentence": str(sentence),
-                "line": contribution.get("line", ""),
+                "line": finding_text(contribution),
             }
         )
     return bars

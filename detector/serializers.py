@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from reviews.selectors import submission_outcome
 
+from .evidence_text import CLASSIFIER_SCORE_CODE
 from .models import Submission
 from .presentation import DISCLAIMER, probability_lines
 from .selectors import verdict_withheld
@@ -88,8 +89,17 @@ class EvidenceItemSerializer(serializers.Serializer):
     direction = serializers.ChoiceField(choices=["ai", "human", "none", "unreadable"])
     strength = serializers.CharField(allow_blank=True)
     verified = serializers.BooleanField(help_text="a signature or a person vouches for it; unsigned metadata is forgeable")
-    line = serializers.CharField(help_text="one sentence for people")
+    line = serializers.CharField(help_text="one sentence for people, in English")
     details = serializers.DictField(help_text="the facts behind the line")
+    code = serializers.CharField(
+        allow_blank=True,
+        help_text='stable name of the sentence in `line`, e.g. "provenance.camera_exif"; empty for evidence '
+        "stored before codes existed (then only `line` says it)",
+    )
+    params = serializers.DictField(
+        help_text="the values that fill the sentence of `code` (plain JSON; a value may be a "
+        '{"code", "params"} part); empty when `code` is'
+    )
 
 
 class ScoreSerializer(serializers.Serializer):
@@ -221,8 +231,13 @@ def _evidence_items(fusion: dict) -> list[dict]:
                     "verified": False,
                     "line": f"The classifier scored the pixels {round(c['p_ai'] * 100)}% AI-generated.",
                     "details": {"p_ai": c["p_ai"], "p_ai_reencoded": c.get("p_ai_reencoded"), "counted": c.get("reliable", True)},
+                    "code": CLASSIFIER_SCORE_CODE,
+                    "params": {"pct": round(c["p_ai"] * 100)},
                 }
             )
     for f in fusion.get("findings", []):
-        items.append({k: f.get(k, "" if k != "details" else {}) for k in ("layer", "signal", "direction", "strength", "line", "details")} | {"verified": bool(f.get("verified"))})
+        items.append(
+            {k: f.get(k, "" if k != "details" else {}) for k in ("layer", "signal", "direction", "strength", "line", "details")}
+            | {"verified": bool(f.get("verified")), "code": f.get("code") or "", "params": f.get("params") or {}}
+        )
     return items

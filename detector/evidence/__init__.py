@@ -25,6 +25,9 @@ WEAK = "weak"
 NONE = "none"
 STRENGTHS = (STRONG, MODERATE, WEAK, NONE)
 
+# A layer that could not run on a file (the web side writes it); params: layer, error.
+CODE_CHECK_FAILED = "evidence.check_failed"
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -40,6 +43,12 @@ class Finding:
     verified:  True only when a cryptographic check vouches for the finding (a C2PA manifest
                whose signature validated); unsigned markers are forgeable both ways.
     details:   JSON-ready facts behind the line (tags, values, validation codes...).
+    code:      stable name of the sentence `line` says ("provenance.camera_exif"), declared as a
+               CODE_* constant in the layer's module; the web side words it in the reader's
+               language (detector/evidence_text.py) and falls back to `line` when it is empty.
+    params:    the values that fill that sentence (plain JSON types; a value may itself be
+               {"code", "params"}, a translatable part, and "more" a list of such parts that
+               follow as further sentences).
     """
 
     layer: str
@@ -49,6 +58,8 @@ class Finding:
     line: str
     verified: bool = False
     details: dict = field(default_factory=dict)
+    code: str = ""
+    params: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
@@ -61,5 +72,5 @@ class Finding:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Finding":
-        known = {k: data[k] for k in ("layer", "signal", "direction", "strength", "line", "verified", "details") if k in data}
+        known = {k: data[k] for k in ("layer", "signal", "direction", "strength", "line", "verified", "details", "code", "params") if k in data}
         return cls(**known)

@@ -46,6 +46,17 @@ UNVERIFIED_LAYER_CAP = 3.0
 # findings count as unverified and at most at this strength, so by rule 5 they never decide alone.
 FORGEABLE_LAYER_MAX_STRENGTH = {"visible_mark": MODERATE}
 _STRENGTH_ORDER = (WEAK, MODERATE, STRONG)
+
+# Stable codes of the notes the rule writes (worded by detector/evidence_text.py); each note is
+# stored twice: as an English sentence in `notes` and as {"code", "params", "text"} in
+# `coded_notes`, so the page can word it in the reader's language.
+CODE_NOTE_TOO_SMALL = "fusion.too_small"  # width, height
+CODE_NOTE_LAYER_CAPPED = "fusion.layer_capped"  # layer, cap
+CODE_NOTE_UNSTABLE = "fusion.unstable_under_reencoding"
+CODE_NOTE_WITHOUT_EVIDENCE = "fusion.held_without_unverified_evidence"  # layer
+CODE_NOTE_ONLY_CLASSIFIER = "fusion.only_the_classifier_spoke"
+CODE_NOTE_MACHINE_READING = "fusion.machine_reading"
+CODE_NOTE_OUTWEIGHED = "fusion.ai_evidence_outweighed"
 _P_CLIP = 1e-6
 
 __all__ = ["ClassifierReading", "FusionResult", "fuse", "FUSION_VERSION", "LOG_ODDS"]
@@ -72,6 +83,7 @@ class FusionResult:
     held_uncertain: bool = False  # rule 5 turned a verdict into uncertain
     contributions: list = field(default_factory=list)  # one dict per input, in order
     notes: list = field(default_factory=list)  # plain sentences: why the verdict is what it is
+    coded_notes: list = field(default_factory=list)  # the same notes as {"code", "params", "text"}
 
     def as_dict(self) -> dict:
         return {
@@ -84,6 +96,7 @@ class FusionResult:
             "held_uncertain": self.held_uncertain,
             "contributions": self.contributions,
             "notes": self.notes,
+            "coded_notes": self.coded_notes,
         }
 
 
@@ -122,6 +135,12 @@ def finding_log_odds(finding: Finding) -> float:
 def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thresholds: Thresholds) -> FusionResult:
     """Apply the fusion rule (module docstring) and say, in sentences, how the verdict came about."""
     notes: list[str] = []
+    coded_notes: list[dict] = []
+
+    def note(code: str, text: str, **params) -> None:
+        notes.append(text)
+        coded_notes.append({"code": code, "params": params, "text": text})
+
     contributions: list[dict] = []
     groups: dict[str, float] = {}  # unreliable inputs, by name -> their log-odds
     trusted = 0.0
@@ -139,9 +158,12 @@ def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thres
         weight = 0.0 if too_small else _logit(classifier_p)
         trusted += weight
         if too_small:
-            notes.append(
+            note(
+                CODE_NOTE_TOO_SMALL,
                 f"The image is only {classifier.width}x{classifier.height} pixels: too small for the "
-                "classifier's score to count."
+                "classifier's score to count.",
+                width=classifier.width,
+                height=classifier.height,
             )
         contributions.append(
             {
@@ -166,6 +188,8 @@ def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thres
                 "verified": bool(finding.verified),
                 "log_odds": weight,
                 "line": finding.line,
+                "code": finding.code,
+                "params": finding.params,
             }
         )
         if not weight:
@@ -177,8 +201,13 @@ def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thres
     for layer, total in unverified_by_layer.items():
         capped = max(-UNVERIFIED_LAYER_CAP, min(UNVERIFIED_LAYER_CAP, total))
         if capped != total:
-            notes.append(f"Unverified {layer} evidence counts once, capped at {UNVERIFIED_LAYER_CAP:g} log-odds.")
-        groups[f"unverified {layer}"] = capped
+            note(
+                CODE_NOTE_LAYER_CAPPED,
+                f"Unverified {layer} evidence counts once, capped at {UNVERIFIED_LAYER_CAP:g} log-odds.",
+                layer=layer,
+                cap=f"{UNVERIFIED_LAYER_CAP:g}",
+            )
+        groups[layer] = capped
 
     total = trusted + sum(groups.values())
     p_ai = _sigmoid(total)
@@ -186,17 +215,20 @@ def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thres
     held = False
     if verdict != UNCERTAIN and perturbed_shift and verdict_for(_sigmoid(total + perturbed_shift), thresholds) != verdict:
         held = True
-        notes.append(
+        note(
+            CODE_NOTE_UNSTABLE,
             "With the classifier's score of a slightly re-saved copy (JPEG 90, 90% size) the verdict would differ: "
             "not stable enough to act on, so read as uncertain."
         )
     if verdict != UNCERTAIN and not held:
-        for name, weight in groups.items():
+        for layer, weight in groups.items():
             if verdict_for(_sigmoid(total - weight), thresholds) != verdict:
                 held = True
-                notes.append(
-                    f"Without the {name} evidence the verdict would differ, and that evidence alone cannot decide: "
-                    "read as uncertain so that a person looks."
+                note(
+                    CODE_NOTE_WITHOUT_EVIDENCE,
+                    f"Without the unverified {layer} evidence the verdict would differ, and that evidence alone "
+                    "cannot decide: read as uncertain so that a person looks.",
+                    layer=layer,
                 )
                 break
     if too_small and not any(c.get("log_odds") for c in contributions):
@@ -204,11 +236,11 @@ def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thres
     if held:
         verdict = UNCERTAIN
     if not findings and classifier is not None and not (unstable or too_small):
-        notes.append("Only the classifier spoke; missing metadata is not evidence either way.")
+        note(CODE_NOTE_ONLY_CLASSIFIER, "Only the classifier spoke; missing metadata is not evidence either way.")
     if verdict == LIKELY_AI:
-        notes.append("A machine reading, not a finding of fact: a person decides.")
+        note(CODE_NOTE_MACHINE_READING, "A machine reading, not a finding of fact: a person decides.")
     elif verdict == LIKELY_HUMAN and any(f.direction == TOWARDS_AI for f in findings):
-        notes.append("Some evidence pointed to AI; it was outweighed.")
+        note(CODE_NOTE_OUTWEIGHED, "Some evidence pointed to AI; it was outweighed.")
     return FusionResult(
         p_ai=p_ai,
         verdict=verdict,
@@ -219,4 +251,5 @@ def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thres
         held_uncertain=held,
         contributions=contributions,
         notes=notes,
+        coded_notes=coded_notes,
     )

@@ -39,6 +39,58 @@ __all__ = ["C2PA_SIGNING_EKUS", "GENERATOR_NAMES", "TrustList", "read_provenance
 
 LAYER = "provenance"
 
+# Stable codes of the sentences this layer writes: each finding carries one, with the values
+# that fill the sentence in `params`, so the web side can word it in the reader's language
+# (detector/evidence_text.py). A param may itself be {"code", "params"}: a translatable part.
+CODE_UNREADABLE = "provenance.unreadable"  # what, reason
+CODE_TOO_LARGE = "provenance.too_large"  # what, size, limit
+CODE_DAMAGED_CHUNK = "provenance.damaged_chunk"  # what
+CODE_DECOMPRESSION_BOMB = "provenance.decompression_bomb"  # what, limit
+CODE_C2PA_NO_LIBRARY = "provenance.c2pa.no_library"
+CODE_C2PA_NO_MANIFEST = "provenance.c2pa.no_manifest_in_block"
+CODE_C2PA_REMOTE = "provenance.c2pa.remote_manifest"  # url
+CODE_C2PA_INVALID = "provenance.c2pa.validation_failed"  # reason; more: claim, summary
+CODE_C2PA_UNVALIDATED_CLAIM = "provenance.c2pa.unvalidated_claim"  # claimed
+CODE_C2PA_MANIFEST = "provenance.c2pa.manifest"  # state, how_signed, claim; more: summary
+CODE_C2PA_STATE_VALID = "provenance.c2pa.state.valid"
+CODE_C2PA_STATE_TRUSTED = "provenance.c2pa.state.trusted"
+CODE_C2PA_SIGNED_UNTRUSTED = "provenance.c2pa.signed.untrusted"
+CODE_C2PA_SIGNED_TRUSTED = "provenance.c2pa.signed.trusted"
+CODE_C2PA_SIGNED_TRUSTED_BY = "provenance.c2pa.signed.trusted_by"  # name
+CODE_C2PA_SIGNED_TRUSTED_BY_DATED = "provenance.c2pa.signed.trusted_by_dated"  # name, date
+CODE_C2PA_CLAIM_AI_GENERATED = "provenance.c2pa.claim.ai_generated"  # term
+CODE_C2PA_CLAIM_AI_COMPOSITE = "provenance.c2pa.claim.ai_composite"  # term
+CODE_C2PA_CLAIM_AI_INGREDIENT = "provenance.c2pa.claim.ai_ingredient"
+CODE_C2PA_CLAIM_HUMAN = "provenance.c2pa.claim.human_source"  # terms
+CODE_C2PA_CLAIM_SOURCE_TYPES = "provenance.c2pa.claim.source_types"  # terms
+CODE_C2PA_CLAIM_NO_SOURCE_TYPE = "provenance.c2pa.claim.no_source_type"
+CODE_C2PA_SIGNED_BY = "provenance.c2pa.summary.signed_by"  # signer
+CODE_C2PA_CLAIM_GENERATOR = "provenance.c2pa.summary.claim_generator"  # generator
+CODE_C2PA_ACTIONS = "provenance.c2pa.summary.actions"  # actions
+CODE_XMP_UNSAFE = "provenance.xmp.unsafe_xml"
+CODE_XMP_AI_GENERATED = "provenance.xmp.ai_generated"  # term
+CODE_XMP_AI_COMPOSITE = "provenance.xmp.ai_composite"  # term
+CODE_XMP_HUMAN = "provenance.xmp.human_source"  # term
+CODE_XMP_SOURCE_TYPE = "provenance.xmp.source_type"  # term
+CODE_XMP_CREATOR_TOOL_GENERATOR = "provenance.xmp.creator_tool_generator"  # tool, generator
+CODE_XMP_CREATOR_TOOL = "provenance.xmp.creator_tool"  # tool
+CODE_PNG_GENERATOR = "provenance.png.generator"  # chunks, generator
+CODE_PNG_GENERATOR_SETTINGS = "provenance.png.generator_settings"  # chunks, generator, settings
+CODE_PNG_GENERATOR_CHUNKS = "provenance.png.generator_chunks"  # chunks, generator
+CODE_PNG_GENERATOR_CHUNKS_SETTINGS = "provenance.png.generator_chunks_settings"  # chunks, generator, settings
+CODE_PNG_PARAMETERS_UNRECOGNISED = "provenance.png.parameters_unrecognised"
+CODE_SOFTWARE_GENERATOR = "provenance.software.generator"  # source, software, generator
+CODE_SOFTWARE = "provenance.software.plain"  # source, software
+CODE_SOURCE_EXIF_SOFTWARE = "provenance.software.source_exif"
+CODE_SOURCE_PNG_SOFTWARE = "provenance.software.source_png"
+CODE_CAMERA_EXIF = "provenance.camera_exif"  # settings
+CODE_CAMERA_EXIF_PARTIAL = "provenance.camera_exif_partial"  # settings
+
+
+def _part(code: str, **params) -> dict:
+    """A translatable piece of a sentence, kept as a code and the values that fill it."""
+    return {"code": code, "params": params}
+
 # Names of AI image generators and the front-ends that drive them, as they appear in
 # Software / CreatorTool tags. Matched as whole words with optional separators inside
 # ("DALL·E", "dall-e", "DALLE"), so "Imagen" does not match "Imagenomic".
@@ -188,8 +240,8 @@ class _Container:
     c2pa_seen: bool = False
     problems: dict[str, Finding] = field(default_factory=dict)  # first problem per signal
 
-    def problem(self, signal: str, line: str, **details) -> None:
-        self.problems.setdefault(signal, _unreadable(signal, line, **details))
+    def problem(self, signal: str, line: str, code: str, params: dict, **details) -> None:
+        self.problems.setdefault(signal, _unreadable(signal, line, code, params, **details))
 
 
 def read_provenance(
@@ -212,7 +264,9 @@ def read_provenance(
     try:
         return _read_provenance(bytes(data), lists, max_metadata_bytes)
     except Exception as exc:  # hostile structure must never break scoring
-        return [_unreadable("metadata", f"The image metadata could not be read: {_describe(exc)}.")]
+        reason = _describe(exc)
+        line = f"The image metadata could not be read: {reason}."
+        return [_unreadable("metadata", line, CODE_UNREADABLE, {"what": "The image metadata", "reason": reason})]
 
 
 def _read_provenance(data: bytes, trust_lists: list[TrustList], limit: int) -> list[Finding]:
@@ -234,7 +288,10 @@ def _read_provenance(data: bytes, trust_lists: list[TrustList], limit: int) -> l
 # --- Findings -----------------------------------------------------------------------
 
 
-def _finding(signal: str, direction: str, strength: str, line: str, *, verified: bool = False, **details) -> Finding:
+def _finding(
+    signal: str, direction: str, strength: str, line: str, code: str, params: dict | None = None,
+    *, verified: bool = False, **details,
+) -> Finding:
     return Finding(
         layer=LAYER,
         signal=signal,
@@ -243,18 +300,26 @@ def _finding(signal: str, direction: str, strength: str, line: str, *, verified:
         line=_one_line(line, 1000),
         verified=verified,
         details=_json_safe(details),
+        code=code,
+        params=_json_safe(params or {}),
     )
 
 
-def _unreadable(signal: str, line: str, **details) -> Finding:
-    return _finding(signal, UNREADABLE, NONE, line, **details)
+def _unreadable(signal: str, line: str, code: str, params: dict | None = None, **details) -> Finding:
+    return _finding(signal, UNREADABLE, NONE, line, code, params, **details)
+
+
+def _could_not_read(signal: str, what: str, reason: str, **details) -> Finding:
+    """'<what> could not be read: <reason>.' as an UNREADABLE finding."""
+    line = f"{what} could not be read: {reason}."
+    return _unreadable(signal, line, CODE_UNREADABLE, {"what": what, "reason": reason}, **details)
 
 
 def _guarded(signal: str, what: str, reader, *args) -> list[Finding]:
     try:
         return reader(*args)
     except Exception as exc:  # a parser bug or hostile input must cost one finding, not the request
-        return [_unreadable(signal, f"{what} could not be read: {_describe(exc)}.")]
+        return [_could_not_read(signal, what, _describe(exc))]
 
 
 def _describe(exc: BaseException) -> str:
@@ -305,6 +370,10 @@ def _too_large_line(what: str, size: int, limit: int) -> str:
     return f"{what} could not be read: it is {_mb(size)}, over the {_mb(limit)} limit for one metadata block."
 
 
+def _too_large_params(what: str, size: int, limit: int) -> tuple[str, dict]:
+    return CODE_TOO_LARGE, {"what": what, "size": _mb(size), "limit": _mb(limit)}
+
+
 def _generator_named(text: str) -> str | None:
     for name, pattern in _GENERATOR_PATTERNS:
         if pattern.search(text):
@@ -348,7 +417,11 @@ def _scan_container(data: bytes, image_format: str, limit: int) -> _Container:
         try:
             _read_tiff_tags(data, container)
         except Exception as exc:  # Pillow raises many types for hostile IFDs
-            container.problem("camera_exif", f"The TIFF tags could not be read: {_describe(exc)}.")
+            reason = _describe(exc)
+            container.problem(
+                "camera_exif", f"The TIFF tags could not be read: {reason}.",
+                CODE_UNREADABLE, {"what": "The TIFF tags", "reason": reason},
+            )
     elif image_format == "GIF":
         # GIF carries C2PA in an application extension; c2pa itself walks the blocks.
         container.c2pa_seen = b"C2PA_GIF" in data
@@ -409,10 +482,13 @@ def _walk_png(data: bytes, container: _Container, limit: int) -> None:
         signal = _png_chunk_signal(chunk_type, keyword)
         what = "The PNG eXIf chunk" if chunk_type == b"eXIf" else f"PNG {name} chunk '{keyword}'"
         if zlib.crc32(chunk_type + body) != int.from_bytes(data[end - 4 : end], "big"):
-            container.problem(signal, f"{what} could not be read: its CRC does not match (the chunk is damaged).")
+            container.problem(
+                signal, f"{what} could not be read: its CRC does not match (the chunk is damaged).",
+                CODE_DAMAGED_CHUNK, {"what": what},
+            )
             continue
         if length > limit:
-            container.problem(signal, _too_large_line(what, length, limit))
+            container.problem(signal, _too_large_line(what, length, limit), *_too_large_params(what, length, limit))
             continue
         if chunk_type == b"eXIf":
             container.exif_blocks.append(body)
@@ -424,10 +500,12 @@ def _walk_png(data: bytes, container: _Container, limit: int) -> None:
                 signal,
                 f"{what} could not be read: decompressing it would pass the {_mb(limit)} limit "
                 "for PNG text (possible decompression bomb), so it was not decompressed.",
+                CODE_DECOMPRESSION_BOMB, {"what": what, "limit": _mb(limit)},
             )
             continue
         except (ValueError, zlib.error, UnicodeDecodeError) as exc:
-            container.problem(signal, f"{what} could not be read: {_describe(exc)}.")
+            reason = _describe(exc)
+            container.problem(signal, f"{what} could not be read: {reason}.", CODE_UNREADABLE, {"what": what, "reason": reason})
             continue
         if chunk_type == b"iTXt" and keyword == XMP_PNG_KEYWORD:
             container.xmp_packets.append(text.encode("utf-8"))
@@ -492,7 +570,8 @@ def _walk_webp(data: bytes, container: _Container, limit: int) -> None:
             container.c2pa_bytes += size
         elif fourcc == b"EXIF":
             if size > limit:
-                container.problem("camera_exif", _too_large_line("The WebP EXIF chunk", size, limit))
+                what = "The WebP EXIF chunk"
+                container.problem("camera_exif", _too_large_line(what, size, limit), *_too_large_params(what, size, limit))
             else:
                 container.exif_blocks.append(body)
         elif fourcc == b"XMP ":
@@ -564,11 +643,13 @@ def _c2pa_findings(data: bytes, container: _Container, trust_lists: list[TrustLi
     if mime_type is None:
         return []
     if container.c2pa_bytes > limit:
-        return [_unreadable("c2pa", _too_large_line("The C2PA manifest", container.c2pa_bytes, limit))]
+        what = "The C2PA manifest"
+        line = _too_large_line(what, container.c2pa_bytes, limit)
+        return [_unreadable("c2pa", line, *_too_large_params(what, container.c2pa_bytes, limit))]
     if c2pa is None:
         if container.c2pa_seen:
             line = "A C2PA manifest is present but the c2pa library is not available to read it."
-            return [_unreadable("c2pa", line)]
+            return [_unreadable("c2pa", line, CODE_C2PA_NO_LIBRARY)]
         return []
 
     usable_lists = [(trust_list, _usable_trust_anchors(trust_list.anchors_pem)[0]) for trust_list in trust_lists]
@@ -591,6 +672,7 @@ def _c2pa_findings(data: bytes, container: _Container, trust_lists: list[TrustLi
                         "c2pa",
                         "The C2PA manifest could not be read: the file has a C2PA (JUMBF) block "
                         "but no manifest could be parsed from it.",
+                        CODE_C2PA_NO_MANIFEST,
                         error=str(exc),
                     )
                 ]
@@ -602,11 +684,12 @@ def _c2pa_findings(data: bytes, container: _Container, trust_lists: list[TrustLi
                     "c2pa",
                     f"The file points to a remote C2PA manifest ({remote_url}); it was not fetched "
                     "because manifests are validated offline only.",
+                    CODE_C2PA_REMOTE,
+                    {"url": remote_url},
                     remote_manifest_url=remote_url,
                 )
             ]
-        line = f"The C2PA manifest could not be read: {_sentence(str(exc))}."
-        return [_unreadable("c2pa", line, error=str(exc))]
+        return [_could_not_read("c2pa", "The C2PA manifest", _sentence(str(exc)), error=str(exc))]
 
     vouching = None
     if store.get("validation_state") == "Trusted":
@@ -676,40 +759,65 @@ def _c2pa_store_finding(
     if vouching is not None:
         details["trusted_by"] = vouching.describe()
     summary = _c2pa_summary(details)
+    summary_parts = _c2pa_summary_parts(details)
 
     if state not in ("Valid", "Trusted"):
         claimed = [t for t in (AI_GENERATED, AI_COMPOSITE) if t in active_terms | ingredient_terms]
-        line = f"C2PA manifest present but validation failed: {_c2pa_failure_reason(failures)}."
+        reason = _c2pa_failure_reason(failures)
+        line = f"C2PA manifest present but validation failed: {reason}."
+        more = []
         if claimed:
             line += f" It claims {', '.join(claimed)}, but an unvalidated claim proves nothing."
-        return _finding("c2pa", UNREADABLE, NONE, line + summary, verified=False, **details)
+            more.append(_part(CODE_C2PA_UNVALIDATED_CLAIM, claimed=", ".join(claimed)))
+        params = {"reason": reason, "more": more + summary_parts}
+        return _finding("c2pa", UNREADABLE, NONE, line + summary, CODE_C2PA_INVALID, params, verified=False, **details)
 
     trusted = state == "Trusted"
     how_signed = (
         "signature valid, certificate trusted" if trusted else "signature valid, certificate not on the trust list"
     )
+    how_signed_part = _part(CODE_C2PA_SIGNED_TRUSTED if trusted else CODE_C2PA_SIGNED_UNTRUSTED)
     if trusted and vouching is not None:
         how_signed += f" by the {vouching.name}" + (f" of {vouching.date}" if vouching.date else "")
+        if vouching.date:
+            how_signed_part = _part(CODE_C2PA_SIGNED_TRUSTED_BY_DATED, name=vouching.name, date=vouching.date)
+        else:
+            how_signed_part = _part(CODE_C2PA_SIGNED_TRUSTED_BY, name=vouching.name)
     if AI_GENERATED in active_terms:
         # Anyone can mint a certificate: only a signer under an admin-configured anchor makes
         # the claim decisive; an untrusted one counts, but a person still looks.
         direction, strength = TOWARDS_AI, STRONG if trusted else MODERATE
         claim = f"declares the image AI-generated (digital source type {AI_GENERATED})"
+        claim_part = _part(CODE_C2PA_CLAIM_AI_GENERATED, term=AI_GENERATED)
     elif AI_COMPOSITE in active_terms:
         direction, strength = TOWARDS_AI, MODERATE
         claim = f"declares the image a composite with AI-generated parts ({AI_COMPOSITE})"
+        claim_part = _part(CODE_C2PA_CLAIM_AI_COMPOSITE, term=AI_COMPOSITE)
     elif ingredient_terms & {AI_GENERATED, AI_COMPOSITE}:
         direction, strength = TOWARDS_AI, MODERATE
         claim = "declares that an ingredient of the image was AI-generated"
+        claim_part = _part(CODE_C2PA_CLAIM_AI_INGREDIENT)
     elif active_terms & HUMAN_SOURCE_TYPES:
         direction, strength = TOWARDS_HUMAN, MODERATE if trusted else WEAK
-        claim = f"declares a human source ({', '.join(sorted(active_terms & HUMAN_SOURCE_TYPES))})"
+        terms = ", ".join(sorted(active_terms & HUMAN_SOURCE_TYPES))
+        claim = f"declares a human source ({terms})"
+        claim_part = _part(CODE_C2PA_CLAIM_HUMAN, terms=terms)
     else:
         direction, strength = NEUTRAL, NONE
         described = ", ".join(sorted(active_terms)) if active_terms else "no digital source type"
         claim = f"declares {described}"
+        if active_terms:
+            claim_part = _part(CODE_C2PA_CLAIM_SOURCE_TYPES, terms=described)
+        else:
+            claim_part = _part(CODE_C2PA_CLAIM_NO_SOURCE_TYPE)
     line = f"C2PA manifest ({state}: {how_signed}) {claim}.{summary}"
-    return _finding("c2pa", direction, strength, line, verified=True, **details)
+    params = {
+        "state": _part(CODE_C2PA_STATE_TRUSTED if trusted else CODE_C2PA_STATE_VALID),
+        "how_signed": how_signed_part,
+        "claim": claim_part,
+        "more": summary_parts,
+    }
+    return _finding("c2pa", direction, strength, line, CODE_C2PA_MANIFEST, params, verified=True, **details)
 
 
 def _c2pa_failures(store: dict) -> list[tuple[str, str]]:
@@ -740,6 +848,20 @@ def _c2pa_failure_reason(failures: list[tuple[str, str]]) -> str:
         if reason not in reasons:
             reasons.append(reason)
     return "; ".join(reasons[:3]) if reasons else "the c2pa library gave no reason"
+
+
+def _c2pa_summary_parts(details: dict) -> list[dict]:
+    """The facts of _c2pa_summary as translatable sentences."""
+    parts = []
+    signer = details["signer"]
+    if signer.get("common_name") or signer.get("issuer"):
+        who = " / ".join(v for v in (signer.get("common_name"), signer.get("issuer")) if v)
+        parts.append(_part(CODE_C2PA_SIGNED_BY, signer=who))
+    if details["claim_generator"]:
+        parts.append(_part(CODE_C2PA_CLAIM_GENERATOR, generator=details["claim_generator"]))
+    if details["actions"]:
+        parts.append(_part(CODE_C2PA_ACTIONS, actions=", ".join(details["actions"][:6])))
+    return parts
 
 
 def _c2pa_summary(details: dict) -> str:
@@ -832,7 +954,9 @@ def _xmp_findings(container: _Container, limit: int) -> list[Finding]:
     for packet in container.xmp_packets[:_MAX_XMP_PACKETS]:
         if len(packet) > limit:
             line = _too_large_line("The XMP metadata", len(packet), limit)
-            findings.append(_unreadable("xmp_digital_source_type", line))
+            findings.append(
+                _unreadable("xmp_digital_source_type", line, *_too_large_params("The XMP metadata", len(packet), limit))
+            )
             continue
         try:
             root = _parse_xml_safely(packet)
@@ -842,12 +966,13 @@ def _xmp_findings(container: _Container, limit: int) -> list[Finding]:
                     "xmp_digital_source_type",
                     "The XMP metadata could not be read: it declares a DOCTYPE or entity, "
                     "which is refused (possible entity-expansion attack).",
+                    CODE_XMP_UNSAFE,
                 )
             )
             continue
         except (ElementTree.ParseError, xml.parsers.expat.ExpatError, ValueError) as exc:
-            line = f"The XMP metadata could not be read: malformed XML ({_one_line(str(exc), 200)})."
-            findings.append(_unreadable("xmp_digital_source_type", line))
+            reason = f"malformed XML ({_one_line(str(exc), 200)})"
+            findings.append(_could_not_read("xmp_digital_source_type", "The XMP metadata", reason))
             continue
         for name, value in _xmp_properties(root, ("digitalsourcetype", "creatortool")):
             target = source_types if name == "digitalsourcetype" else creator_tools
@@ -885,22 +1010,24 @@ def _xmp_source_type_finding(value: str) -> Finding:
     if term == AI_GENERATED:
         return _finding(
             "xmp_digital_source_type", TOWARDS_AI, MODERATE,
-            f"XMP metadata declares the image AI-generated (IPTC DigitalSourceType {term}); {unsigned}.", **details,
+            f"XMP metadata declares the image AI-generated (IPTC DigitalSourceType {term}); {unsigned}.",
+            CODE_XMP_AI_GENERATED, {"term": term}, **details,
         )
     if term == AI_COMPOSITE:
         return _finding(
             "xmp_digital_source_type", TOWARDS_AI, WEAK,
             "XMP metadata declares the image a composite with AI-generated parts "
             f"(IPTC DigitalSourceType {term}); {unsigned}.",
-            **details,
+            CODE_XMP_AI_COMPOSITE, {"term": term}, **details,
         )
     if term in HUMAN_SOURCE_TYPES:
         return _finding(
             "xmp_digital_source_type", TOWARDS_HUMAN, WEAK,
-            f"XMP metadata declares a human source (IPTC DigitalSourceType {term}); {unsigned}.", **details,
+            f"XMP metadata declares a human source (IPTC DigitalSourceType {term}); {unsigned}.",
+            CODE_XMP_HUMAN, {"term": term}, **details,
         )
     line = f"XMP metadata declares IPTC DigitalSourceType {term}."
-    return _finding("xmp_digital_source_type", NEUTRAL, NONE, line, **details)
+    return _finding("xmp_digital_source_type", NEUTRAL, NONE, line, CODE_XMP_SOURCE_TYPE, {"term": term}, **details)
 
 
 def _creator_tool_finding(tool: str) -> Finding:
@@ -909,9 +1036,13 @@ def _creator_tool_finding(tool: str) -> Finding:
         return _finding(
             "xmp_creator_tool", TOWARDS_AI, WEAK,
             f"XMP CreatorTool names an AI image generator: '{tool}' ({generator}); unsigned, easily added or copied.",
+            CODE_XMP_CREATOR_TOOL_GENERATOR, {"tool": tool, "generator": generator},
             creator_tool=tool, generator=generator,
         )
-    return _finding("xmp_creator_tool", NEUTRAL, NONE, f"XMP CreatorTool: {tool}.", creator_tool=tool)
+    return _finding(
+        "xmp_creator_tool", NEUTRAL, NONE, f"XMP CreatorTool: {tool}.", CODE_XMP_CREATOR_TOOL, {"tool": tool},
+        creator_tool=tool,
+    )
 
 
 # --- PNG text chunks written by generators --------------------------------------------
@@ -926,8 +1057,7 @@ def _png_generator_findings(container: _Container) -> list[Finding]:
         try:
             finding = detect(texts)
         except Exception as exc:  # one odd generator format must not hide the others
-            line = f"The PNG text chunks could not be read: {_describe(exc)}."
-            finding = _unreadable("png_generator_parameters", line)
+            finding = _could_not_read("png_generator_parameters", "The PNG text chunks", _describe(exc))
         if finding is not None:
             findings.append(finding)
     return findings
@@ -955,9 +1085,16 @@ def _generator_finding(keywords: list[str], generator: str, fields: dict, extra:
             shown.append(f"{label} {_one_line(fields[key], 80)}")
     line = f"PNG text {noun} {chunk_names} written by {generator}"
     line += (": " + ", ".join(shown)) if shown else "."
+    if len(keywords) == 1:
+        code = CODE_PNG_GENERATOR_SETTINGS if shown else CODE_PNG_GENERATOR
+    else:
+        code = CODE_PNG_GENERATOR_CHUNKS_SETTINGS if shown else CODE_PNG_GENERATOR_CHUNKS
+    params = {"chunks": chunk_names, "generator": generator}
+    if shown:
+        params["settings"] = ", ".join(shown)
     details = {"generator": generator, "chunks": keywords, **{k: v for k, v in fields.items() if v not in (None, "")}}
     details.update(extra or {})
-    return _finding("png_generator_parameters", TOWARDS_AI, MODERATE, line, **details)
+    return _finding("png_generator_parameters", TOWARDS_AI, MODERATE, line, code, params, **details)
 
 
 def _parameters_finding(texts: dict[str, _TextChunk]) -> Finding | None:
@@ -993,6 +1130,7 @@ def _parameters_finding(texts: dict[str, _TextChunk]) -> Finding | None:
         return _finding(
             "png_generator_parameters", NEUTRAL, NONE,
             "PNG text chunk 'parameters' is present but not in a generator format we recognise.",
+            CODE_PNG_PARAMETERS_UNRECOGNISED,
             chunk="parameters", text=chunk.text,
         )
     return _generator_finding(["parameters"], "Automatic1111", a1111["fields"], {"settings": a1111["settings"]})
@@ -1207,8 +1345,7 @@ def _guarded_exif(container: _Container) -> _ExifRead:
             exif.load(container.exif_blocks[0])
             return _ExifRead(exif=exif)
     except Exception as exc:
-        line = f"The EXIF metadata could not be read: {_describe(exc)}."
-        return _ExifRead(problem=_unreadable("camera_exif", line))
+        return _ExifRead(problem=_could_not_read("camera_exif", "The EXIF metadata", _describe(exc)))
 
 
 def _exif_text(value) -> str:
@@ -1240,13 +1377,20 @@ def _software_tag_findings(container: _Container, exif_read: _ExifRead) -> list[
                     "software_tag", TOWARDS_AI, WEAK,
                     f"{source} names an AI image generator: '{software}' ({generator}); "
                     "unsigned, easily added or copied.",
+                    CODE_SOFTWARE_GENERATOR,
+                    {"source": _software_source_part(source), "software": software, "generator": generator},
                     software=software, source=source, generator=generator,
                 )
             )
         else:
             line = f"{source}: {software}."
-            findings.append(_finding("software_tag", NEUTRAL, NONE, line, software=software, source=source))
+            params = {"source": _software_source_part(source), "software": software}
+            findings.append(_finding("software_tag", NEUTRAL, NONE, line, CODE_SOFTWARE, params, software=software, source=source))
     return findings
+
+
+def _software_source_part(source: str) -> dict:
+    return _part(CODE_SOURCE_EXIF_SOFTWARE if source.startswith("EXIF") else CODE_SOURCE_PNG_SOFTWARE)
 
 
 def _camera_exif_findings(exif_read: _ExifRead) -> list[Finding]:
@@ -1296,11 +1440,13 @@ def _camera_exif_findings(exif_read: _ExifRead) -> list[Finding]:
     exposure_fields = sum(value is not None for value in (exposure_time, f_number, iso, focal_length))
     if make and model and exposure_fields >= 2:
         # Weak: EXIF is trivially forged and editors copy it onto whatever they export.
-        return [_finding("camera_exif", TOWARDS_HUMAN, WEAK, "Camera EXIF: " + ", ".join(shown), **details)]
+        settings = ", ".join(shown)
+        return [_finding("camera_exif", TOWARDS_HUMAN, WEAK, "Camera EXIF: " + settings, CODE_CAMERA_EXIF, {"settings": settings}, **details)]
     return [
         _finding(
             "camera_exif", NEUTRAL, NONE,
             "Partial camera EXIF (" + ", ".join(shown) + "): too incomplete to count as a camera capture.",
+            CODE_CAMERA_EXIF_PARTIAL, {"settings": ", ".join(shown)},
             **details,
         )
     ]

@@ -63,6 +63,21 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image
 
+# Stable codes of the known-image evidence sentences (the web side builds the findings in
+# detector/evidence_services.py; detector/evidence_text.py words them). Params: case, label, date,
+# how (parts) for a reviewer's case; name, how for an imported set.
+CODE_MATCH_CASE = "known_image.match_case"
+CODE_LOOKS_LIKE_CASE = "known_image.looks_like_case"
+CODE_MATCH_AI_SET = "known_image.match_ai_set"
+CODE_MATCH_HUMAN_SET = "known_image.match_human_set"
+CODE_LOOKS_LIKE_AI_SET = "known_image.looks_like_ai_set"
+CODE_LOOKS_LIKE_HUMAN_SET = "known_image.looks_like_human_set"
+CODE_LABEL_AI = "known_image.label.ai"
+CODE_LABEL_HUMAN = "known_image.label.human"
+CODE_HOW_PDQ = "known_image.how.pdq"  # distance
+CODE_HOW_PDQ_CROP = "known_image.how.pdq_crop"  # distance
+CODE_HOW_EMBEDDING = "known_image.how.embedding"  # similarity
+
 HASH_BITS = 256
 HASH_BYTES = HASH_BITS // 8
 

@@ -73,6 +73,17 @@ MARKS = {
     ),
 }
 
+# Stable codes of the evidence sentence for each mark (worded by detector/evidence_text.py);
+# params: generator.
+CODE_GEMINI_SPARKLE = "visible_mark.gemini_sparkle"
+CODE_DALLE2_COLOUR_STRIP = "visible_mark.dalle2_colour_strip"
+CODE_META_IMAGINED_WITH_AI = "visible_mark.meta_imagined_with_ai"
+MARK_CODES = {
+    "gemini_sparkle": CODE_GEMINI_SPARKLE,
+    "dalle2_colour_strip": CODE_DALLE2_COLOUR_STRIP,
+    "meta_imagined_with_ai": CODE_META_IMAGINED_WITH_AI,
+}
+
 # What a found mark may weigh in the fusion rule. MODERATE only for a mark with no false match
 # on the real corpus (docs/evidence.md, "Visible AI marks"); WEAK otherwise, or when its hits
 # could not be measured on genuine output.
@@ -416,6 +427,8 @@ def detect_visible_marks(image: Image.Image) -> list[Finding]:
                 line=_line(mark, reading),
                 verified=False,  # anyone can paint the mark on a photo
                 details={"generator": mark.generator, "corner": mark.corner, "could_be_added": True, **details},
+                code=MARK_CODES[name],
+                params={"generator": mark.generator},
             )
         )
     return findings

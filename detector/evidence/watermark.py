@@ -103,6 +103,10 @@ def _bytes_to_bits(data: bytes) -> tuple[int, ...]:
     return tuple(int(b) for b in np.unpackbits(np.frombuffer(data, dtype=np.uint8)))
 
 
+# Stable code of the evidence sentence (worded by detector/evidence_text.py); params:
+# generator, matched, total.
+CODE_SD_WATERMARK = "watermark.sd_watermark"
+
 MESSAGES = {
     "sdxl": WatermarkMessage(
         "sdxl", "Stable Diffusion XL reference pipeline", tuple(SDXL_WATERMARK_BITS), (FLOAT_BGR, FLOAT_RGB, UINT8_BGR)
@@ -239,6 +243,8 @@ def detect_sd_watermark(image: Image.Image) -> Finding | None:
             f"Invisible watermark of the {message.generator} found "
             f"({best['bits_matched']} of {best['bits_total']} bits match)."
         ),
+        code=CODE_SD_WATERMARK,
+        params={"generator": message.generator, "matched": best["bits_matched"], "total": best["bits_total"]},
         details={
             "message": message.name,
             "generator": message.generator,

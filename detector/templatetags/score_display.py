@@ -3,6 +3,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from detector.evidence_text import fusion_notes as _fusion_notes
 from detector.models import Verdict
 from detector.presentation import contribution_bars as _contribution_bars, result_headline as _result_headline, DISCLAIMER, event_action_label as _event_action_label, ROUTING_REASON_TEXT, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines, verdict_wording as _verdict_wording
 from detector.selectors import verdict_withheld
@@ -55,6 +56,12 @@ def withheld_text():
 @register.filter
 def evidence_rows(fusion):
     return _evidence_rows(fusion)
+
+
+@register.filter
+def fusion_notes(fusion):
+    """Why the verdict is what it is, in the reader's language (stored sentences for old rows)."""
+    return _fusion_notes(fusion)
 
 
 @register.filter
