@@ -261,6 +261,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(AIORNOT_SWEEP_PENDING_EVERY_SECONDS),
     },
     "send-due-webhooks": {"task": "webhooks.send_due", "schedule": 60.0},
+    "retrain-when-labels-arrive": {"task": "registry.retrain_when_labels_arrive", "schedule": 600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -358,6 +359,21 @@ AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS = env_int("AIORNOT_PROMOTION_MIN_HOLDOUT
 # Without a broker (the embedded mode) long jobs (retrain, rescore) run in a background thread
 # of the web process instead of inside the request that started them.
 AIORNOT_JOBS_IN_THREAD = env_bool("AIORNOT_JOBS_IN_THREAD", not env_str("CELERY_BROKER_URL"))
+# Scheduled candidates: once this many new training-side reviewer labels have arrived since the
+# last candidate, a retrain runs in the background (celery beat every 10 minutes; the embedded
+# sweeper otherwise) and registers a candidate for an admin to promote. 0 turns it off.
+AIORNOT_RETRAIN_AFTER_LABELS = env_int("AIORNOT_RETRAIN_AFTER_LABELS", 200)
+# New-generator alert on /models/: reviewer-labelled AI images the model scored below likely_ai,
+# grouped when their classifier embeddings are at least this cosine-similar to a group's mean
+# (unrelated photos score at most ~0.30, a resized copy ~0.99); a group of at least
+# AIORNOT_MISSED_AI_MIN_CLUSTER images is shown as a likely new generator.
+AIORNOT_MISSED_AI_SIMILARITY = env_float("AIORNOT_MISSED_AI_SIMILARITY", 0.6)
+AIORNOT_MISSED_AI_MIN_CLUSTER = env_int("AIORNOT_MISSED_AI_MIN_CLUSTER", 3)
+# "Unlike anything the model was trained on" on the case page: the image's classifier embedding is
+# less than this cosine-similar to every embedding of the training data, which
+# `manage.py index_training_embeddings` writes to this file (per model: rerun it after a promotion).
+AIORNOT_TRAINING_EMBEDDINGS = Path(env_str("AIORNOT_TRAINING_EMBEDDINGS", str(DATA_DIR / "training-embeddings.npz")))
+AIORNOT_NOVEL_SIMILARITY = env_float("AIORNOT_NOVEL_SIMILARITY", 0.5)
 
 # Verdict thresholds on P(AI). Unset means: use the thresholds the checkpoint was
 # calibrated with (chosen to keep false positives on real images rare).

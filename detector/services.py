@@ -599,11 +599,24 @@ def embedded_scoring_start() -> bool:
             logger.exception("Loading the model at start failed; the scoring thread tries again")
     return in_process_scoring.start(
         score_many=lambda ids: submission_score_many(submission_ids=ids),
-        sweep=lambda: submissions_sweep_pending(older_than_seconds=settings.AIORNOT_SWEEP_PENDING_AFTER_SECONDS),
+        sweep=embedded_sweep,
         max_jobs=settings.AIORNOT_SCORING_QUEUE_SIZE,
         sweep_every_seconds=settings.AIORNOT_SWEEP_PENDING_EVERY_SECONDS,
         warm_up=_detector_load,
     )
+
+
+def embedded_sweep() -> int:
+    """The embedded mode's periodic work (what celery beat does with a broker): re-queue pending
+    submissions, then queue a candidate retrain if enough new labels have arrived."""
+    from registry.services import retrain_when_labels_arrive  # here: registry depends on detector, not back
+
+    requeued = submissions_sweep_pending(older_than_seconds=settings.AIORNOT_SWEEP_PENDING_AFTER_SECONDS)
+    try:
+        retrain_when_labels_arrive()
+    except Exception:
+        logger.exception("Checking for a scheduled retrain failed; the next sweep tries again")
+    return requeued
 
 
 def _detector_load():

@@ -603,13 +603,75 @@ def _job_run_in_thread(job_id: int) -> None:
         close_old_connections()
 
 
-def retrain_job_start(*, actor, options: dict | None = None) -> Job:
+def retrain_job_start(*, actor, options: dict | None = None, trigger: str = Job.Trigger.ADMIN, message: str = "") -> Job:
     """Queue a retrain for a worker; the web process never trains."""
     if Job.objects.filter(kind=Job.Kind.RETRAIN, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).exists():
         raise RegistryError("retrain_running", gettext("A retrain is already queued or running; wait for it to finish."), 409)
-    job = Job.objects.create(kind=Job.Kind.RETRAIN, created_by=actor, options=options or {}, total=4)
+    job = Job.objects.create(
+        kind=Job.Kind.RETRAIN, created_by=actor, options=options or {}, total=4, trigger=trigger, message=message
+    )
     transaction.on_commit(lambda: job_enqueue(job))
     return job
+
+
+# --- Scheduled candidates -----------------------------------------------------------------------
+
+
+def labels_since_last_candidate() -> tuple[int, object]:
+    """How many training-side reviewer labels arrived since the last candidate, and since when.
+
+    "Since" is the later of the newest registered version and the newest scheduled retrain job
+    (one that failed is not retried on every tick: it waits for another batch of labels). Labels
+    already frozen into the hold-out are never trained on, so they do not count.
+    """
+    marks = [
+        ModelVersion.objects.order_by("-created_at").values_list("created_at", flat=True).first(),
+        Job.objects.filter(kind=Job.Kind.RETRAIN, trigger=Job.Trigger.SCHEDULED)
+        .order_by("-created_at").values_list("created_at", flat=True).first(),
+    ]
+    since = max((m for m in marks if m is not None), default=None)
+    labels = labelled_cases().exclude(split__split=LabelSplit.Split.HOLDOUT)
+    if since is not None:
+        labels = labels.filter(labelled_at__gt=since)
+    return labels.count(), since
+
+
+def _active_is_probe() -> bool:
+    from detector.ml.checkpoint import CheckpointError, read_checkpoint
+
+    active = active_model_version()
+    if active is None:
+        return False
+    try:
+        return (read_checkpoint(checkpoint_local_path(active)).training_args or {}).get("method") == "probe"
+    except (CheckpointError, RegistryError):
+        return False
+
+
+def retrain_when_labels_arrive() -> Job | None:
+    """Queue a retrain once AIORNOT_RETRAIN_AFTER_LABELS new training-side labels have arrived.
+
+    Run by celery beat (with a broker) or by the embedded mode's sweeper. The candidate it trains
+    is only registered: an admin promotes it, through the guard. Returns the job, or None.
+    """
+    needed = int(settings.AIORNOT_RETRAIN_AFTER_LABELS or 0)
+    if needed <= 0:
+        return None
+    if Job.objects.filter(kind=Job.Kind.RETRAIN, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).exists():
+        return None
+    count, since = labels_since_last_candidate()
+    if count < needed:
+        return None
+    if not settings.AIORNOT_BASE_TRAINING_DATA and _active_is_probe():
+        return None  # a probe's head needs base data from several sources: do not queue a job bound to fail
+    try:
+        return retrain_job_start(
+            actor=None, trigger=Job.Trigger.SCHEDULED,
+            message=f"Scheduled: {count} new reviewer label(s) since {since:%Y-%m-%d %H:%M} (threshold {needed})."
+            if since else f"Scheduled: {count} reviewer label(s) (threshold {needed}).",
+        )
+    except RegistryError:
+        return None  # another retrain was queued in between
 
 
 def _job_progress(job_id: int, done: int, message: str = "", total: int | None = None) -> None:

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from aiornot_site.roles import can_manage_models, role_required
 
 from .models import Job, ModelVersion
+from .selectors import missed_ai_clusters
 from .services import RegistryError, active_model_version, model_promote, model_rollback, promotion_refusals, retrain_job_start
 
 
@@ -28,6 +29,7 @@ def _page(request, status=200, error=None):
             "active": active,
             "versions": versions,
             "jobs": Job.objects.select_related("created_by")[:10],
+            "missed_clusters": missed_ai_clusters(),
             "error": error,
         },
         status=status,

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from aiornot_site.roles import is_reviewer, is_site_admin, role_required
 from detector.policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN
+from detector.novelty import asset_novelty
 from detector.services import asset_thumbnail
 from detector.views import asset_file_response, heatmap_file_response, heatmap_name_for, private_file_response
 
@@ -197,6 +198,7 @@ def case_detail(request, pk: int):
             "decisions": decisions_visible_to(case, request.user),
             "round_decisions": current_round_decisions(case) if mode == "escalation" else [],
             "matching": matching_case_outcomes(case),
+            "novelty": asset_novelty(case.asset),
             "requeue_reason": case_requeue_reason(case),
             "requeue_form": (
                 RequeueForm() if case.status == ReviewCase.Status.DECIDED and is_site_admin(request.user) else None

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""The learning loop's own benchmark: how many reviewer labels does it take to catch a new generator?
+
+    .venv/bin/python bench/learning_loop.py \\
+        --family var/corpus-train/nano_banana_pro/ai \\
+        --real var/corpus-train/photos_denoising_sets/real var/corpus-train/photos_photoprism/real \\
+        --photos var/corpus-train/photos_denoising_sets/real var/corpus-train/photos_photoprism/real \\
+        --art var/corpus-train/art_manga109/real var/corpus-train/deb_wesnoth/real var/corpus-train/deb_krita/real \\
+        --other-ai var/corpus-train/midjourney_react19/ai var/corpus-train/ideogram4/ai var/corpus-train/imagen3_artai/ai \\
+            var/corpus-train/imagen3_dogao/ai var/corpus-train/imagen3_smarthome/ai \\
+            var/corpus-train/flux_kontext_comfy/ai var/corpus-train/kolors_results/ai \\
+        --base ../shared/data/train var/corpus-train --labels 50,100,200 --max-scored 150 --png docs/learning_loop.png
+
+What it does, end to end through the app (never the dev database):
+
+1. The base data is every source folder of the --base folders except those that hold any image
+   the benchmark labels or scores (the family, the real labels, the photos, art and other-AI
+   sets): a new generator and the test images must be new to the model. A starting probe is
+   fitted on that base with the shipped model's recipe (or --start-checkpoint is used).
+2. A scratch SQLite database (a temporary folder, its own settings through the environment) is
+   migrated; a submitter uploads label images with `submission_create` (scored by the app), and a
+   reviewer claims them with `case_claim_next` and decides each one truthfully with `case_decide`.
+3. For each N (cumulative: the first 50 labels are among the first 100), N labels (half the family,
+   half real) are in the database, and `retrain` runs exactly as `manage.py retrain` does (the
+   frozen hold-out fraction of the labels is not trained on, as in the app).
+4. The old model and each candidate score, with `Detector.score_batch` and the checkpoint's
+   thresholds, the family images that were never labels, other generators, photos and art that
+   were never labels (compared by sha256, so a copy of a label image is never scored).
+
+Features are cached by sha256 in AIORNOT_FEATURE_CACHE_DIR (--cache-dir), so a second run is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+# --- Bookkeeping: which images become labels and which are scored ------------------------------
+
+
+def image_files(folders) -> list[Path]:
+    """Every image file under the folders (recursively), sorted, each real path once."""
+    seen, out = set(), []
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                key = os.path.realpath(path)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(path)
+    return out
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _unique_by_content(paths, taken: set[str]) -> list[tuple[Path, str]]:
+    """Paths whose bytes are not in `taken` and not repeated (the first copy wins); adds them to `taken`."""
+    out = []
+    for path in paths:
+        digest = file_sha256(path)
+        if digest not in taken:
+            taken.add(digest)
+            out.append((path, digest))
+    return out
+
+
+@dataclass
+class Plan:
+    """Which images are labels (cumulative prefixes per N) and which are scored, each image once."""
+
+    counts: list[int]  # the N that can be run (half family, half real each)
+    skipped: list[int]  # the N asked for that the folders are too small for
+    label_family: list[tuple[Path, str]]  # in order: the first N/2 are the family labels of N
+    label_real: list[tuple[Path, str]]
+    scored: dict[str, list[tuple[Path, str]]] = field(default_factory=dict)  # set name -> images
+
+    def labels_for(self, n: int) -> list[tuple[str, Path, str]]:
+        half = n // 2
+        return [("ai", p, d) for p, d in self.label_family[:half]] + [("human", p, d) for p, d in self.label_real[: n - half]]
+
+    def label_sha256(self) -> set[str]:
+        return {d for _, d in self.label_family} | {d for _, d in self.label_real}
+
+
+def plan_split(
+    *, family, real, photos=(), art=(), other_ai=(), counts=(50, 100, 200, 400), max_scored: int = 200,
+    min_scored_family: int = 20, seed: int = 0,
+) -> Plan:
+    """Choose label images and scored images.
+
+    Label images are drawn at random (seeded) from the family and real folders; the largest N
+    that leaves at least `min_scored_family` family images unseen is the last one run. Scored sets
+    never hold a label image or one another's images (by sha256), and are capped at `max_scored`.
+    """
+    rng = random.Random(seed)
+    taken: set[str] = set()
+    family_files, real_files = image_files(family), image_files(real)
+    rng.shuffle(family_files)
+    rng.shuffle(real_files)
+    family_all = _unique_by_content(family_files, taken)
+    real_all = _unique_by_content(real_files, set())  # may overlap --photos; those are excluded below
+    counts = sorted({int(n) for n in counts if int(n) > 0})
+    runnable = [n for n in counts if n // 2 <= len(family_all) - min_scored_family and n - n // 2 <= len(real_all)]
+    reserve = max(runnable) if runnable else 0
+    label_family = family_all[: reserve // 2]
+    label_real = real_all[: reserve - reserve // 2]
+    label_hashes = {d for _, d in label_family} | {d for _, d in label_real}
+    taken |= label_hashes
+    scored = {"family": family_all[reserve // 2 :][:max_scored]}
+    for name, folders in (("photos", photos), ("art", art), ("other_ai", other_ai)):
+        files = image_files(folders)
+        rng.shuffle(files)
+        scored[name] = _unique_by_content(files, taken)[:max_scored]
+    return Plan(counts=runnable, skipped=[n for n in counts if n not in runnable],
+                label_family=label_family, label_real=label_real, scored=scored)
+
+
+def base_view(base_dirs, exclude_folders, out: Path) -> tuple[list[Path], list[str]]:
+    """A copy of the base folders (symlinks) without any source folder that holds an excluded folder.
+
+    Returns the new base folders and the names of the sources left out.
+    """
+    import csv
+
+    excluded = [Path(f).resolve() for f in exclude_folders]
+    dropped, views = [], []
+    for base in base_dirs:
+        base = Path(base).resolve()
+        view = out / base.name
+        view.mkdir(parents=True, exist_ok=True)
+        kept = set()
+        for source in sorted(p for p in base.iterdir() if p.is_dir()):
+            if any(folder == source or source in folder.parents for folder in excluded):
+                dropped.append(source.name)
+                continue
+            (view / source.name).symlink_to(source, target_is_directory=True)
+            kept.add(source.name)
+        manifest = base / "MANIFEST.csv"
+        if manifest.is_file():
+            with open(manifest, newline="", encoding="utf-8-sig") as src, open(view / "MANIFEST.csv", "w", newline="") as dst:
+                reader = csv.DictReader(src)
+                writer = csv.DictWriter(dst, fieldnames=reader.fieldnames)
+                writer.writeheader()
+                for row in reader:
+                    if row["path"].replace("\\", "/").split("/")[0] in kept:
+                        writer.writerow(row)
+        views.append(view)
+    return views, sorted(set(dropped))
+
+
+# --- Through the app: labels as reviewer decisions, retrain, scoring ----------------------------
+
+
+def labels_enter(*, labels, submitter, reviewer) -> dict[str, int]:
+    """Upload each image and have the reviewer decide it truthfully; returns {sha256: case id}.
+
+    Images already in the database (from a smaller N) are not entered again.
+    """
+    from detector.models import ImageAsset
+    from detector.services import submission_create
+    from reviews.models import ReviewCase
+    from reviews.services import case_claim_next, case_decide
+
+    known = set(ImageAsset.objects.values_list("sha256", flat=True))
+    truth = {}
+    for label, path, digest in labels:
+        if digest in known:
+            continue
+        submission_create(user=submitter, data=Path(path).read_bytes(), original_filename=Path(path).name)
+        truth[digest] = label
+        known.add(digest)
+    while (case := case_claim_next(reviewer=reviewer)) is not None:
+        label = truth.get(case.asset.sha256)
+        if label is None:  # not ours: leave it undecided rather than invent a label
+            break
+        case_decide(case_id=case.pk, reviewer=reviewer, decision=label, note="benchmark label: known source")
+    return dict(
+        ReviewCase.objects.filter(status=ReviewCase.Status.DECIDED, label__in=["ai", "human"])
+        .values_list("asset__sha256", "id")
+    )
+
+
+def score_sets(checkpoint_path, scored: dict, *, batch: int = 8) -> dict:
+    """P(AI) of every scored image with a model, and its likely_ai / likely_human thresholds."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from detector.ml.inference import load_detector
+    from detector.scoring import thresholds_for
+
+    detector = load_detector(checkpoint_path)
+    thresholds = thresholds_for(detector)
+    out = {"likely_ai": thresholds.likely_ai, "likely_human": thresholds.likely_human, "p": {}}
+    for name, items in scored.items():
+        values = []
+        for start in range(0, len(items), batch):
+            images = []
+            for path, _ in items[start : start + batch]:
+                with Image.open(path) as image:
+                    images.append(ImageOps.exif_transpose(image).convert("RGB"))
+            values.extend(s.p_ai for s in detector.score_batch(images))
+        out["p"][name] = np.array(values, dtype=float)
+    return out
+
+
+def figures(scores: dict) -> dict:
+    """AUCs, recall at likely_ai and false-positive rates from one model's scores."""
+    import numpy as np
+
+    from detector.ml.metrics import roc_auc
+
+    p, cut = scores["p"], scores["likely_ai"]
+    real = np.r_[p.get("photos", []), p.get("art", [])]
+
+    def auc(ai):
+        if len(ai) == 0 or len(real) == 0:
+            return None
+        return float(roc_auc(np.r_[np.ones(len(ai)), np.zeros(len(real))], np.r_[ai, real]))
+
+    def rate(values):
+        return float(np.mean(values >= cut)) if len(values) else None
+
+    return {
+        "family_auc": auc(p["family"]), "family_recall": rate(p["family"]),
+        "other_auc": auc(p.get("other_ai", [])), "other_recall": rate(p.get("other_ai", [])),
+        "photos_fpr": rate(p.get("photos", [])), "art_fpr": rate(p.get("art", [])),
+        "likely_ai": cut,
+    }
+
+
+def _scratch_environment(work: Path, checkpoint: Path, cache_dir: Path) -> None:
+    """Settings for a throwaway instance of the app: its own SQLite file, media, caches; no broker."""
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "aiornot_site.settings",
+        "AIORNOT_DATA_DIR": str(work),
+        "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+        "AIORNOT_MEDIA_ROOT": str(work / "media"),
+        "AIORNOT_MODEL_CACHE_DIR": str(work / "model-cache"),
+        "AIORNOT_DETECTOR_CHECKPOINT": str(checkpoint),
+        "AIORNOT_FEATURE_CACHE_DIR": str(cache_dir),
+        "AIORNOT_JOBS_IN_THREAD": "0",
+        "AIORNOT_SCORING_IN_THREAD": "0",
+        "AIORNOT_HEATMAPS": "0",
+        "AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN": "1",  # every upload reaches the reviewer
+        "AIORNOT_RETRAIN_AFTER_LABELS": "0",  # no scheduled candidate in the middle of the benchmark
+    })
+
+
+def _fmt(value, percent=False):
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}%" if percent else f"{value:.3f}"
+
+
+def draw_curve(rows, path: Path, family_name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = [r["n"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(ns, [r["family_auc"] for r in rows], "o-", label=f"{family_name} AUC vs real")
+    left.plot(ns, [r["other_auc"] for r in rows], "s--", label="other generators AUC vs real")
+    left.set_xlabel("reviewer labels (half the family, half real)")
+    left.set_ylabel("ROC AUC")
+    left.set_ylim(0.4, 1.0)
+    left.grid(alpha=0.3)
+    left.legend(loc="lower right", fontsize=8)
+    right.plot(ns, [100 * (r["family_recall"] or 0) for r in rows], "o-", label=f"{family_name} at likely_ai")
+    right.plot(ns, [100 * (r["photos_fpr"] or 0) for r in rows], "^-", label="photos at likely_ai (FP)")
+    right.plot(ns, [100 * (r["art_fpr"] or 0) for r in rows], "v-", label="art at likely_ai (FP)")
+    right.set_xlabel("reviewer labels")
+    right.set_ylabel("% of images")
+    right.grid(alpha=0.3)
+    right.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Labels needed to catch a new generator (learning-loop benchmark)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", nargs="+", required=True, help="folder(s) of the new generator family's images")
+    parser.add_argument("--real", nargs="+", required=True, help="folder(s) of real images that may become labels")
+    parser.add_argument("--photos", nargs="*", default=[], help="real photos to measure false positives on")
+    parser.add_argument("--art", nargs="*", default=[], help="human art to measure false positives on")
+    parser.add_argument("--other-ai", nargs="*", default=[], help="other generators' images (AUC on other families)")
+    parser.add_argument("--base", nargs="*", default=[], help="base training folders (sources holding test images are left out)")
+    parser.add_argument("--labels", default="50,100,200,400", help="label counts N, half family, half real")
+    parser.add_argument("--max-scored", type=int, default=200, help="cap on each scored set")
+    parser.add_argument("--max-per-source", type=int, default=300, help="as `retrain --max-per-source`")
+    parser.add_argument("--start-checkpoint", help="the old model; default: a probe fitted on the base with the shipped recipe")
+    parser.add_argument("--recipe-checkpoint", default=str(REPO / "detector" / "weights" / "default.pt"))
+    parser.add_argument("--cache-dir", default=str(REPO / "var" / "feature-cache"))
+    parser.add_argument("--png", default="learning_loop.png")
+    parser.add_argument("--holdout-fraction", type=float, help="share of new labels frozen into the hold-out (default: the app's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+
+    def say(message):
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    plan = plan_split(family=args.family, real=args.real, photos=args.photos, art=args.art, other_ai=args.other_ai,
+                      counts=[int(n) for n in args.labels.split(",")], max_scored=args.max_scored, seed=args.seed)
+    if plan.skipped:
+        say(f"skipped N = {plan.skipped}: the family folder is too small to leave images unseen")
+    if not plan.counts:
+        print("Nothing to run.")
+        return 1
+    say(f"labels reserved: {len(plan.label_family)} family, {len(plan.label_real)} real; scored: "
+        + ", ".join(f"{k} {len(v)}" for k, v in plan.scored.items()))
+
+    with tempfile.TemporaryDirectory(prefix="aiornot-learning-loop-") as work:
+        work = Path(work)
+        tested = [*args.family, *args.real, *args.photos, *args.art, *args.other_ai]
+        base, dropped = base_view(args.base, tested, work / "base")
+        say(f"base data without the tested sources ({', '.join(dropped) or 'none dropped'})")
+        start = Path(args.start_checkpoint) if args.start_checkpoint else work / "start.pt"
+        if not args.start_checkpoint:
+            from detector.ml.checkpoint import read_checkpoint
+            from detector.ml.out_of_source import train_probe_detector
+
+            recipe = read_checkpoint(args.recipe_checkpoint).training_args or {}
+            train_probe_detector(
+                [str(b) for b in base], start, folds=int(recipe.get("folds") or 5), max_per_source=args.max_per_source,
+                seed=args.seed, cache_dir=args.cache_dir,
+                train_variants=tuple(recipe.get("train_variants") or ("original", "wild", "jpeg75_half")),
+                l2=float(recipe.get("l2") or 0.1), input_size=int(recipe.get("input_size") or 224),
+                max_tiles=int(recipe.get("max_tiles") or 5), exclude_sources=tuple(recipe.get("not_trained_on") or ()),
+                log=lambda *_: None,
+            )
+            say(f"starting probe fitted on the base ({start})")
+        _scratch_environment(work, start, Path(args.cache_dir))
+        import django
+
+        django.setup()
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+        from django.core.management import call_command
+
+        from aiornot_site.roles import REVIEWERS, SUBMITTERS
+        from registry.services import builtin_model_ensure, checkpoint_local_path, retrain
+
+        call_command("migrate", verbosity=0)
+        users = get_user_model().objects
+        submitter = users.create_user(username="bench-submitter", password="x")
+        submitter.groups.add(Group.objects.get(name=SUBMITTERS))
+        reviewer = users.create_user(username="bench-reviewer", password="x")
+        reviewer.groups.add(Group.objects.get(name=REVIEWERS))
+        old = checkpoint_local_path(builtin_model_ensure())
+        rows = [{"n": 0, **figures(score_sets(old, plan.scored))}]
+        say(f"old model scored: {rows[0]}")
+        for n in plan.counts:
+            cases = labels_enter(labels=plan.labels_for(n), submitter=submitter, reviewer=reviewer)
+            candidate = retrain(base_data=base, max_per_source=args.max_per_source, seed=args.seed,
+                                holdout_fraction=args.holdout_fraction, log=lambda *_: None)
+            evaluation = candidate.holdout_evaluation
+            row = {"n": n, "labels_in_db": len(cases), "trained_on": evaluation.get("training_label_images"),
+                   **figures(score_sets(checkpoint_local_path(candidate), plan.scored))}
+            rows.append(row)
+            say(f"N={n}: {row}")
+
+    names = {"family": "family", "photos": "photos", "art": "art", "other_ai": "other AI"}
+    print()
+    print("scored images (never labels): " + ", ".join(f"{names[k]} {len(v)}" for k, v in plan.scored.items()))
+    print("| labels | trained on | family AUC | family at likely_ai | other AUC | photos likely AI | art likely AI | likely_ai threshold |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['n']} | {r.get('trained_on', 0)} | {_fmt(r['family_auc'])} | {_fmt(r['family_recall'], True)} | "
+              f"{_fmt(r['other_auc'])} | {_fmt(r['photos_fpr'], True)} | {_fmt(r['art_fpr'], True)} | {r['likely_ai']:.3f} |")
+    draw_curve(rows, Path(args.png), Path(args.family[0]).parent.name if Path(args.family[0]).name in ("ai", "real") else Path(args.family[0]).name)
+    say(f"curve written to {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

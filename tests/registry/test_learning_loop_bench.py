@@ -1,0 +1,90 @@
+"""The learning-loop benchmark's bookkeeping: which images become labels, which are scored, each once."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from bench.learning_loop import base_view, file_sha256, labels_enter, plan_split
+from reviews.models import ReviewCase
+
+from ..images import image_bytes
+
+
+def _folder(root, name, count, seed, fmt="PNG"):
+    folder = root / name
+    folder.mkdir(parents=True)
+    for i in range(count):
+        (folder / f"{name.replace('/', '_')}{i}.{fmt.lower()}").write_bytes(image_bytes(fmt, size=(48, 48), seed=seed + i))
+    return folder
+
+
+@pytest.fixture
+def folders(tmp_path):
+    family = _folder(tmp_path, "family/ai", 30, 0)
+    real = _folder(tmp_path, "real", 20, 100, "JPEG")
+    photos = _folder(tmp_path, "photos", 6, 200, "JPEG")
+    for path in sorted(real.iterdir())[:5]:  # the photos folder also holds real images that may become labels
+        shutil.copy(path, photos / f"copy-{path.name}")
+    shutil.copy(sorted(family.iterdir())[0], family / "same-bytes-again.png")  # a duplicate in the family
+    art = _folder(tmp_path, "art", 5, 300)
+    other = _folder(tmp_path, "other/ai", 4, 400)
+    return {"family": [family], "real": [real], "photos": [photos], "art": [art], "other_ai": [other]}
+
+
+def test_labels_are_nested_prefixes_and_never_scored(folders):
+    plan = plan_split(**folders, counts=[10, 20, 400], max_scored=50, min_scored_family=5, seed=3)
+    assert plan.counts == [10, 20] and plan.skipped == [400]  # 200 family labels would leave nothing unseen
+    ten, twenty = plan.labels_for(10), plan.labels_for(20)
+    assert [x for x in ten if x[0] == "ai"] == [x for x in twenty if x[0] == "ai"][:5]  # the first 10 are among the first 20
+    assert sum(1 for x in twenty if x[0] == "ai") == 10 and sum(1 for x in twenty if x[0] == "human") == 10
+    labels = plan.label_sha256()
+    assert len(labels) == 20  # no image is two labels
+    scored = [d for items in plan.scored.values() for _, d in items]
+    assert len(scored) == len(set(scored))  # nothing counted twice, across the sets
+    assert not labels & set(scored)  # no label image (by its bytes) is scored
+    assert len(plan.scored["family"]) == 30 - 10  # 31 files, one duplicate, 10 labels
+    # The photos folder held copies of real images: those that became labels are not scored.
+    label_real = {d for _, d in plan.label_real}
+    copies = {file_sha256(p) for p in folders["photos"][0].glob("copy-*")}
+    assert len(plan.scored["photos"]) == 6 + len(copies - label_real)
+    assert len(plan.scored["art"]) == 5 and len(plan.scored["other_ai"]) == 4
+
+
+def test_scored_sets_are_capped(folders):
+    plan = plan_split(**folders, counts=[4], max_scored=3, min_scored_family=1)
+    assert {name: len(items) for name, items in plan.scored.items()} == {"family": 3, "photos": 3, "art": 3, "other_ai": 3}
+
+
+def test_the_base_view_leaves_out_every_source_that_holds_a_tested_folder(tmp_path, folders):
+    base = tmp_path / "base"
+    for source in ("keep_a", "keep_b"):
+        _folder(base, f"{source}/real", 2, 500)
+    tested = base / "tested_source" / "ai"
+    _folder(base, "tested_source/ai", 2, 600)
+    with open(base / "MANIFEST.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        for path in sorted(base.rglob("*.png")):
+            writer.writerow([path.relative_to(base).as_posix(), "ai" if "/ai/" in path.as_posix() else "real"])
+    views, dropped = base_view([base], [tested, *folders["family"]], tmp_path / "view")
+    assert dropped == ["tested_source"]
+    assert sorted(p.name for p in views[0].iterdir()) == ["MANIFEST.csv", "keep_a", "keep_b"]
+    with open(views[0] / "MANIFEST.csv", newline="") as handle:
+        assert {r["path"].split("/")[0] for r in csv.DictReader(handle)} == {"keep_a", "keep_b"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_labels_enter_as_reviewer_decisions_once_each(settings, folders, submitter, reviewer):
+    settings.AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN = 1.0
+    settings.AIORNOT_HEATMAPS = False
+    plan = plan_split(**folders, counts=[4, 8], max_scored=50, min_scored_family=5)
+    first = labels_enter(labels=plan.labels_for(4), submitter=submitter, reviewer=reviewer)
+    assert set(first) == {d for _, _, d in plan.labels_for(4)}
+    cases = labels_enter(labels=plan.labels_for(8), submitter=submitter, reviewer=reviewer)
+    assert set(cases) == {d for _, _, d in plan.labels_for(8)} and len(cases) == 8
+    decided = dict(ReviewCase.objects.filter(status="decided").values_list("asset__sha256", "label"))
+    assert decided == {d: label for label, _, d in plan.labels_for(8)}  # each decided truthfully, once
+    assert not set(decided) & {d for items in plan.scored.values() for _, d in items}
