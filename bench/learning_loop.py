@@ -33,7 +33,6 @@ Features are cached by sha256 in AIORNOT_FEATURE_CACHE_DIR (--cache-dir), so a s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import random
 import sys
@@ -44,6 +43,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from detector.ml.checkpoint import file_sha256  # noqa: E402  (after the path is set)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -62,14 +63,6 @@ def image_files(folders) -> list[Path]:
                     seen.add(key)
                     out.append(path)
     return out
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _unique_by_content(paths, taken: set[str]) -> list[tuple[Path, str]]:

@@ -41,8 +41,8 @@ def main(argv=None) -> int:
     from detector.ml.metrics import roc_auc
     from detector.ml.out_of_source import extract, load_images
     from detector.ml.preprocessing import Preprocessing
+    from detector.ml.evaluation import wilson_interval
     from detector.ml.probe import FeatureExtractor, balanced_weights, fit_linear_head, probabilities_from_logits
-    from detector.ml.probe import wilson_interval
 
     images, _sides = load_images(args.data_dirs, max_per_source=args.max_per_source, seed=args.seed, log=lambda *_: None)
     extractor = FeatureExtractor.imagenet(Preprocessing(input_size=224, max_tiles=5), cache_dir=args.cache_dir)
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         logits = head.logits(features["original"])
         ids = np.r_[test_ai, test_real]
         caught = int((probabilities_from_logits(logits[test_ai]) >= 0.5).sum())
-        low, high = wilson_interval(caught, len(test_ai))
+        low, high = wilson_interval(caught, len(test_ai)) or (float("nan"), float("nan"))
         print(f"{n:>6} {roc_auc(labels[ids], logits[ids]):>19.3f} {100 * caught / len(test_ai):>10.1f}% ({100 * low:.0f}-{100 * high:.0f}%)")
     return 0
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from .architectures import create_model
 from .datasets import Sample, load_image
+from .evaluation import wilson_interval
 from .metrics import roc_auc, sigmoid
 from .preprocessing import Preprocessing, extract_tiles, to_tensor
 
@@ -331,16 +332,6 @@ def _rate(condition) -> float:
     return float(condition.mean()) if condition.size else 0.0
 
 
-def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    if total == 0:
-        return (math.nan, math.nan)
-    phat = successes / total
-    denom = 1 + z * z / total
-    centre = (phat + z * z / (2 * total)) / denom
-    half = z * math.sqrt(phat * (1 - phat) / total + z * z / (4 * total * total)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
 def operating_figures(p_ai, images, thresholds) -> dict:
     """The headline table: AUCs, rates at the thresholds with 95% intervals, per kind and family."""
     p = np.asarray(p_ai, dtype=np.float64)
@@ -351,7 +342,7 @@ def operating_figures(p_ai, images, thresholds) -> dict:
 
     def rate(mask, condition):
         n, k = int(mask.sum()), int((mask & condition).sum())
-        low, high = wilson_interval(k, n)
+        low, high = wilson_interval(k, n) or (math.nan, math.nan)
         return {"count": k, "of": n, "rate": (k / n) if n else math.nan, "interval": [low, high]}
 
     figures = {
