@@ -53,6 +53,7 @@ EVIDENCE_SENTENCES = {
     provenance.CODE_C2PA_CLAIM_HUMAN: _("declares a human source (%(terms)s)"),
     provenance.CODE_C2PA_CLAIM_SOURCE_TYPES: _("declares %(terms)s"),
     provenance.CODE_C2PA_CLAIM_NO_SOURCE_TYPE: _("declares no digital source type"),
+    provenance.CODE_C2PA_CLAIM_CREATED_BY_GENERATOR: _("says the image was created by %(generator)s, an AI image generator"),
     provenance.CODE_C2PA_SIGNED_BY: _("Signed by %(signer)s."),
     provenance.CODE_C2PA_CLAIM_GENERATOR: _("Claim generator %(generator)s."),
     provenance.CODE_C2PA_ACTIONS: _("Actions %(actions)s."),

@@ -62,6 +62,7 @@ CODE_C2PA_CLAIM_AI_GENERATED = "provenance.c2pa.claim.ai_generated"  # term
 CODE_C2PA_CLAIM_AI_COMPOSITE = "provenance.c2pa.claim.ai_composite"  # term
 CODE_C2PA_CLAIM_AI_INGREDIENT = "provenance.c2pa.claim.ai_ingredient"
 CODE_C2PA_CLAIM_HUMAN = "provenance.c2pa.claim.human_source"  # terms
+CODE_C2PA_CLAIM_CREATED_BY_GENERATOR = "provenance.c2pa.claim.created_by_generator"  # generator
 CODE_C2PA_CLAIM_SOURCE_TYPES = "provenance.c2pa.claim.source_types"  # terms
 CODE_C2PA_CLAIM_NO_SOURCE_TYPE = "provenance.c2pa.claim.no_source_type"
 CODE_C2PA_SIGNED_BY = "provenance.c2pa.summary.signed_by"  # signer
@@ -125,6 +126,9 @@ GENERATOR_NAMES = (
     "DiffusionBee",
     "Draw Things",
     "Meta AI",
+    # Microsoft's claim generator on Bing Image Creator / Designer output (DALL-E 3), which
+    # declares no digital source type.
+    "Responsible AI Image Provenance",
 )
 _GENERATOR_PATTERNS = [
     (name, re.compile(r"\b" + r"[\s\-_.·]*".join(map(re.escape, re.split(r"[\s\-_.·]+", name))) + r"\b", re.I))
@@ -748,6 +752,7 @@ def _c2pa_store_finding(
         "claim_generator": _claim_generator(active),
         "signer": _signer(active),
         "actions": _actions(active.get("assertions")),
+        "software_agents": _software_agents(active.get("assertions")),
         "digital_source_types": active_types,
         "ingredient_digital_source_types": ingredient_types,
         "title": active.get("title") if isinstance(active.get("title"), str) else None,
@@ -783,6 +788,22 @@ def _c2pa_store_finding(
             how_signed_part = _part(CODE_C2PA_SIGNED_TRUSTED_BY_DATED, name=vouching.name, date=vouching.date)
         else:
             how_signed_part = _part(CODE_C2PA_SIGNED_TRUSTED_BY, name=vouching.name)
+    direction, strength, claim, claim_part = _c2pa_claim(
+        active_terms, ingredient_terms, details["actions"], details["claim_generator"], details["software_agents"], trusted
+    )
+    line = f"C2PA manifest ({state}: {how_signed}) {claim}.{summary}"
+    params = {
+        "state": _part(CODE_C2PA_STATE_TRUSTED if trusted else CODE_C2PA_STATE_VALID),
+        "how_signed": how_signed_part,
+        "claim": claim_part,
+        "more": summary_parts,
+    }
+    return _finding("c2pa", direction, strength, line, CODE_C2PA_MANIFEST, params, verified=True, **details)
+
+
+def _c2pa_claim(active_terms: set, ingredient_terms: set, actions: list, claim_generator: str | None,
+                software_agents: list, trusted: bool) -> tuple[str, str, str, dict]:
+    """(direction, strength, claim sentence, claim part) of what a validated manifest declares."""
     if AI_GENERATED in active_terms:
         # Anyone can mint a certificate: only a signer under an admin-configured anchor makes
         # the claim decisive; an untrusted one counts, but a person still looks.
@@ -802,6 +823,15 @@ def _c2pa_store_finding(
         terms = ", ".join(sorted(active_terms & HUMAN_SOURCE_TYPES))
         claim = f"declares a human source ({terms})"
         claim_part = _part(CODE_C2PA_CLAIM_HUMAN, terms=terms)
+    elif not active_terms and "c2pa.created" in actions and (
+        created_by := _generator_named(" ".join([claim_generator or "", *software_agents]))
+    ):
+        # Older generator manifests (Bing Image Creator's DALL-E 3, early ChatGPT images) state no
+        # digital source type, but a signer that says its AI tool created the image makes the same
+        # claim; an edit (c2pa.edited) by such a tool is not counted here.
+        direction, strength = TOWARDS_AI, STRONG if trusted else MODERATE
+        claim = f"says the image was created by {created_by}, an AI image generator"
+        claim_part = _part(CODE_C2PA_CLAIM_CREATED_BY_GENERATOR, generator=created_by)
     else:
         direction, strength = NEUTRAL, NONE
         described = ", ".join(sorted(active_terms)) if active_terms else "no digital source type"
@@ -810,14 +840,7 @@ def _c2pa_store_finding(
             claim_part = _part(CODE_C2PA_CLAIM_SOURCE_TYPES, terms=described)
         else:
             claim_part = _part(CODE_C2PA_CLAIM_NO_SOURCE_TYPE)
-    line = f"C2PA manifest ({state}: {how_signed}) {claim}.{summary}"
-    params = {
-        "state": _part(CODE_C2PA_STATE_TRUSTED if trusted else CODE_C2PA_STATE_VALID),
-        "how_signed": how_signed_part,
-        "claim": claim_part,
-        "more": summary_parts,
-    }
-    return _finding("c2pa", direction, strength, line, CODE_C2PA_MANIFEST, params, verified=True, **details)
+    return direction, strength, claim, claim_part
 
 
 def _c2pa_failures(store: dict) -> list[tuple[str, str]]:
@@ -905,6 +928,21 @@ def _actions(assertions) -> list[str]:
             if isinstance(action, dict) and isinstance(action.get("action"), str) and action["action"] not in actions:
                 actions.append(action["action"])
     return actions
+
+
+def _software_agents(assertions) -> list[str]:
+    """The softwareAgent names of the manifest's actions (a string or {"name": ...})."""
+    agents = []
+    for assertion in assertions if isinstance(assertions, list) else []:
+        if not (isinstance(assertion, dict) and str(assertion.get("label", "")).startswith("c2pa.actions")):
+            continue
+        data = assertion.get("data") if isinstance(assertion.get("data"), dict) else {}
+        for action in data.get("actions") or []:
+            agent = action.get("softwareAgent") if isinstance(action, dict) else None
+            name = agent.get("name") if isinstance(agent, dict) else agent
+            if isinstance(name, str) and name.strip() and len(agents) < _MAX_DETAIL_ITEMS:
+                agents.append(_one_line(name, 200))
+    return agents
 
 
 def _digital_source_types(assertions) -> list[str]:

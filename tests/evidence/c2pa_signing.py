@@ -111,10 +111,11 @@ def sign_image(
     data: bytes,
     mime_type: str,
     *,
-    digital_source_type: str,
+    digital_source_type: str | None,
     action: str = "c2pa.created",
     chain: SigningChain | None = None,
     remote_manifest_url: str | None = None,
+    claim_generator: str = "aiornot-tests",
 ) -> bytes:
     """Return ``data`` with an embedded C2PA manifest declaring ``digital_source_type``.
 
@@ -122,7 +123,7 @@ def sign_image(
     """
     chain = chain or signing_chain()
     manifest = {
-        "claim_generator_info": [{"name": "aiornot-tests", "version": "1.0"}],
+        "claim_generator_info": [{"name": claim_generator, "version": "1.0"}],
         "title": "test image",
         "assertions": [
             {
@@ -131,8 +132,8 @@ def sign_image(
                     "actions": [
                         {
                             "action": action,
-                            "digitalSourceType": IPTC_SOURCE_TYPE + digital_source_type,
                             "softwareAgent": {"name": "aiornot test generator"},
+                            **({"digitalSourceType": IPTC_SOURCE_TYPE + digital_source_type} if digital_source_type else {}),
                         }
                     ]
                 },

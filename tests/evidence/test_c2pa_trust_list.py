@@ -158,3 +158,30 @@ def test_a_missing_file_or_a_bad_date_is_refused(tmp_path, vendor):
     good.write_text(vendor.ca_pem)
     with pytest.raises(CommandError, match="not YYYY-MM-DD"):
         install(good, date="13/08/2026")
+
+
+
+def test_a_manifest_created_by_a_named_ai_generator_counts_without_a_source_type():
+    """Bing Image Creator's DALL-E 3 manifests (C2PA 1.x) state no digital source type, only their AI claim
+    generator and c2pa.created. Today's c2pa library refuses to sign such a claim, so the rule is tested
+    on what the reader extracted from the manifest."""
+    from detector.evidence.provenance import _c2pa_claim
+
+    direction, strength, claim, part = _c2pa_claim(
+        set(), set(), ["c2pa.created"], "Microsoft Responsible AI Image Provenance 1.0", [], trusted=True)
+    assert (direction, strength) == ("ai", "strong")
+    assert claim == "says the image was created by Responsible AI Image Provenance, an AI image generator"
+    assert part["code"] == "provenance.c2pa.claim.created_by_generator"
+    assert _c2pa_claim(set(), set(), ["c2pa.created"], "Microsoft Responsible AI Image Provenance 1.0", [],
+                       trusted=False)[:2] == ("ai", "moderate")  # not vouched for: worth a look, not a decision
+    assert _c2pa_claim(set(), set(), ["c2pa.created"], "some app", ["DALL-E"], trusted=True)[:2] == ("ai", "strong")
+
+
+def test_a_manifest_without_a_source_type_from_an_unknown_tool_or_an_edit_claims_nothing():
+    from detector.evidence import NEUTRAL, NONE
+    from detector.evidence.provenance import _c2pa_claim
+
+    assert _c2pa_claim(set(), set(), ["c2pa.created"], "Camera app 2.0", [], trusted=True)[:2] == (NEUTRAL, NONE)
+    assert _c2pa_claim(set(), set(), ["c2pa.edited"], "Adobe Firefly", [], trusted=True)[:2] == (NEUTRAL, NONE)
+    # A declared human source wins over a generator's name.
+    assert _c2pa_claim({"digitalCapture"}, set(), ["c2pa.created"], "Gemini", [], trusted=True)[0] == "human"
