@@ -918,30 +918,33 @@ def _signer(manifest: dict) -> dict:
     return {key: _one_line(info[key], 200) for key in keys if isinstance(info.get(key), str)}
 
 
-def _actions(assertions) -> list[str]:
-    actions = []
+def _action_entries(assertions):
+    """Every action dict of the manifest's c2pa.actions assertions."""
     for assertion in assertions if isinstance(assertions, list) else []:
         if not (isinstance(assertion, dict) and str(assertion.get("label", "")).startswith("c2pa.actions")):
             continue
         data = assertion.get("data") if isinstance(assertion.get("data"), dict) else {}
         for action in data.get("actions") or []:
-            if isinstance(action, dict) and isinstance(action.get("action"), str) and action["action"] not in actions:
-                actions.append(action["action"])
+            if isinstance(action, dict):
+                yield action
+
+
+def _actions(assertions) -> list[str]:
+    actions = []
+    for action in _action_entries(assertions):
+        if isinstance(action.get("action"), str) and action["action"] not in actions:
+            actions.append(action["action"])
     return actions
 
 
 def _software_agents(assertions) -> list[str]:
     """The softwareAgent names of the manifest's actions (a string or {"name": ...})."""
     agents = []
-    for assertion in assertions if isinstance(assertions, list) else []:
-        if not (isinstance(assertion, dict) and str(assertion.get("label", "")).startswith("c2pa.actions")):
-            continue
-        data = assertion.get("data") if isinstance(assertion.get("data"), dict) else {}
-        for action in data.get("actions") or []:
-            agent = action.get("softwareAgent") if isinstance(action, dict) else None
-            name = agent.get("name") if isinstance(agent, dict) else agent
-            if isinstance(name, str) and name.strip() and len(agents) < _MAX_DETAIL_ITEMS:
-                agents.append(_one_line(name, 200))
+    for action in _action_entries(assertions):
+        agent = action.get("softwareAgent")
+        name = agent.get("name") if isinstance(agent, dict) else agent
+        if isinstance(name, str) and name.strip() and len(agents) < _MAX_DETAIL_ITEMS:
+            agents.append(_one_line(name, 200))
     return agents
 
 

@@ -301,18 +301,9 @@ def test_model_page_lists_versions_and_refuses_bad_actions_with_a_reason(web, si
 
 def test_retrain_of_a_probe_model_refits_its_head_with_reviewer_labels_weighted_up(settings, labelled, tmp_path):
     """The default model is a probe: retrain keeps its recipe (frozen backbone, out-of-source thresholds)."""
-    from detector.ml.out_of_source import train_probe_detector
-
-    from ..ml.test_out_of_source import _write_folder
-
-    base = _write_folder(tmp_path / "base", {
+    base, probe = probe_with_base(settings, tmp_path, {
         "a": (5, 5, "photo"), "b": (5, 0, "painting"), "c": (0, 5, "photo"), "d": (5, 5, "drawing"),
     })
-    probe = tmp_path / "probe.pt"
-    train_probe_detector([base], probe, folds=3, max_per_source=None, input_size=64, max_tiles=1,
-                         cache_dir=tmp_path / "cache", log=lambda *_: None)
-    settings.AIORNOT_DETECTOR_CHECKPOINT = probe
-    settings.AIORNOT_FEATURE_CACHE_DIR = tmp_path / "cache"
     settings.AIORNOT_RETRAIN_LABEL_WEIGHT = 3.0
     labelled(ai=6, human=6)
 
@@ -334,15 +325,22 @@ def test_retrain_of_a_probe_model_refits_its_head_with_reviewer_labels_weighted_
 
 
 def test_retrain_of_a_probe_model_without_base_data_says_what_it_needs(settings, labelled, tmp_path):
+    probe_with_base(settings, tmp_path, {"a": (4, 4, "photo"), "b": (4, 4, "painting")}, folds=2)
+    labelled(ai=3, human=3)
+    with pytest.raises(CommandError, match="base training data"):
+        call_command("retrain", "--base-data", "--holdout-fraction", "0.34", stdout=io.StringIO())
+
+
+def probe_with_base(settings, tmp_path, sources, folds=3):
+    """A probe model (the default kind) trained on a small drawn base folder, made the built-in model."""
     from detector.ml.out_of_source import train_probe_detector
 
     from ..ml.test_out_of_source import _write_folder
 
-    base = _write_folder(tmp_path / "base", {"a": (4, 4, "photo"), "b": (4, 4, "painting")})
+    base = _write_folder(tmp_path / "base", sources)
     probe = tmp_path / "probe.pt"
-    train_probe_detector([base], probe, folds=2, max_per_source=None, input_size=64, max_tiles=1, log=lambda *_: None)
+    train_probe_detector([base], probe, folds=folds, max_per_source=None, input_size=64, max_tiles=1,
+                         cache_dir=tmp_path / "cache", log=lambda *_: None)
     settings.AIORNOT_DETECTOR_CHECKPOINT = probe
     settings.AIORNOT_FEATURE_CACHE_DIR = tmp_path / "cache"
-    labelled(ai=3, human=3)
-    with pytest.raises(CommandError, match="base training data"):
-        call_command("retrain", "--base-data", "--holdout-fraction", "0.34", stdout=io.StringIO())
+    return base, probe

@@ -8,7 +8,7 @@ from detector.services import embedded_sweep
 from registry.models import Job, ModelVersion
 from registry.services import builtin_model_ensure, labels_since_last_candidate, retrain_when_labels_arrive
 
-from .test_retrain_loop import labelled  # noqa: F401  (the fixture: reviewers label real images)
+from .test_retrain_loop import labelled, probe_with_base  # noqa: F401  (labelled: reviewers label real images)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,18 +16,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def probe_model(settings, tmp_path):
     """The default kind of model (a probe) and base data, so a retrain can run."""
-    from detector.ml.out_of_source import train_probe_detector
-
-    from ..ml.test_out_of_source import _write_folder
-
-    base = _write_folder(tmp_path / "base", {
+    base, probe = probe_with_base(settings, tmp_path, {
         "a": (5, 5, "photo"), "b": (5, 0, "painting"), "c": (0, 5, "photo"), "d": (5, 5, "drawing"),
     })
-    probe = tmp_path / "probe.pt"
-    train_probe_detector([base], probe, folds=3, max_per_source=None, input_size=64, max_tiles=1,
-                         cache_dir=tmp_path / "cache", log=lambda *_: None)
-    settings.AIORNOT_DETECTOR_CHECKPOINT = probe
-    settings.AIORNOT_FEATURE_CACHE_DIR = tmp_path / "cache"
     settings.AIORNOT_BASE_TRAINING_DATA = [str(base)]
     settings.AIORNOT_HOLDOUT_FRACTION = 0.34
     return probe
