@@ -1,4 +1,8 @@
-"""One JSON error shape for the whole API: {"error": {"code": ..., "message": ...}}."""
+"""One JSON error shape for the whole API: {"error": {"code": ..., "message": ...}}.
+
+Every refusal a service raises (any ``ServiceError``) reaches the client through here with its
+own code, message and HTTP status, so API views let them propagate instead of converting them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from django.http import UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from .errors import ServiceError
 
 
 class ApiError(exceptions.APIException):
@@ -27,9 +33,12 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
-def _request_body_error(exc) -> ApiError | None:
-    """Django's own refusals of a request body, as API errors (they would otherwise be a 500
-    or an HTML page): a body the client stopped sending, too many fields or files."""
+def _as_api_error(exc) -> ApiError | None:
+    """A service's refusal, or one of Django's own refusals of a request body (they would otherwise
+    be a 500 or an HTML page: a body the client stopped sending, too many fields or files), as an
+    API error; None for anything else."""
+    if isinstance(exc, ServiceError):
+        return ApiError(exc.code, exc.message, exc.http_status)
     if isinstance(exc, UnreadablePostError):
         return ApiError("request_body_incomplete", "The request body did not arrive in full; send it again.")
     if isinstance(exc, RequestDataTooBig):
@@ -42,7 +51,8 @@ def _request_body_error(exc) -> ApiError | None:
 
 
 def api_exception_handler(exc, context):
-    exc = _request_body_error(exc) or exc
+    """DRF's EXCEPTION_HANDLER: any API error, service refusal included, as the one JSON shape."""
+    exc = _as_api_error(exc) or exc
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -7,6 +7,6 @@ application = get_wsgi_application()
 
 # Embedded mode (no broker): this process scores uploads in its own background thread.
 # Started here, in each server process (never with gunicorn --preload: threads do not survive fork).
-from detector.services import embedded_scoring_start  # noqa: E402
+from aiornot_site.embedded import embedded_scoring_start  # noqa: E402
 
 embedded_scoring_start()

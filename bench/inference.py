@@ -32,6 +32,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from detector.ml.checkpoint import CheckpointError  # noqa: E402
 from detector.ml.explain import heatmap  # noqa: E402
@@ -133,8 +134,6 @@ def matmul_peak_gflops(threads: int, seconds: float) -> float:
 
 
 def model_gflops_per_crop(model: torch.nn.Module, size: int) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
         model(torch.zeros(1, 3, size, size))

@@ -33,6 +33,7 @@ Features are cached by sha256 in AIORNOT_FEATURE_CACHE_DIR (--cache-dir), so a s
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import random
 import sys
@@ -41,10 +42,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import django
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot loads: no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.ml.checkpoint import file_sha256  # noqa: E402  (after the path is set)
+from detector.ml.checkpoint import read_checkpoint  # noqa: E402
+from detector.ml.digests import file_sha256  # noqa: E402  (after the path is set)
+from detector.ml.inference import load_detector  # noqa: E402
+from detector.ml.metrics import roc_auc  # noqa: E402
+from detector.ml.out_of_source import train_probe_detector  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -132,8 +146,6 @@ def base_view(base_dirs, exclude_folders, out: Path) -> tuple[list[Path], list[s
 
     Returns the new base folders and the names of the sources left out.
     """
-    import csv
-
     excluded = [Path(f).resolve() for f in exclude_folders]
     dropped, views = [], []
     for base in base_dirs:
@@ -168,6 +180,7 @@ def labels_enter(*, labels, submitter, reviewer) -> dict[str, int]:
 
     Images already in the database (from a smaller N) are not entered again.
     """
+    # The app's modules load after django.setup() on the scratch database (main).
     from detector.models import ImageAsset
     from detector.services import submission_create
     from reviews.models import ReviewCase
@@ -194,11 +207,7 @@ def labels_enter(*, labels, submitter, reviewer) -> dict[str, int]:
 
 def score_sets(checkpoint_path, scored: dict, *, batch: int = 8) -> dict:
     """P(AI) of every scored image with a model, and its likely_ai / likely_human thresholds."""
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    from detector.ml.inference import load_detector
-    from detector.scoring import thresholds_for
+    from detector.scoring import thresholds_for  # after django.setup() on the scratch database (main)
 
     detector = load_detector(checkpoint_path)
     thresholds = thresholds_for(detector)
@@ -217,10 +226,6 @@ def score_sets(checkpoint_path, scored: dict, *, batch: int = 8) -> dict:
 
 def figures(scores: dict) -> dict:
     """AUCs, recall at likely_ai and false-positive rates from one model's scores."""
-    import numpy as np
-
-    from detector.ml.metrics import roc_auc
-
     p, cut = scores["p"], scores["likely_ai"]
     real = np.r_[p.get("photos", []), p.get("art", [])]
 
@@ -266,11 +271,6 @@ def _fmt(value, percent=False):
 
 
 def draw_curve(rows, path: Path, family_name: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ns = [r["n"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(ns, [r["family_auc"] for r in rows], "o-", label=f"{family_name} AUC vs real")
@@ -316,8 +316,6 @@ def main(argv=None) -> int:
     def say(message):
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
-    import torch
-
     torch.set_num_threads(args.threads)
     plan = plan_split(family=args.family, real=args.real, photos=args.photos, art=args.art, other_ai=args.other_ai,
                       counts=[int(n) for n in args.labels.split(",")], max_scored=args.max_scored, seed=args.seed)
@@ -336,9 +334,6 @@ def main(argv=None) -> int:
         say(f"base data without the tested sources ({', '.join(dropped) or 'none dropped'})")
         start = Path(args.start_checkpoint) if args.start_checkpoint else work / "start.pt"
         if not args.start_checkpoint:
-            from detector.ml.checkpoint import read_checkpoint
-            from detector.ml.out_of_source import train_probe_detector
-
             recipe = read_checkpoint(args.recipe_checkpoint).training_args or {}
             train_probe_detector(
                 [str(b) for b in base], start, folds=int(recipe.get("folds") or 5), max_per_source=args.max_per_source,
@@ -350,15 +345,16 @@ def main(argv=None) -> int:
             )
             say(f"starting probe fitted on the base ({start})")
         _scratch_environment(work, start, Path(args.cache_dir))
-        import django
-
         django.setup()
+        # The app's modules load only now, on the scratch database.
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
         from django.core.management import call_command
 
         from aiornot_site.roles import REVIEWERS, SUBMITTERS
-        from registry.services import builtin_model_ensure, checkpoint_local_path, retrain
+        from registry.checkpoints import checkpoint_local_path
+        from registry.retraining import retrain
+        from registry.services import builtin_model_ensure
 
         call_command("migrate", verbosity=0)
         users = get_user_model().objects

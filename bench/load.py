@@ -34,6 +34,7 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,9 +42,11 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import urllib3
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -56,8 +59,6 @@ def free_port() -> int:
 
 
 def image_png(seed: int, size: int = 160) -> bytes:
-    from PIL import Image
-
     rng = random.Random(seed)
     image = Image.new("RGB", (size, size))
     pixels = image.load()
@@ -334,15 +335,11 @@ print("TOKENS=" + json.dumps(tokens))
 
 
 def _seconds_between(start: str, end: str) -> float:
-    from datetime import datetime
-
     return (datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
 
 
 def burst_main(args) -> int:
     """C clients x U uploads against `scripts/run.sh`'s server; every one must be scored."""
-    import sqlite3
-
     data_dir = Path(tempfile.mkdtemp(prefix="aiornot-burst-"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}

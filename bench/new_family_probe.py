@@ -20,6 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from detector.ml.metrics import roc_auc, wilson_interval  # noqa: E402
+from detector.ml.out_of_source import extract, load_images  # noqa: E402
+from detector.ml.preprocessing import Preprocessing  # noqa: E402
+from detector.ml.probe import FeatureExtractor, balanced_weights, fit_linear_head, probabilities_from_logits  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -35,15 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    import torch
-
     torch.set_num_threads(1)
-    from detector.ml.metrics import roc_auc
-    from detector.ml.out_of_source import extract, load_images
-    from detector.ml.preprocessing import Preprocessing
-    from detector.ml.evaluation import wilson_interval
-    from detector.ml.probe import FeatureExtractor, balanced_weights, fit_linear_head, probabilities_from_logits
-
     images, _sides = load_images(args.data_dirs, max_per_source=args.max_per_source, seed=args.seed, log=lambda *_: None)
     extractor = FeatureExtractor.imagenet(Preprocessing(input_size=224, max_tiles=5), cache_dir=args.cache_dir)
     variants = ("original", "wild", "jpeg75_half")

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from PIL import Image
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -34,8 +36,6 @@ def main() -> None:
     if args.threads:
         set_torch_threads(args.threads)
     detector = load_detector(args.checkpoint)
-    from PIL import Image
-
     samples = []
     for sample in collect_samples(args.data_dirs, log=lambda m: None):
         with Image.open(sample.path) as image:

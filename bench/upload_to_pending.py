@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("AIORNOT_CHROMIUM", "/usr/bin/chromium")
@@ -93,8 +94,6 @@ def main() -> None:
         started = time.monotonic()
         wait_until_up(f"{base}/accounts/login/")
         server_up_s = time.monotonic() - started
-        from playwright.sync_api import sync_playwright
-
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 import warnings
 from datetime import date
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from matplotlib import rc_context
+from matplotlib.figure import Figure  # the OO API: no pyplot global state, safe in threads
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from detector.models import Verdict
+from reviews.models import Decision
 
 # The site's palette (static/css/site.css): AI brown, human green, accent blue, muted grey.
 AI_COLOUR = "#8a3b00"
@@ -43,9 +51,6 @@ _RC = {
 
 
 def _figure(width: float = 7.0, height: float = 3.2, rows: int = 1, height_ratios=None):
-    from matplotlib import rc_context
-    from matplotlib.figure import Figure  # the OO API: no pyplot global state, safe in threads
-
     with rc_context(_RC):
         fig = Figure(figsize=(width, height), layout="constrained")
         if rows == 1:
@@ -56,8 +61,6 @@ def _figure(width: float = 7.0, height: float = 3.2, rows: int = 1, height_ratio
 
 
 def _svg(fig, chart_id: str, title: str, desc: str) -> SafeString:
-    from matplotlib import rc_context
-
     buffer = io.StringIO()
     with rc_context(_RC), warnings.catch_warnings():
         # Text stays text in the SVG (the browser draws it with its own fonts), so a translated label
@@ -83,8 +86,6 @@ def _svg(fig, chart_id: str, title: str, desc: str) -> SafeString:
 
 
 def _percent_axis(axis) -> None:
-    from matplotlib.ticker import PercentFormatter
-
     axis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
 
 
@@ -93,8 +94,6 @@ def _pct(value) -> str:
 
 
 def _decision_label(code: str) -> str:
-    from reviews.models import Decision
-
     try:
         return str(Decision(code).label)
     except ValueError:
@@ -102,8 +101,6 @@ def _decision_label(code: str) -> str:
 
 
 def _verdict_label(code: str) -> str:
-    from detector.models import Verdict
-
     try:
         return str(Verdict(code).label)
     except ValueError:
@@ -111,8 +108,6 @@ def _verdict_label(code: str) -> str:
 
 
 def _integer_axis(axis) -> None:
-    from matplotlib.ticker import MaxNLocator
-
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
@@ -208,8 +203,6 @@ TEXT_EM_NARROW = 0.7
 
 
 def text_width_em(text: str) -> float:
-    import unicodedata
-
     return sum(1.0 if unicodedata.east_asian_width(ch) in ("W", "F") else TEXT_EM_NARROW for ch in text)
 
 
@@ -221,6 +214,8 @@ def wrap_to_width(text: str, width_em: float) -> str:
             cut = 1
             while cut < len(word) and text_width_em(word[: cut + 1]) <= width_em:
                 cut += 1
+            if word.rfind("-", 0, cut) > 0:  # "AI-generated" breaks as "AI-" / "generated"
+                cut = word.rfind("-", 0, cut) + 1
             if lines and not lines[-1]:
                 lines[-1] = word[:cut]
             else:
@@ -247,8 +242,6 @@ def agreement_chart(data: dict) -> SafeString | None:
     and a count too long for its cell is drawn smaller."""
     if not data["labelled"]:
         return None
-    from matplotlib.patches import Rectangle
-
     columns, rows = len(data["labels"]), len(data["verdicts"])
     em = AGREEMENT_LABEL_PT  # at 72 dpi a point is a pixel in the SVG
     line = AGREEMENT_LINE * em
@@ -363,8 +356,6 @@ def calibration_chart(data: dict) -> SafeString | None:
                   align="edge", color=MUTED)
     counts_ax.set_xlim(0, 1)
     _percent_axis(counts_ax.xaxis)
-    from matplotlib.ticker import MaxNLocator
-
     counts_ax.yaxis.set_major_locator(MaxNLocator(nbins=2, integer=True))
     counts_ax.set_xlabel(_("model P(AI) at routing"))
     counts_ax.set_ylabel(_("images"))

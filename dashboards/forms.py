@@ -7,7 +7,8 @@ from django.utils.translation import gettext_lazy as _
 
 from detector.models import Collection
 
-from .selectors import DashboardFilters, model_version_names
+from .filters import DashboardFilters
+from .selectors import model_version_names
 
 
 class DashboardFilterForm(forms.Form):

@@ -20,8 +20,9 @@ from django.views.decorators.http import require_GET
 from aiornot_site.roles import is_site_admin, role_required
 
 from .charts import all_charts
+from .filters import DashboardFilters
 from .forms import DashboardFilterForm
-from .selectors import DashboardFilters, dashboard_figures, data_watermark
+from .selectors import dashboard_figures, data_watermark
 
 # Figures (and their charts) are kept this long, and recomputed at once when an audit event
 # shows that the data changed; only the queue's ages and lease states can be this stale.

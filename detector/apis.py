@@ -1,4 +1,7 @@
-"""REST API for submissions: one small view per endpoint, services do the work."""
+"""REST API for submissions: one small view per endpoint, services do the work.
+
+A service's refusal (``SubmissionRejected``) propagates to the API's exception handler, which
+answers with its code, message and HTTP status."""
 
 from __future__ import annotations
 
@@ -12,18 +15,12 @@ from aiornot_site.api_errors import ApiError
 from aiornot_site.api_parsers import API_PARSER_CLASSES
 from aiornot_site.roles import is_submitter
 
+from .collections import archive_open, submissions_create_from_archive
 from .models import Submission
 from .selectors import submission_get_for_user, submissions_visible_to
 from .serializers import BatchCreateSerializer, SubmissionCreateSerializer, SubmissionSerializer
-from .services import (
-    SubmissionRejected,
-    archive_inspect,
-    collection_for_submission,
-    submission_submit,
-    submissions_create_batch,
-    submissions_create_from_archive,
-)
-from .views import asset_file_response
+from .services import collection_for_submission, submission_submit, submissions_create_batch
+from .views.files import asset_file_response
 
 
 class CanSubmit(BasePermission):
@@ -57,17 +54,14 @@ class SubmissionListCreateApi(generics.ListAPIView):
         serializer = SubmissionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            submission = submission_submit(
-                user=request.user,
-                upload=data.get("image"),
-                url=data.get("url", ""),
-                channel=Submission.Channel.API,
-                note=data.get("note", ""),
-                collection=collection_for_submission(data.get("collection")),
-            )
-        except SubmissionRejected as exc:
-            raise ApiError(exc.code, exc.message, exc.http_status) from exc
+        submission = submission_submit(
+            user=request.user,
+            upload=data.get("image"),
+            url=data.get("url", ""),
+            channel=Submission.Channel.API,
+            note=data.get("note", ""),
+            collection=collection_for_submission(data.get("collection")),
+        )
         submission.refresh_from_db()
         return Response(SubmissionSerializer(submission, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
@@ -125,12 +119,9 @@ class SubmissionBatchApi(APIView):
             payload["archive"] = data.getlist("archive")[0]
         serializer = BatchCreateSerializer(data=payload)
         serializer.is_valid(raise_exception=True)
-        try:
-            collection = collection_for_submission(serializer.validated_data.get("collection"))
-            # A hostile or unreadable archive refuses the whole request before anything is stored.
-            plan = archive_inspect(serializer.validated_data["archive"]) if serializer.validated_data["archive"] else None
-        except SubmissionRejected as exc:
-            raise ApiError(exc.code, exc.message, exc.http_status) from exc
+        collection = collection_for_submission(serializer.validated_data.get("collection"))
+        # A hostile or unreadable archive refuses the whole request before anything is stored.
+        plan = archive_open(serializer.validated_data["archive"]) if serializer.validated_data["archive"] else None
         items = submissions_create_batch(
             user=request.user,
             uploads=serializer.validated_data["images"],

@@ -1,45 +1,36 @@
-"""Collections on the web: who sees which, their status and reports, and an admin's edits.
+"""Collection writes: creating and editing collections, and files sent into one.
 
-Reads follow the roles: admins and reviewers see every entry of a collection, a submitter only
-their own. Every result shown here goes through ``verdict_withheld``, so an art-contest entrant
-never reads "likely AI" (nor the evidence behind it) before a reviewer has decided.
+Files come one by one or in zip archives (read by ``archives``); each file and each archive entry
+is accepted or refused on its own, and the accepted ones are scored together. An admin's edits are
+recorded in the admin's history of the object.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import hashlib
+import os
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext
 
-from aiornot_site.roles import is_reviewer, is_site_admin, is_submitter
-from reviews.selectors import ReviewOutcome, submission_outcome
-
-from .models import Collection, Submission, Verdict
-from .presentation import evidence_rows, probability_lines, verdict_wording
-from .selectors import SUBMISSION_LIST_STATES, submissions_filtered, submissions_sorted, verdict_withheld
+from .archives import (
+    ArchivePlan,
+    ArchiveRejected,
+    archive_entry_basename,
+    archive_entry_display_name,
+    archive_entry_read,
+    archive_inspect,
+    is_zip_archive,
+)
+from .models import Collection, Submission
+from .services import BatchItem, SubmissionRejected, collection_for_submission, submission_create
+from .tasks import submission_enqueue_scoring_many
 
 COLLECTION_FIELDS = ("name", "policy", "description", "deadline", "second_opinion", "review_every_entry", "is_open")
-
-
-# --- Who may do what ----------------------------------------------------------------------------
-
-
-def can_manage_collections(user) -> bool:
-    return is_site_admin(user) and user.has_perms(["detector.add_collection", "detector.change_collection"])
-
-
-def sees_every_entry(user) -> bool:
-    """Admins and reviewers see every entry of a collection; submitters only their own."""
-    return is_site_admin(user) or is_reviewer(user)
-
-
-# --- Writes -------------------------------------------------------------------------------------
 
 
 def collection_create(*, user, name: str, policy: str, description: str = "", deadline: datetime | None = None,
@@ -81,308 +72,148 @@ def collection_update(*, collection: Collection, user, **changes) -> Collection:
     return locked
 
 
-# --- Reads --------------------------------------------------------------------------------------
-
-
-def collections_visible_to(user) -> QuerySet[Collection]:
-    """Admins and reviewers: every collection. Submitters: the open ones, and closed ones they
-    have entries in. Others: none. Open ones first, then the nearest deadline."""
-    qs = Collection.objects.select_related("created_by")
-    if not sees_every_entry(user):
-        if not is_submitter(user):
-            return qs.none()
-        mine = Submission.objects.filter(submitted_by=user).values("collection_id")
-        qs = qs.filter(Q(is_open=True) | Q(pk__in=mine))
-    return qs.order_by("-is_open", "deadline", "name", "id")
-
-
-def collection_get_for_user(*, user, collection_id: int) -> Collection | None:
-    return collections_visible_to(user).filter(pk=collection_id).first()
-
-
-def collection_entries_visible_to(*, user, collection: Collection) -> QuerySet[Submission]:
-    qs = Submission.objects.select_related("asset", "submitted_by", "classifier_evidence", "collection").filter(
-        collection=collection
-    )
-    if not sees_every_entry(user):
-        qs = qs.filter(submitted_by=user)
-    return qs.order_by("created_at", "id")
-
-
-ENTRY_LIST_STATES = SUBMISSION_LIST_STATES
-ENTRY_LIST_VERDICTS = ("", *Verdict.values)
-ENTRY_LIST_SORTS = ("newest", "oldest", "name", "score")
-
-
-def may_use_model_verdicts(*, user, collection: Collection) -> bool:
-    """Whether this viewer may filter or sort a collection's entries by what the model said.
-
-    Admins and reviewers may. So may a submitter, except in an art contest: there an entrant is
-    never told which entries the model called likely AI before people decided, and a filter or a
-    score order would tell them just that (by elimination, even if withheld entries were left out).
-    """
-    return sees_every_entry(user) or collection.policy != Collection.Policy.ART_CONTEST
-
-
-def collection_entry_list_for(
-    *, user, collection: Collection, state: str = "", verdict: str = "", search: str = "", sort: str = "newest"
-) -> QuerySet[Submission]:
-    """The entries this viewer may list, filtered by people's decision (``state``, as on the
-    submission list), the model's ``verdict``, a search in file name, link or number, and sorted
-    newest, oldest, by file name or (admins and reviewers only) by score. A verdict filter from a
-    viewer who may not use it is ignored."""
-    entries = collection_entries_visible_to(user=user, collection=collection).select_related("asset__review_case")
-    verdicts_allowed = may_use_model_verdicts(user=user, collection=collection)
-    entries = submissions_filtered(entries, state=state, search=search, verdict=verdict if verdicts_allowed else "")
-    if sort == "score" and not sees_every_entry(user):
-        sort = "newest"
-    return submissions_sorted(entries, sort=sort)
-
-
-def collection_upload_progress(*, user, collection: Collection) -> dict:
-    """How many entries this person has in the collection, by scoring status: the upload page
-    polls it while the server adds a zip archive's entries one by one (each is committed alone)."""
-    counts = dict(
-        Submission.objects.filter(collection=collection, submitted_by=user)
-        .values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
-    return {"entries": sum(counts.values()), **{status: counts.get(status, 0) for status in Submission.Status.values}}
+# --- Files sent into a collection, and zip archives -----------------------------------------------
 
 
 @dataclass(frozen=True)
-class ReportEntry:
-    """One entry of a collection as this viewer may see it."""
+class UploadItem(BatchItem):
+    """A batch item that may come from an archive; ``already_submitted`` marks a repeat upload."""
 
-    submission: Submission
-    withheld: bool
-    outcome: ReviewOutcome
-    evidence: tuple[str, ...]
-
-    @property
-    def shows_score(self) -> bool:
-        return self.submission.status == Submission.Status.SCORED and not self.withheld
-
-    @property
-    def lines(self) -> dict[str, str]:
-        return (probability_lines(self.submission.p_ai) or {}) if self.shows_score else {}
-
-    @property
-    def verdict_display(self) -> str:
-        s = self.submission
-        if self.withheld:
-            return _("Under review")
-        if s.status != Submission.Status.SCORED:
-            return s.get_status_display()
-        return verdict_wording(s.verdict, s.fusion)["label"]
-
-    @property
-    def outcome_display(self) -> str:
-        return outcome_text(self.outcome)
-
-    @property
-    def filename(self) -> str:
-        return self.submission.original_filename or self.submission.source_url
+    archive: str = ""
+    already_submitted: bool = False
 
 
-def outcome_text(outcome: ReviewOutcome) -> str:
-    if outcome.state == "decided":
-        when = outcome.decided_at.strftime("%Y-%m-%d") if outcome.decided_at else ""
-        return _("Decided by a reviewer: %(label)s (%(date)s)") % {"label": outcome.label_display, "date": when}
-    return {
-        "waiting": _("Waiting for a reviewer"),
-        "in_review": _("A reviewer is looking at it"),
-        "not_routed": _("Not selected for human review"),
-        "not_scored": _("Not scored yet"),
-    }.get(outcome.state, outcome.state)
+def archive_open(upload) -> ArchivePlan:
+    """Inspect an uploaded zip against the configured limits, without inflating anything.
 
-
-def evidence_line(row: dict) -> str:
-    """One line per finding: 'Provenance metadata, points to AI (moderate, unsigned): <sentence>'."""
-    qualifiers = [str(row["strength_text"])] if row.get("strength_text") else []
-    if row.get("verified"):
-        qualifiers.append(_("verified"))
-    elif row.get("layer") != "classifier" and row.get("counts"):
-        qualifiers.append(_("unsigned"))
-    head = str(row["layer_name"])
-    if row.get("direction_text"):
-        head += f", {row['direction_text']}"
-    if qualifiers:
-        head += f" ({', '.join(qualifiers)})"
-    return f"{head}: {row['line']}"
-
-
-def report_entry(submission: Submission, user) -> ReportEntry:
-    withheld = submission.status == Submission.Status.SCORED and verdict_withheld(submission, user)
-    evidence: tuple[str, ...] = ()
-    if submission.status == Submission.Status.SCORED and not withheld:
-        evidence = tuple(evidence_line(row) for row in evidence_rows(submission.fusion))
-    return ReportEntry(submission=submission, withheld=withheld, outcome=submission_outcome(submission), evidence=evidence)
-
-
-def collection_report_entries(*, user, collection: Collection) -> list[ReportEntry]:
-    return [report_entry(s, user) for s in collection_entries_visible_to(user=user, collection=collection)]
-
-
-@dataclass(frozen=True)
-class CollectionStatus:
-    total: int
-    by_status: dict[str, int]
-    by_verdict: dict[str, int]
-    by_outcome: dict[str, int]
-
-    @property
-    def finished(self) -> int:
-        """Scored or failed: scoring has nothing left to do for these."""
-        return self.by_status["scored"] + self.by_status["failed"]
-
-    @property
-    def decided(self) -> int:
-        return sum(n for key, n in self.by_outcome.items() if key.startswith("decided"))
-
-    @property
-    def routed(self) -> int:
-        return self.decided + self.by_outcome["waiting"] + self.by_outcome["in_review"]
-
-    @property
-    def status_rows(self) -> list[tuple[str, int]]:
-        return [(label, self.by_status[value]) for value, label in Submission.Status.choices]
-
-    @property
-    def verdict_rows(self) -> list[tuple[str, int]]:
-        rows = [(label, self.by_verdict[value]) for value, label in Verdict.choices]
-        if self.by_verdict["under_review"]:
-            rows.append((_("Under review"), self.by_verdict["under_review"]))
-        return rows
-
-    @property
-    def outcome_rows(self) -> list[tuple[str, int]]:
-        from reviews.models import Decision
-
-        rows = [
-            (_("Not scored yet"), self.by_outcome["not_scored"]),
-            (_("Not selected for human review"), self.by_outcome["not_routed"]),
-            (_("Waiting for a reviewer"), self.by_outcome["waiting"]),
-            (_("A reviewer is looking at it"), self.by_outcome["in_review"]),
-        ]
-        rows += [
-            (_("Decided: %(label)s") % {"label": label}, self.by_outcome.get(f"decided_{value}", 0))
-            for value, label in Decision.choices
-        ]
-        return rows
-
-
-def collection_status(entries: list[ReportEntry]) -> CollectionStatus:
-    """Counts by scoring status, by verdict as this viewer may see it (withheld ones count as
-    under review, never as likely AI), and by review outcome."""
-    by_status = {value: 0 for value in Submission.Status.values}
-    by_verdict = {value: 0 for value in Verdict.values} | {"under_review": 0}
-    by_outcome = {"not_scored": 0, "not_routed": 0, "waiting": 0, "in_review": 0}
-    for entry in entries:
-        s = entry.submission
-        by_status[s.status] = by_status.get(s.status, 0) + 1
-        if entry.withheld:
-            by_verdict["under_review"] += 1
-        elif s.status == Submission.Status.SCORED and s.verdict:
-            by_verdict[s.verdict] = by_verdict.get(s.verdict, 0) + 1
-        key = f"decided_{entry.outcome.label}" if entry.outcome.state == "decided" else entry.outcome.state
-        by_outcome[key] = by_outcome.get(key, 0) + 1
-    return CollectionStatus(total=len(entries), by_status=by_status, by_verdict=by_verdict, by_outcome=by_outcome)
-
-
-# --- Report formats -----------------------------------------------------------------------------
-
-REPORT_COLUMNS = [
-    "id", "filename", "sha256", "submitted_by", "submitted_at", "status", "model_version", "p_ai", "ai_generated",
-    "verdict", "evidence", "review_state", "review_label", "reviewed_at", "review_decisions", "review_reasons",
-    "review_notes", "link",
-]
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ (or tab/CR) gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def final_review_decisions(entry: ReportEntry, *, with_reviewers: bool) -> list[dict]:
-    """The decisions of the final round of a decided case (none before: review stays blind).
-
-    Reviewer names only for viewers who see every entry (admins and reviewers).
+    Raises SubmissionRejected for the whole archive (nothing stored): archive_not_zip (415),
+    archive_corrupt (422), archive_empty (400), archive_too_many_files, archive_too_large,
+    archive_bomb (413).
     """
-    if entry.outcome.state != "decided" or entry.outcome.case_id is None:
-        return []
-    from reviews.models import ReviewCase
-
-    case = ReviewCase.objects.filter(pk=entry.outcome.case_id).first()
-    if case is None:
-        return []
-    decisions = case.decisions.filter(round=case.round).select_related("reviewer").order_by("created_at", "id")
-    return [
-        {
-            "decision": d.decision,
-            "stage": d.stage,
-            "reviewer": d.reviewer.username if with_reviewers else None,
-            "reason_codes": list(d.reason_codes or []),
-            "reasons": d.reason_code_labels(),
-            "note": d.note,
-            "decided_at": d.created_at.isoformat(),
-        }
-        for d in decisions
-    ]
+    try:
+        return archive_inspect(
+            upload,
+            max_files=settings.AIORNOT_ZIP_MAX_FILES,
+            max_total_bytes=settings.AIORNOT_ZIP_MAX_TOTAL_BYTES,
+            max_entry_bytes=settings.AIORNOT_MAX_UPLOAD_BYTES,
+            max_ratio=settings.AIORNOT_ZIP_MAX_RATIO,
+        )
+    except ArchiveRejected as exc:
+        raise SubmissionRejected(exc.code, exc.translated(gettext)) from exc
 
 
-def report_record(entry: ReportEntry, *, link: str, with_reviewers: bool = False) -> dict:
-    """The JSON form of one entry; score fields are null while the result is withheld."""
-    s, lines = entry.submission, entry.lines
-    return {
-        "id": s.pk,
-        "filename": entry.filename,
-        "sha256": s.asset.sha256,
-        "model_version": s.model_version if entry.shows_score else None,
-        "submitted_by": s.submitted_by.username,
-        "submitted_at": s.created_at.isoformat(),
-        "status": s.status,
-        "failure_reason": s.failure_reason if s.status == Submission.Status.FAILED else "",
-        "result_withheld": entry.withheld,
-        "p_ai": s.p_ai if entry.shows_score else None,
-        "ai_generated": lines.get("ai_generated"),
-        "human_made": lines.get("human_made"),
-        "verdict": s.verdict if entry.shows_score else None,
-        "verdict_display": str(entry.verdict_display),
-        "evidence": list(entry.evidence),
-        "review": {
-            "state": entry.outcome.state,
-            "label": entry.outcome.label,
-            "decided_at": entry.outcome.decided_at.isoformat() if entry.outcome.decided_at else None,
-            "decisions": final_review_decisions(entry, with_reviewers=with_reviewers),
-        },
-        "link": link,
-    }
+def _archive_entry_data(plan: ArchivePlan, info) -> bytes:
+    """One entry's bytes within the per-file limit, or SubmissionRejected for that entry."""
+    try:
+        return archive_entry_read(plan, info, max_entry_bytes=settings.AIORNOT_MAX_UPLOAD_BYTES)
+    except ArchiveRejected as exc:
+        raise SubmissionRejected(exc.code, exc.translated(gettext)) from exc
 
 
-def report_csv(records: list[dict]) -> str:
-    """The CSV form of report records; every cell is made safe for spreadsheets."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(REPORT_COLUMNS)
-    for r in records:
-        row = {
-            **r,
-            "p_ai": "" if r["p_ai"] is None else f"{r['p_ai']:.4f}",
-            "ai_generated": r["ai_generated"] or "",
-            "verdict": r["verdict_display"],
-            "evidence": "\n".join(r["evidence"]),
-            "review_state": r["review"]["state"],
-            "review_label": r["review"]["label"],
-            "reviewed_at": r["review"]["decided_at"] or "",
-            "model_version": r["model_version"] or "",
-            "review_decisions": "\n".join(
-                f"{d['decision']} ({d['stage']}{', ' + d['reviewer'] if d['reviewer'] else ''})"
-                for d in r["review"]["decisions"]
-            ),
-            "review_reasons": "\n".join("; ".join(d["reasons"]) for d in r["review"]["decisions"] if d["reasons"]),
-            "review_notes": "\n".join(d["note"] for d in r["review"]["decisions"] if d["note"]),
-        }
-        writer.writerow([csv_cell(row[column]) for column in REPORT_COLUMNS])
-    return out.getvalue()
+def _submission_create_once(
+    *, user, data: bytes, name: str, channel: str, note: str, collection: Collection | None, skip_repeats: bool
+) -> tuple[Submission, bool]:
+    """submission_create without enqueueing; with ``skip_repeats`` the same person sending the same
+    bytes to the same collection again gets their earlier submission back (a retried upload)."""
+    if skip_repeats and collection is not None:
+        earlier = (
+            Submission.objects.filter(
+                collection=collection, submitted_by=user, asset__sha256=hashlib.sha256(data).hexdigest()
+            )
+            .order_by("id")
+            .first()
+        )
+        if earlier is not None:
+            return earlier, True
+    submission = submission_create(
+        user=user, data=data, source=Submission.Source.UPLOAD, channel=channel,
+        original_filename=name, note=note, enqueue=False, collection=collection,
+    )
+    return submission, False
+
+
+def submissions_create_from_archive(
+    *,
+    user,
+    plan: ArchivePlan,
+    channel: str = Submission.Channel.API,
+    note: str = "",
+    collection: Collection | None = None,
+    first_index: int = 0,
+    skip_repeats: bool = False,
+    enqueue: bool = True,
+) -> list[UploadItem]:
+    """Submit every file of an inspected archive on its own: images are stored and (with
+    ``enqueue``) scored together; anything else is refused with its reason, per entry."""
+    items: list[UploadItem] = []
+    try:
+        for offset, info in enumerate(plan.entries):
+            shown = archive_entry_display_name(info.filename)
+            common = {"index": first_index + offset, "name": shown, "archive": plan.name}
+            try:
+                data = _archive_entry_data(plan, info)
+                submission, repeat = _submission_create_once(
+                    user=user, data=data, name=archive_entry_basename(info.filename) or f"entry-{offset + 1}",
+                    channel=channel, note=note, collection=collection, skip_repeats=skip_repeats,
+                )
+            except SubmissionRejected as exc:
+                items.append(UploadItem(error=exc, **common))
+            else:
+                items.append(UploadItem(submission=submission, already_submitted=repeat, **common))
+    finally:
+        plan.reader.close()
+    if enqueue:
+        _enqueue_new(items)
+    return items
+
+
+def _enqueue_new(items) -> None:
+    new = [i.submission.pk for i in items if i.submission is not None and not getattr(i, "already_submitted", False)]
+    if new:
+        transaction.on_commit(lambda: submission_enqueue_scoring_many(submission_ids=new))
+
+
+def collection_upload(
+    *,
+    user,
+    collection: Collection,
+    uploads,
+    note: str = "",
+    channel: str = Submission.Channel.WEB,
+) -> tuple[list[UploadItem], list[str]]:
+    """Files sent into a collection from the web page: images and zip archives, each file (and
+    each archive entry) accepted or refused on its own, then scored together.
+
+    Sending the same bytes to the same collection again returns the earlier submission instead
+    of a second one, so a retried or resumed upload never duplicates entries. Returns the items
+    and the archive entries skipped as clutter. Raises SubmissionRejected when the collection is
+    closed (nothing stored).
+    """
+    collection = collection_for_submission(collection.pk)
+    items: list[UploadItem] = []
+    ignored: list[str] = []
+    for upload in uploads:
+        name = os.path.basename((upload.name or "").replace("\\", "/"))
+        if is_zip_archive(upload):
+            try:
+                plan = archive_open(upload)
+            except SubmissionRejected as exc:
+                items.append(UploadItem(index=len(items), name=name, archive=name, error=exc))
+                continue
+            items += submissions_create_from_archive(
+                user=user, plan=plan, channel=channel, note=note, collection=collection,
+                first_index=len(items), skip_repeats=True, enqueue=False,
+            )
+            ignored += [f"{plan.name}: {entry}" for entry in plan.ignored]
+            continue
+        try:
+            submission, repeat = _submission_create_once(
+                user=user, data=upload.read(), name=name, channel=channel, note=note,
+                collection=collection, skip_repeats=True,
+            )
+        except SubmissionRejected as exc:
+            items.append(UploadItem(index=len(items), name=name, error=exc))
+        else:
+            items.append(UploadItem(index=len(items), name=name, submission=submission, already_submitted=repeat))
+    _enqueue_new(items)
+    return items, ignored

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .models import Collection
+from .selectors import collections_open_for_submission
 
 
 class SubmitImageForm(forms.Form):
@@ -30,8 +31,6 @@ class SubmitImageForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        from .selectors import collections_open_for_submission
-
         super().__init__(*args, **kwargs)
         self.fields["collection"].queryset = collections_open_for_submission()
         if not self.fields["collection"].queryset.exists():

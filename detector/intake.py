@@ -1,7 +1,8 @@
 """Validate submitted image bytes before anything is stored.
 
-Plain Python (no Django): limits are passed in. Size and pixel limits are checked
-before any pixel is decoded; then the whole image is decoded once so truncated or
+Plain Python (no Django): limits are passed in, and messages are English, marked for
+translation (the services show them in the reader's language). Size and pixel limits are
+checked before any pixel is decoded; then the whole image is decoded once so truncated or
 corrupt files are refused at the door rather than failing later in a worker.
 """
 
@@ -12,8 +13,9 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from django.utils.translation import gettext as _
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .refusals import Refusal, gettext_noop
 
 # Formats we store and score. Restricting Image.open to these also keeps Pillow from
 # handing hostile input to plugins we never need (EPS would start Ghostscript).
@@ -37,13 +39,8 @@ _KNOWN_UNSUPPORTED_SIGNATURES: list[tuple[bytes, int, str]] = [
 ]
 
 
-class ImageRejected(Exception):
+class ImageRejected(Refusal):
     """The bytes are not an image we can accept; ``code`` is stable, ``message`` is for people."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -77,55 +74,61 @@ def image_validate(data: bytes, *, max_bytes: int, max_pixels: int) -> Validated
     """
     size = len(data)
     if size == 0:
-        raise ImageRejected("empty_file", _("The file is empty."))
+        raise ImageRejected("empty_file", gettext_noop("The file is empty."))
     if size > max_bytes:
         raise ImageRejected(
-            "file_too_large", _("The file is %(size)s; the limit is %(limit)s.") % {"size": _mb(size), "limit": _mb(max_bytes)}
+            "file_too_large",
+            gettext_noop("The file is %(size)s; the limit is %(limit)s."),
+            {"size": _mb(size), "limit": _mb(max_bytes)},
         )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise ImageRejected("image_too_many_pixels", _("The image has too many pixels (%(detail)s).") % {"detail": exc}) from exc
+        raise ImageRejected(
+            "image_too_many_pixels", gettext_noop("The image has too many pixels (%(detail)s)."), {"detail": exc}
+        ) from exc
     except Image.DecompressionBombWarning:
-        raise ImageRejected("image_too_many_pixels", _("The image has too many pixels.")) from None
+        raise ImageRejected("image_too_many_pixels", gettext_noop("The image has too many pixels.")) from None
     except UnidentifiedImageError:
         unsupported = _describe_unsupported(data[:1024])
         if unsupported:
             raise ImageRejected(
                 "unsupported_format",
-                _("%(format)s files are not supported. Please send JPEG, PNG, WebP, GIF, BMP or TIFF.") % {"format": unsupported},
+                gettext_noop("%(format)s files are not supported. Please send JPEG, PNG, WebP, GIF, BMP or TIFF."),
+                {"format": unsupported},
             ) from None
         raise ImageRejected(
             "not_an_image",
-            _("The file is not an image we can read. Please send JPEG, PNG, WebP, GIF, BMP or TIFF."),
+            gettext_noop("The file is not an image we can read. Please send JPEG, PNG, WebP, GIF, BMP or TIFF."),
         ) from None
     except ValueError as exc:
         if "Decompressed Data Too Large" in str(exc) or "text chunks" in str(exc):
             raise ImageRejected(
                 "image_metadata_too_large",
-                _(
+                gettext_noop(
                     "The image carries a compressed text block too large to read safely (a decompression bomb). "
                     "Remove the metadata (re-save the image) and try again."
                 ),
             ) from exc
-        raise ImageRejected("image_corrupt", _("The image header is damaged and cannot be read (%(error)s).") % {"error": type(exc).__name__}) from exc
+        raise _header_damaged(exc) from exc
     except Exception as exc:  # Pillow raises many types for hostile headers
-        raise ImageRejected("image_corrupt", _("The image header is damaged and cannot be read (%(error)s).") % {"error": type(exc).__name__}) from exc
+        raise _header_damaged(exc) from exc
 
     with image:
         width, height = image.size
         image_format = image.format or ""
         if width < 1 or height < 1:
-            raise ImageRejected("image_corrupt", _("The image has no pixels."))
+            raise ImageRejected("image_corrupt", gettext_noop("The image has no pixels."))
         if width * height > max_pixels:
             raise ImageRejected(
                 "image_too_many_pixels",
-                _(
+                gettext_noop(
                     "The image is %(width)sx%(height)s pixels (%(megapixels)s megapixels); "
                     "the limit is %(limit)s megapixels."
-                ) % {
+                ),
+                {
                     "width": width, "height": height, "megapixels": f"{width * height / 1e6:.0f}",
                     "limit": f"{max_pixels / 1e6:.0f}",
                 },
@@ -140,6 +143,14 @@ def image_validate(data: bytes, *, max_bytes: int, max_pixels: int) -> Validated
     )
 
 
+def _header_damaged(exc: Exception) -> ImageRejected:
+    return ImageRejected(
+        "image_corrupt",
+        gettext_noop("The image header is damaged and cannot be read (%(error)s)."),
+        {"error": type(exc).__name__},
+    )
+
+
 def _decode_fully(image: Image.Image) -> None:
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -148,11 +159,11 @@ def _decode_fully(image: Image.Image) -> None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected("image_too_many_pixels", _("The image has too many pixels.")) from None
+        raise ImageRejected("image_too_many_pixels", gettext_noop("The image has too many pixels.")) from None
     except Exception as exc:
         raise ImageRejected(
             "image_corrupt",
-            _("The image is truncated or corrupt and cannot be decoded completely."),
+            gettext_noop("The image is truncated or corrupt and cannot be decoded completely."),
         ) from exc
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
@@ -160,8 +171,6 @@ def _decode_fully(image: Image.Image) -> None:
 
 def image_open_for_scoring(data: bytes) -> Image.Image:
     """Open stored, already validated bytes as an upright RGB-ready Pillow image."""
-    from PIL import ImageOps
-
     image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     image.load()
     try:

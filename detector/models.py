@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 
 from aiornot_site.append_only import AuditEvent
 
+from . import policy
+
 
 def asset_upload_path(instance: "ImageAsset", filename: str) -> str:
     # Content-addressed: identical bytes always land at the same key.
@@ -132,9 +134,9 @@ class KnownImage(models.Model):
 
 
 class Verdict(models.TextChoices):
-    LIKELY_AI = "likely_ai", _("Likely AI-generated")
-    UNCERTAIN = "uncertain", _("Uncertain")
-    LIKELY_HUMAN = "likely_human", _("Likely human-made")
+    LIKELY_AI = policy.LIKELY_AI, _("Likely AI-generated")
+    UNCERTAIN = policy.UNCERTAIN, _("Uncertain")
+    LIKELY_HUMAN = policy.LIKELY_HUMAN, _("Likely human-made")
 
 
 class Evidence(models.Model):
@@ -235,9 +237,7 @@ class Submission(models.Model):
         """The image is under the policy's minimum size, so its verdict reads uncertain."""
         if self.fusion:
             return bool(self.fusion.get("too_small"))
-        from .policy import too_small_to_judge
-
-        return too_small_to_judge(self.asset.width, self.asset.height)
+        return policy.too_small_to_judge(self.asset.width, self.asset.height)
 
 
 class SubmissionEvent(AuditEvent):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from PIL import Image, ImageOps
 
 from .models import ImageFingerprint
 
@@ -25,8 +26,6 @@ EMBED_BATCH = 16
 
 def training_embeddings_write(*, detector, paths, out, log=print) -> int:
     """Embed every image of `paths` with the detector and write them (float16) with its embedding version."""
-    from PIL import Image, ImageOps
-
     vectors = []
     paths = list(paths)
     for start in range(0, len(paths), EMBED_BATCH):

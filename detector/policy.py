@@ -1,13 +1,15 @@
-"""Verdict thresholds and rules shared by the app, the fusion rule (detector.evidence.fusion)
-and the evaluation report.
+"""Verdict names, thresholds and rules shared by the app, the fusion rule
+(detector.evidence.fusion), the stability check and the evaluation report.
 
 Plain Python: no Django, no torch.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from .ml.metrics import wilson_interval
 
 # Below this short side (px) the classifier's score is not read as a verdict. The corpus's
 # 32x32 CIFAR thumbnails were all of the never-used hold-out's false positives: at that size
@@ -17,6 +19,7 @@ MIN_SIDE_FOR_VERDICT = 64
 LIKELY_AI = "likely_ai"
 UNCERTAIN = "uncertain"
 LIKELY_HUMAN = "likely_human"
+VERDICTS = (LIKELY_AI, UNCERTAIN, LIKELY_HUMAN)
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,35 @@ class Thresholds:
             )
 
 
-def verdict_for(p_ai: float, thresholds: Thresholds) -> str:
-    if p_ai >= thresholds.likely_ai:
+def verdict_for(p_ai: float, thresholds) -> str:
+    """The verdict rule: likely_ai at or above ``likely_ai``, likely_human at or below
+    ``likely_human``, uncertain in between.
+
+    ``thresholds`` is a Thresholds, any object with those two attributes, or a mapping with
+    those keys (as Detector.thresholds); ValueError when one is missing or likely_human is
+    above likely_ai.
+    """
+    likely_ai, likely_human = _threshold_values(thresholds)
+    if p_ai >= likely_ai:
         return LIKELY_AI
-    if p_ai <= thresholds.likely_human:
+    if p_ai <= likely_human:
         return LIKELY_HUMAN
     return UNCERTAIN
+
+
+def _threshold_values(thresholds) -> tuple[float, float]:
+    if isinstance(thresholds, Thresholds):
+        return thresholds.likely_ai, thresholds.likely_human
+    if isinstance(thresholds, Mapping):
+        likely_ai, likely_human = thresholds.get("likely_ai"), thresholds.get("likely_human")
+    else:
+        likely_ai, likely_human = getattr(thresholds, "likely_ai", None), getattr(thresholds, "likely_human", None)
+    if likely_ai is None or likely_human is None:
+        raise ValueError(f"Thresholds need likely_ai and likely_human, got {thresholds!r}.")
+    likely_ai, likely_human = float(likely_ai), float(likely_human)
+    if likely_human > likely_ai:
+        raise ValueError(f"Thresholds must satisfy likely_human <= likely_ai, got {likely_human} and {likely_ai}.")
+    return likely_ai, likely_human
 
 
 def too_small_to_judge(width: int | None, height: int | None) -> bool:
@@ -56,20 +82,6 @@ def sampled_for_review(sha256: str, rate: float) -> bool:
     if rate >= 1:
         return True
     return int(sha256[:8], 16) / 0xFFFFFFFF < rate
-
-
-WILSON_Z = 1.959963984540054  # two-sided 95%
-
-
-def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[float, float] | None:
-    """Wilson score interval for a binomial proportion (sensible at small n and at 0 or n); None without trials."""
-    if trials <= 0:
-        return None
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))  # contains p despite rounding
 
 
 def likely_human_sample_rate(

@@ -1,15 +1,18 @@
-"""Reads about submissions, with the visibility rules of each role."""
+"""Reads about submissions and collections, with the visibility rules of each role."""
 
 from __future__ import annotations
 
-from django.db.models import F, Q, QuerySet
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 from django.db.models.functions import Lower
 
-from aiornot_site.roles import is_site_admin
+from aiornot_site.roles import is_reviewer, is_site_admin, is_submitter
+from reviews.models import ReviewCase
 
-from .models import Collection
-
-from .models import Submission
+from .models import Collection, Submission, Verdict
 
 
 def submissions_visible_to(user) -> QuerySet[Submission]:
@@ -35,9 +38,27 @@ def verdict_withheld(submission: Submission, user) -> bool:
         return False
     if is_site_admin(user) or user.has_perm("reviews.review_case"):
         return False
-    from reviews.models import ReviewCase
-
     return not ReviewCase.objects.filter(asset_id=submission.asset_id, status=ReviewCase.Status.DECIDED).exists()
+
+
+# A heatmap still missing this long after the verdict will not come (its worker stopped).
+HEATMAP_WAIT = timedelta(minutes=10)
+
+
+def heatmap_state(submission: Submission) -> str:
+    """"ready", "pending" (the verdict is shown, the heatmap is being drawn) or "none"."""
+    if not settings.AIORNOT_HEATMAPS:
+        return "none"
+    if submission.status == Submission.Status.PENDING:
+        return "pending"
+    evidence = submission.classifier_evidence
+    if submission.status != Submission.Status.SCORED or evidence is None:
+        return "none"
+    raw = evidence.raw or {}
+    if "heatmap" in raw:
+        return "ready" if raw["heatmap"] else "none"
+    scored_at = submission.scored_at or evidence.created_at
+    return "pending" if scored_at and timezone.now() - scored_at < HEATMAP_WAIT else "none"
 
 
 def collections_open_for_submission() -> QuerySet[Collection]:
@@ -47,8 +68,6 @@ def collections_open_for_submission() -> QuerySet[Collection]:
 def submission_get_for_report(*, user, submission_id: int) -> Submission | None:
     """For the printable report, thumbnails and report images: admins and reviewers may open any
     submission, anyone else only their own."""
-    from aiornot_site.roles import is_reviewer
-
     qs = Submission.objects.select_related("asset", "submitted_by", "classifier_evidence", "collection")
     if not (is_site_admin(user) or is_reviewer(user)):
         qs = qs.filter(submitted_by=user)
@@ -81,8 +100,6 @@ def submissions_filtered(submissions: QuerySet[Submission], *, state: str = "", 
     """``submissions`` narrowed by the people's decision (``state``, see ``submission_list_for``), a
     search in file name, link or number, and the model's ``verdict`` (scored ones only). Which of
     these a viewer may use is the caller's rule."""
-    from reviews.models import ReviewCase
-
     if state == "pending":
         submissions = submissions.exclude(status=Submission.Status.SCORED)
     elif state == "in_review":
@@ -116,3 +133,80 @@ def submissions_sorted(submissions: QuerySet[Submission], *, sort: str = "newest
     if sort == "score":
         return submissions.order_by(F("p_ai").desc(nulls_last=True), "-id")
     return submissions.order_by("-created_at", "-id")
+
+
+# --- Collections --------------------------------------------------------------------------------
+
+
+def can_manage_collections(user) -> bool:
+    return is_site_admin(user) and user.has_perms(["detector.add_collection", "detector.change_collection"])
+
+
+def sees_every_entry(user) -> bool:
+    """Admins and reviewers see every entry of a collection; submitters only their own."""
+    return is_site_admin(user) or is_reviewer(user)
+
+
+def collections_visible_to(user) -> QuerySet[Collection]:
+    """Admins and reviewers: every collection. Submitters: the open ones, and closed ones they
+    have entries in. Others: none. Open ones first, then the nearest deadline."""
+    qs = Collection.objects.select_related("created_by")
+    if not sees_every_entry(user):
+        if not is_submitter(user):
+            return qs.none()
+        mine = Submission.objects.filter(submitted_by=user).values("collection_id")
+        qs = qs.filter(Q(is_open=True) | Q(pk__in=mine))
+    return qs.order_by("-is_open", "deadline", "name", "id")
+
+
+def collection_get_for_user(*, user, collection_id: int) -> Collection | None:
+    return collections_visible_to(user).filter(pk=collection_id).first()
+
+
+def collection_entries_visible_to(*, user, collection: Collection) -> QuerySet[Submission]:
+    qs = Submission.objects.select_related("asset", "submitted_by", "classifier_evidence", "collection").filter(
+        collection=collection
+    )
+    if not sees_every_entry(user):
+        qs = qs.filter(submitted_by=user)
+    return qs.order_by("created_at", "id")
+
+
+ENTRY_LIST_STATES = SUBMISSION_LIST_STATES
+ENTRY_LIST_VERDICTS = ("", *Verdict.values)
+ENTRY_LIST_SORTS = ("newest", "oldest", "name", "score")
+
+
+def may_use_model_verdicts(*, user, collection: Collection) -> bool:
+    """Whether this viewer may filter or sort a collection's entries by what the model said.
+
+    Admins and reviewers may. So may a submitter, except in an art contest: there an entrant is
+    never told which entries the model called likely AI before people decided, and a filter or a
+    score order would tell them just that (by elimination, even if withheld entries were left out).
+    """
+    return sees_every_entry(user) or collection.policy != Collection.Policy.ART_CONTEST
+
+
+def collection_entry_list_for(
+    *, user, collection: Collection, state: str = "", verdict: str = "", search: str = "", sort: str = "newest"
+) -> QuerySet[Submission]:
+    """The entries this viewer may list, filtered by people's decision (``state``, as on the
+    submission list), the model's ``verdict``, a search in file name, link or number, and sorted
+    newest, oldest, by file name or (admins and reviewers only) by score. A verdict filter from a
+    viewer who may not use it is ignored."""
+    entries = collection_entries_visible_to(user=user, collection=collection).select_related("asset__review_case")
+    verdicts_allowed = may_use_model_verdicts(user=user, collection=collection)
+    entries = submissions_filtered(entries, state=state, search=search, verdict=verdict if verdicts_allowed else "")
+    if sort == "score" and not sees_every_entry(user):
+        sort = "newest"
+    return submissions_sorted(entries, sort=sort)
+
+
+def collection_upload_progress(*, user, collection: Collection) -> dict:
+    """How many entries this person has in the collection, by scoring status: the upload page
+    polls it while the server adds a zip archive's entries one by one (each is committed alone)."""
+    counts = dict(
+        Submission.objects.filter(collection=collection, submitted_by=user)
+        .values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    return {"entries": sum(counts.values()), **{status: counts.get(status, 0) for status in Submission.Status.values}}

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -61,8 +62,6 @@ class BatchCreateSerializer(serializers.Serializer):
     collection = serializers.IntegerField(required=False, allow_null=True, help_text="id of an open collection")
 
     def validate(self, attrs):
-        from django.conf import settings
-
         count = len(attrs["images"]) + len(attrs["urls"])
         if count == 0 and attrs.get("archive") is None:
             raise serializers.ValidationError(

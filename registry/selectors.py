@@ -1,4 +1,5 @@
-"""Reads for the registry pages: AI images the model missed, grouped into likely new generators.
+"""Reads of the registry: the active version, the reviewer labels, recent versions and jobs, and
+AI images the model missed, grouped into likely new generators.
 
 A reviewer who labels an image AI that the model scored below likely_ai has found something the
 model does not know. One such image is noise; several that look alike to the classifier's own
@@ -16,7 +17,46 @@ from django.conf import settings
 from detector.models import Verdict
 from reviews.models import ReviewCase
 
-from .services import active_model_version, labelled_cases
+from .models import Job, LabelSplit, ModelVersion
+
+
+def active_model_version() -> ModelVersion | None:
+    """The version in service, or None before the registry is first used."""
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+
+
+def model_versions_recent(limit: int = 100) -> list[ModelVersion]:
+    """The newest registered versions, with their parent and promoter."""
+    return list(ModelVersion.objects.select_related("parent", "promoted_by").all()[:limit])
+
+
+def jobs_recent(limit: int = 10):
+    """The newest background jobs, with who started them."""
+    return Job.objects.select_related("created_by")[:limit]
+
+
+def labelled_cases():
+    """Decided cases whose final label is ai or human (unsure is not a label)."""
+    return ReviewCase.objects.filter(status=ReviewCase.Status.DECIDED, label__in=["ai", "human"])
+
+
+def labels_since_last_candidate() -> tuple[int, object]:
+    """How many training-side reviewer labels arrived since the last candidate, and since when.
+
+    "Since" is the later of the newest registered version and the newest scheduled retrain job
+    (one that failed is not retried on every tick: it waits for another batch of labels). Labels
+    already frozen into the hold-out are never trained on, so they do not count.
+    """
+    marks = [
+        ModelVersion.objects.order_by("-created_at").values_list("created_at", flat=True).first(),
+        Job.objects.filter(kind=Job.Kind.RETRAIN, trigger=Job.Trigger.SCHEDULED)
+        .order_by("-created_at").values_list("created_at", flat=True).first(),
+    ]
+    since = max((m for m in marks if m is not None), default=None)
+    labels = labelled_cases().exclude(split__split=LabelSplit.Split.HOLDOUT)
+    if since is not None:
+        labels = labels.filter(labelled_at__gt=since)
+    return labels.count(), since
 
 
 def greedy_cosine_clusters(vectors, *, threshold: float) -> list[list[int]]:

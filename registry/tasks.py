@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from .services import job_run, retrain_when_labels_arrive
+from .jobs import job_run
+from .retraining import retrain_when_labels_arrive
 
 
 @shared_task(name="registry.run_job", acks_late=True)

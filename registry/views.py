@@ -9,9 +9,10 @@ from django.views.decorators.http import require_POST
 
 from aiornot_site.roles import can_manage_models, role_required
 
+from .errors import RegistryError
 from .models import Job, ModelVersion
-from .selectors import missed_ai_clusters
-from .services import RegistryError, active_model_version, model_promote, model_rollback, promotion_refusals, retrain_job_start
+from .selectors import active_model_version, jobs_recent, missed_ai_clusters, model_versions_recent
+from .services import model_promote, model_rollback, promotion_refusals, retrain_job_start
 
 
 model_admin_required = role_required(can_manage_models)
@@ -19,7 +20,7 @@ model_admin_required = role_required(can_manage_models)
 
 def _page(request, status=200, error=None):
     active = active_model_version()
-    versions = list(ModelVersion.objects.select_related("parent", "promoted_by").all()[:100])
+    versions = model_versions_recent()
     for version in versions:
         version.refusals = promotion_refusals(version, active) if version.status == "candidate" else []
     return render(
@@ -28,7 +29,7 @@ def _page(request, status=200, error=None):
         {
             "active": active,
             "versions": versions,
-            "jobs": Job.objects.select_related("created_by")[:10],
+            "jobs": jobs_recent(),
             "missed_clusters": missed_ai_clusters(),
             "error": error,
         },

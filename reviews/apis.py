@@ -1,4 +1,7 @@
-"""REST API for reviewers (queue, claim, release, skip, decide) and admins (escalations, re-queue)."""
+"""REST API for reviewers (queue, claim, release, skip, decide) and admins (escalations, re-queue).
+
+A refused action (``ReviewError``) propagates: the API's exception handler turns it into the JSON
+error shape with its code and status."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from rest_framework.views import APIView
 from aiornot_site.api_errors import ApiError
 from aiornot_site.roles import is_reviewer, is_site_admin
 
+from .case_selectors import case_for_reviewer
 from .models import ReasonCode
-from .selectors import case_for_reviewer, case_held_by, escalated_cases, queue_counts
+from .selectors import case_held_by, escalated_cases, queue_counts
 from .serializers import (
     DecisionCreateSerializer,
     EscalatedCaseSerializer,
@@ -21,7 +25,6 @@ from .serializers import (
     ReviewDecisionSerializer,
 )
 from .services import (
-    ReviewError,
     case_claim_next,
     case_decide,
     case_escalation_decide,
@@ -51,13 +54,6 @@ class ReviewApi(APIView):
 
 class AdminReviewApi(APIView):
     permission_classes = APIView.permission_classes + [IsSiteAdmin]
-
-
-def _service_call(function, **kwargs):
-    try:
-        return function(**kwargs)
-    except ReviewError as exc:
-        raise ApiError(exc.code, exc.message, exc.http_status) from exc
 
 
 def _case_data(request, case) -> dict:
@@ -102,7 +98,7 @@ class CaseDetailApi(ReviewApi):
 class CaseReleaseApi(ReviewApi):
     @extend_schema(request=None, responses={200: ReviewCaseSerializer})
     def post(self, request, pk: int):
-        case = _service_call(case_release, case_id=pk, reviewer=request.user)
+        case = case_release(case_id=pk, reviewer=request.user)
         return Response(_case_data(request, case))
 
 
@@ -111,7 +107,7 @@ class CaseSkipApi(ReviewApi):
 
     @extend_schema(request=None, responses={200: ReviewCaseSerializer})
     def post(self, request, pk: int):
-        case = _service_call(case_skip, case_id=pk, reviewer=request.user)
+        case = case_skip(case_id=pk, reviewer=request.user)
         return Response(_case_data(request, case))
 
 
@@ -126,8 +122,7 @@ class CaseDecisionApi(ReviewApi):
     def post(self, request, pk: int):
         serializer = DecisionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        decision = _service_call(
-            case_decide,
+        decision = case_decide(
             case_id=pk,
             reviewer=request.user,
             decision=serializer.validated_data["decision"],
@@ -162,8 +157,7 @@ class EscalationDecisionApi(AdminReviewApi):
     def post(self, request, pk: int):
         serializer = DecisionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        decision = _service_call(
-            case_escalation_decide,
+        decision = case_escalation_decide(
             case_id=pk,
             admin=request.user,
             decision=serializer.validated_data["decision"],
@@ -180,5 +174,5 @@ class CaseRequeueApi(AdminReviewApi):
     def post(self, request, pk: int):
         serializer = RequeueSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case = _service_call(case_requeue, case_id=pk, admin=request.user, reason=serializer.validated_data.get("reason", ""))
+        case = case_requeue(case_id=pk, admin=request.user, reason=serializer.validated_data.get("reason", ""))
         return Response(_case_data(request, case))

@@ -3,14 +3,14 @@ from rest_framework import serializers
 
 from detector.presentation import DISCLAIMER, probability_lines
 
-from .models import Decision, ReasonCode, ReviewCase, ReviewDecision
-from .selectors import (
+from .case_selectors import (
     case_requeue_reason,
     current_round_decisions,
     decisions_visible_to,
     matching_case_outcomes,
     status_visible_to,
 )
+from .models import Decision, ReasonCode, ReviewCase, ReviewDecision
 
 
 class ReviewDecisionSerializer(serializers.ModelSerializer):

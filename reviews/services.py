@@ -1,6 +1,7 @@
 """Every change to review cases goes through these functions, each with its audit event.
 
-No torch here: reviews only read what the detector stored.
+No torch here: reviews only read what the detector stored. Reads: ``selectors`` (the queue,
+routing) and ``case_selectors`` (one case, the case list).
 """
 
 from __future__ import annotations
@@ -10,63 +11,36 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Abs
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
+from aiornot_site.errors import ServiceError
 from aiornot_site.roles import is_site_admin
 from aiornot_site.write_retry import retry_write_collisions
-from detector.models import Collection, Submission, SubmissionEvent
-from detector.policy import LIKELY_AI, LIKELY_HUMAN, sampled_for_review
+from detector.models import Submission, SubmissionEvent
+from detector.policy import LIKELY_AI, LIKELY_HUMAN
 from webhooks.services import webhooks_case_finalized
 
+from .case_selectors import case_needs_second_opinion, decision_undo_blocker
 from .models import QUEUE_STATUSES, CaseEvent, CaseSkip, Decision, ReasonCode, ReviewCase, ReviewDecision
-from .selectors import likely_human_miss_rate
+from .selectors import claimable_for, claimable_q, held_q, likely_human_miss_rate, queue_ordered, routing_reason_for
 
 
-class ReviewError(Exception):
-    """A review action that is not allowed now; ``http_status`` is 4xx."""
+class ReviewError(ServiceError):
+    """A review action that is not allowed now; ``http_status`` is 4xx (409 unless given)."""
 
-    def __init__(self, code: str, message: str, http_status: int = 409):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = http_status
+    default_http_status = 409
 
 
 def _case_event(case: ReviewCase, action: str, actor=None, **data) -> CaseEvent:
     return CaseEvent.objects.create(case=case, action=action, actor=actor, data=data)
 
 
-def routing_reason_for(submission: Submission) -> str:
-    """Why this scored submission goes to people, or '' when it does not.
-
-    In order: the collection reviews every entry (art contests by default); evidence besides
-    the classifier points to AI (even when the verdict is likely_human: the classifier may be
-    the one that is wrong); likely_ai; uncertain; and for likely_human, a random check at the
-    rate measured for the model version (reviews.selectors.likely_human_miss_rate).
-    """
-    if submission.collection_id and submission.collection.reviews_every_entry:
-        return ReviewCase.Reason.REVIEW_EVERY_ENTRY
-    findings = (submission.fusion or {}).get("findings", [])
-    if any(finding.get("direction") == "ai" for finding in findings):
-        return ReviewCase.Reason.EVIDENCE
-    if submission.verdict == LIKELY_HUMAN:
-        rate = likely_human_miss_rate(submission.model_version).sample_rate
-        if sampled_for_review(submission.asset.sha256, rate):
-            return ReviewCase.Reason.SAMPLED
-        return ""
-    if submission.verdict == LIKELY_AI:
-        return ReviewCase.Reason.LIKELY_AI
-    return ReviewCase.Reason.UNCERTAIN
-
-
 def submission_route(*, submission: Submission) -> ReviewCase | None:
     """Open (or join) the image's review case when the routing rules ask for people.
 
     The machine never labels or rejects anything: it only decides what people look at.
-    Call inside the transaction that records the score.
+    Who goes to people: selectors.routing_reason_for. Call inside the transaction that records the score.
     """
     reason = routing_reason_for(submission)
     existing = ReviewCase.objects.filter(asset_id=submission.asset_id).first()
@@ -120,54 +94,10 @@ def _lease() -> timedelta:
     return timedelta(minutes=settings.AIORNOT_REVIEW_LEASE_MINUTES)
 
 
-def _claimable(now) -> Q:
-    return Q(status__in=QUEUE_STATUSES) & (Q(claimed_by__isnull=True) | Q(lease_expires_at__lt=now))
-
-
-def _held(reviewer, now) -> Q:
-    return Q(status__in=QUEUE_STATUSES, claimed_by=reviewer, lease_expires_at__gte=now)
-
-
 def _clear_claim(case: ReviewCase) -> None:
     case.claimed_by = None
     case.claimed_at = None
     case.lease_expires_at = None
-
-
-def queue_ordered(cases: QuerySet[ReviewCase]) -> QuerySet[ReviewCase]:
-    """The queue order: deadline, then need of a person, then age. See case_claim_next."""
-    soonest_deadline = Subquery(
-        Submission.objects.filter(asset_id=OuterRef("asset_id"), collection__deadline__isnull=False)
-        .order_by("collection__deadline")
-        .values("collection__deadline")[:1]
-    )
-    in_art_contest = Exists(
-        Submission.objects.filter(asset_id=OuterRef("asset_id"), collection__policy=Collection.Policy.ART_CONTEST)
-    )
-    return cases.annotate(
-        queue_deadline=soonest_deadline,
-        queue_in_art_contest=in_art_contest,
-    ).annotate(
-        queue_uncertainty=Case(
-            When(Q(queue_in_art_contest=True, verdict_at_routing=LIKELY_AI), then=Value(0.0)),
-            When(p_ai_at_routing__isnull=True, then=Value(0.5)),
-            default=Abs(F("p_ai_at_routing") - Value(0.5)),
-            output_field=FloatField(),
-        )
-    ).order_by(F("queue_deadline").asc(nulls_last=True), "queue_uncertainty", "created_at", "id")
-
-
-def claimable_for(reviewer, now=None) -> QuerySet[ReviewCase]:
-    """Cases this reviewer may claim now (unordered)."""
-    now = now or timezone.now()
-    cases = ReviewCase.objects.filter(_claimable(now))
-    if not getattr(settings, "AIORNOT_REVIEW_ALLOW_OWN_SUBMISSIONS", False):
-        cases = cases.exclude(asset__submissions__submitted_by=reviewer)
-    # A second opinion must come from someone else than the first reviewer of this round.
-    decided_this_round = ReviewDecision.objects.filter(case=OuterRef("pk"), round=OuterRef("round"), reviewer=reviewer)
-    cases = cases.exclude(Exists(decided_this_round))
-    skipped = CaseSkip.objects.filter(case=OuterRef("pk"), reviewer=reviewer, until__gt=now)
-    return cases.exclude(Exists(skipped))
 
 
 @retry_write_collisions
@@ -203,11 +133,11 @@ def case_claim_next(*, reviewer) -> ReviewCase | None:
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=reviewer.pk).values_list("pk").first()
         now = timezone.now()
-        held = ReviewCase.objects.filter(_held(reviewer, now)).first()
+        held = ReviewCase.objects.filter(held_q(reviewer, now)).first()
         if held is not None:
             return held
         for case_id in queue_ordered(claimable_for(reviewer, now)).values_list("id", flat=True)[:50]:
-            won = ReviewCase.objects.filter(_claimable(now), pk=case_id).update(
+            won = ReviewCase.objects.filter(claimable_q(now), pk=case_id).update(
                 claimed_by=reviewer, claimed_at=now, lease_expires_at=now + _lease()
             )
             if won == 1:
@@ -336,16 +266,6 @@ def label_finalise(*, case: ReviewCase, label: str, actor) -> None:
         )
     case_id = case.pk
     transaction.on_commit(lambda: webhooks_case_finalized(case_id=case_id))
-
-
-def case_needs_second_opinion(case: ReviewCase) -> bool:
-    """An AI label needs two agreeing reviewers when the image is in such a collection.
-
-    Any collection the image was submitted to counts (the first submission's and any later
-    one's): one label applies to every submission of the image, so the strictest policy wins.
-    """
-    collections = Collection.objects.filter(submissions__asset_id=case.asset_id).distinct()
-    return any(collection.needs_second_opinion for collection in collections)
 
 
 @retry_write_collisions
@@ -494,30 +414,6 @@ def case_requeue(*, case_id: int, admin, reason: str) -> ReviewCase:
     return case
 
 
-def decision_undo_blocker(review: ReviewDecision) -> str | None:
-    """Why this decision can no longer be undone, or None while nothing depends on it.
-
-    Undo is for a slip of the hand just after saving: only the reviewer's latest decision on the
-    case, within AIORNOT_REVIEW_UNDO_SECONDS, while no later decision, re-opening or claim by
-    someone else builds on it, and before any webhook about the label has been queued (an
-    integrator may already act on a sent label; a re-open is the way to correct it then).
-    """
-    from webhooks.models import WebhookDelivery
-
-    if review.stage == ReviewDecision.Stage.ESCALATION:
-        return gettext("An admin's final decision is corrected by re-opening the case.")
-    if timezone.now() - review.created_at > timedelta(seconds=settings.AIORNOT_REVIEW_UNDO_SECONDS):
-        return gettext("Too late to undo: re-opening the case is the way to correct it now.")
-    case = review.case
-    if case.round != review.round or case.decisions.filter(id__gt=review.pk).exists():
-        return gettext("Someone has decided on this case since.")
-    if case.status in QUEUE_STATUSES and case.claimed_by_id and case.claimed_by_id != review.reviewer_id:
-        return gettext("Another reviewer is looking at this case now.")
-    if WebhookDelivery.objects.filter(case=case, case_round=case.round).exists():
-        return gettext("The decision has already been sent to an integration.")
-    return None
-
-
 @retry_write_collisions
 def case_decision_undo(*, decision_id: int, reviewer) -> ReviewCase:
     """Take back the reviewer's last decision: the case is theirs to decide again.
@@ -537,7 +433,7 @@ def case_decision_undo(*, decision_id: int, reviewer) -> ReviewCase:
         if blocker:
             raise ReviewError("undo_not_possible", blocker, 409)
         now = timezone.now()
-        for other in ReviewCase.objects.filter(_held(reviewer, now)).exclude(pk=case.pk):
+        for other in ReviewCase.objects.filter(held_q(reviewer, now)).exclude(pk=case.pk):
             _clear_claim(other)
             other.save()
             _case_event(other, "released", actor=reviewer, why="undo_of_another_decision")

@@ -1,4 +1,4 @@
-"""Web pages for reviewers and admins. Thin: rules live in reviews.services, reads in selectors."""
+"""Web pages for reviewers and admins. Thin: rules live in reviews.services, reads in the selectors."""
 
 from __future__ import annotations
 
@@ -15,31 +15,29 @@ from django.views.decorators.http import require_POST
 from aiornot_site.roles import is_reviewer, is_site_admin, role_required
 from detector.policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN
 from detector.novelty import asset_novelty
-from detector.services import asset_thumbnail
-from detector.views import asset_file_response, heatmap_file_response, heatmap_name_for, private_file_response
+from detector.stored_files import asset_thumbnail
+from detector.views.files import asset_file_response, heatmap_file_response, heatmap_name_for, private_file_response
 
-from .forms import DecisionForm, RequeueForm
-from .models import ReviewCase
-from .selectors import (
+from .case_selectors import (
     CASE_LIST_SORTS,
     CASE_LIST_STATES,
     CaseListFilters,
     case_context,
     case_for_reviewer,
+    case_is_held_by,
     case_list,
     case_list_collections,
-    case_visible_in_list,
-    case_held_by,
-    case_is_held_by,
     case_requeue_reason,
+    case_visible_in_list,
     current_round_decisions,
     decisions_visible_to,
-    escalated_cases,
     history_neighbours,
     matching_case_outcomes,
-    queue_counts,
     undoable_decision,
 )
+from .forms import DecisionForm, RequeueForm
+from .models import ReviewCase
+from .selectors import case_held_by, escalated_cases, queue_counts
 from .services import (
     ReviewError,
     case_claim_next,

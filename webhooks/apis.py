@@ -18,7 +18,7 @@ from .serializers import (
     WebhookEndpointCreateSerializer,
     WebhookEndpointSerializer,
 )
-from .services import WebhookError, delivery_redeliver, webhook_endpoint_create, webhook_endpoint_deactivate
+from .services import delivery_redeliver, webhook_endpoint_create, webhook_endpoint_deactivate
 
 TAGS = ["webhooks"]
 
@@ -67,12 +67,9 @@ class WebhookEndpointListCreateApi(generics.ListAPIView):
         serializer = WebhookEndpointCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            endpoint, _secret = webhook_endpoint_create(
-                owner=request.user, url=data["url"], events=data["events"], all_cases=data["all_cases"]
-            )
-        except WebhookError as exc:
-            raise ApiError(exc.code, exc.message, exc.http_status) from exc
+        endpoint, _secret = webhook_endpoint_create(
+            owner=request.user, url=data["url"], events=data["events"], all_cases=data["all_cases"]
+        )
         return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 
@@ -122,8 +119,5 @@ class WebhookRedeliverApi(APIView):
         delivery = delivery_get_for_endpoint(endpoint=endpoint, delivery_id=delivery_pk)
         if delivery is None:
             raise ApiError("not_found", "No such delivery.", status.HTTP_404_NOT_FOUND)
-        try:
-            delivery = delivery_redeliver(delivery=delivery)
-        except WebhookError as exc:
-            raise ApiError(exc.code, exc.message, exc.http_status) from exc
+        delivery = delivery_redeliver(delivery=delivery)
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

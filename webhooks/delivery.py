@@ -1,13 +1,13 @@
 """Check a callback URL and POST a signed JSON body to it, with the SSRF rules of link intake.
 
-The address checks are those of ``detector.url_fetch`` (reused, not copied): http(s) only,
+The address checks are those of ``aiornot_site.url_checks`` (reused, not copied): http(s) only,
 no credentials in the URL, ports 80, 443 or 1024-65535, the host resolved once and refused
 unless every address is public or inside ``allowed_networks``. The POST then goes to the
 address that was checked (the name only in ``Host`` and, for https, SNI and certificate
 checks), so a DNS answer that changes between check and connect cannot lead inward.
 Redirects are not followed: a 3xx answer is a failed attempt.
 
-Plain Python (no Django), like ``url_fetch``.
+Plain Python (no Django), like ``safe_http``.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from detector import url_fetch
-from detector.url_fetch import UrlFetchError
+from aiornot_site.safe_http import AddressUnreachable, Exchange
+from aiornot_site.url_checks import Deadline, UrlFetchError, parse_allowed_networks, parse_target, resolve_allowed_addresses
 
 SIGNATURE_PREFIX = "sha256="
 USER_AGENT = "aiornot-webhooks/1.0"
 
-# url_fetch's codes, as this API names them.
+# url_checks' codes, as this API names them.
 URL_ERROR_CODES = {
     "url_invalid": "webhook_url_invalid",
     "url_scheme_not_allowed": "webhook_url_scheme_not_allowed",
@@ -62,10 +62,8 @@ def sign(*, secret: str, timestamp: str, body: bytes) -> str:
 def check_callback_url(url: str, *, allowed_networks: Sequence[str] = (), timeout: float = 5.0) -> str:
     """Return the normalised URL, or raise CallbackUrlRefused (the host is resolved now)."""
     try:
-        target = url_fetch._parse_target(url)
-        url_fetch._resolve_allowed_addresses(
-            target, url_fetch._parse_allowed_networks(allowed_networks), url_fetch._Deadline(timeout)
-        )
+        target = parse_target(url)
+        resolve_allowed_addresses(target, parse_allowed_networks(allowed_networks), Deadline(timeout))
     except UrlFetchError as exc:
         raise CallbackUrlRefused(URL_ERROR_CODES.get(exc.code, "webhook_url_invalid"), exc.message) from None
     return target.url
@@ -80,18 +78,16 @@ def post_json(
     allowed_networks: Sequence[str] = (),
 ) -> PostResult:
     """POST ``body`` to ``url`` once; never raises for network or HTTP trouble."""
-    deadline = url_fetch._Deadline(timeout)
+    deadline = Deadline(timeout)
     try:
-        target = url_fetch._parse_target(url)
-        addresses = url_fetch._resolve_allowed_addresses(
-            target, url_fetch._parse_allowed_networks(allowed_networks), deadline
-        )
+        target = parse_target(url)
+        addresses = resolve_allowed_addresses(target, parse_allowed_networks(allowed_networks), deadline)
         last_error: UrlFetchError | None = None
         for address in addresses:
             exchange = _PostExchange(target, address, deadline, USER_AGENT)
             try:
                 exchange.post(body, headers)
-            except url_fetch._AddressUnreachable as exc:
+            except AddressUnreachable as exc:
                 # Nothing was sent to this address; another checked one may answer.
                 last_error = exc
                 continue
@@ -112,8 +108,8 @@ def post_json(
         return PostResult(None, f"url_connection_failed: {exc.__class__.__name__}: {exc}"[:1000])
 
 
-class _PostExchange(url_fetch._Exchange):
-    """url_fetch's exchange (checked address, deadline watchdog, error translation), as a POST."""
+class _PostExchange(Exchange):
+    """safe_http's exchange (checked address, deadline watchdog, error translation), as a POST."""
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> None:
         self.open("POST", body, {**headers, "Content-Type": "application/json", "Accept": "*/*"})

@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from aiornot_site.errors import ServiceError
 from aiornot_site.roles import is_site_admin
 from detector.models import Submission
 from detector.selectors import verdict_withheld
@@ -42,14 +43,8 @@ CLAIM_MARGIN_SECONDS = 60
 ATTEMPT_LOG_LIMIT = 50
 
 
-class WebhookError(Exception):
+class WebhookError(ServiceError):
     """A webhook request that cannot be done; ``http_status`` is 4xx."""
-
-    def __init__(self, code: str, message: str, http_status: int = 400):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = http_status
 
 
 @dataclass(frozen=True)

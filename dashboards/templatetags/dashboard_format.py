@@ -5,6 +5,10 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext as _
 
+from detector.models import Verdict
+from registry.models import ModelVersion
+from reviews.models import Decision
+
 register = template.Library()
 
 
@@ -58,22 +62,16 @@ def _choice_label(choices, value) -> str:
 @register.filter
 def decision_label(value) -> str:
     """A final label's code ("ai", "human", "unsure") as its translated name; unknown codes as they are."""
-    from reviews.models import Decision
-
     return _choice_label(Decision, value)
 
 
 @register.filter
 def verdict_label(value) -> str:
     """The model's verdict code ("likely_ai", ...) as its translated name; unknown codes as they are."""
-    from detector.models import Verdict
-
     return _choice_label(Verdict, value)
 
 
 @register.filter
 def registry_status_label(value) -> str:
     """A registry status code ("candidate", "active", "retired") as its translated name."""
-    from registry.models import ModelVersion
-
     return _choice_label(ModelVersion.Status, value) if value else value

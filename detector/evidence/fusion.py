@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN, Thresholds, too_small_to_judge, verdict_for
-from . import MODERATE, NEUTRAL, STRONG, TOWARDS_AI, TOWARDS_HUMAN, UNREADABLE, WEAK, Finding
+from . import MODERATE, NEUTRAL, STRONG, TOWARDS_AI, UNREADABLE, WEAK, Finding
 
 FUSION_VERSION = "fusion/1"
 

@@ -64,7 +64,7 @@ import numpy as np
 from PIL import Image
 
 # Stable codes of the known-image evidence sentences (the web side builds the findings in
-# detector/evidence_services.py; detector/evidence_text.py words them). Params: case, label, date,
+# detector/known_images.py; detector/evidence_text.py words them). Params: case, label, date,
 # how (parts) for a reviewer's case; name, how for an imported set.
 CODE_MATCH_CASE = "known_image.match_case"
 CODE_LOOKS_LIKE_CASE = "known_image.looks_like_case"
@@ -124,7 +124,7 @@ def _pack(bits: np.ndarray) -> bytes:
 
 def pdq_hash(image: Image.Image) -> tuple[bytes, int]:
     """256-bit PDQ hash (32 bytes; .hex() gives Facebook's hex form) and its quality 0..100."""
-    import pdqhash
+    import pdqhash  # heavy native library stays out of the web process
 
     bits, quality = pdqhash.compute(_rgb_for_hashing(image))
     return _pack(bits), int(quality)
@@ -136,7 +136,7 @@ def pdq_hashes_robust(image: Image.Image) -> list[bytes]:
     The first equals pdq_hash(image)[0]. Search with all eight to find rotated or mirrored
     copies; each extra hash is one more chance of a false match, so keep the same threshold.
     """
-    import pdqhash
+    import pdqhash  # heavy native library stays out of the web process
 
     variants, _quality = pdqhash.compute_dihedral(_rgb_for_hashing(image))
     return [_pack(bits) for bits in variants]
@@ -150,7 +150,7 @@ def _one_openmp_thread():
     a 2-thread lookup in 1M hashes took 32-150 ms instead of 2.5 ms. The setting is per
     calling thread, and faiss has its own OpenMP runtime (torch's is not touched).
     """
-    import faiss
+    import faiss  # heavy native library stays out of the web process
 
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
@@ -198,7 +198,7 @@ class HashIndex:
     """
 
     def __init__(self) -> None:
-        import faiss
+        import faiss  # heavy native library stays out of the web process
 
         self._index = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(HASH_BITS))
         self._lock = threading.Lock()
@@ -229,7 +229,7 @@ class HashIndex:
 
     def remove(self, keys: Iterable[int]) -> int:
         """Drop every hash stored under these keys; returns how many hashes went. O(len) per call."""
-        import faiss
+        import faiss  # heavy native library stays out of the web process
 
         key_array = _as_keys(keys)
         if not len(key_array):
@@ -280,7 +280,7 @@ class VectorIndex:
 
     @staticmethod
     def _new_index(dim: int):
-        import faiss
+        import faiss  # heavy native library stays out of the web process
 
         if dim < 1:
             raise ValueError(f"dim must be positive, got {dim}.")
@@ -326,7 +326,7 @@ class VectorIndex:
 
     def remove(self, keys: Iterable[int]) -> int:
         """Drop every vector stored under these keys; returns how many went."""
-        import faiss
+        import faiss  # heavy native library stays out of the web process
 
         key_array = _as_keys(keys)
         if not len(key_array) or self._index is None:

@@ -46,6 +46,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import MODERATE, TOWARDS_AI, WEAK, Finding
+from .watermark import rgb_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +126,7 @@ META_MIN_CONTRAST = 40.0  # grey levels between the letters and the ground aroun
 
 
 def _rgb(image: Image.Image) -> np.ndarray:
-    from .watermark import _rgb_uint8
-
-    return _rgb_uint8(image)
+    return rgb_uint8(image)
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:

@@ -58,6 +58,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -116,7 +117,7 @@ MESSAGES = {
 }
 
 
-def _rgb_uint8(image: Image.Image) -> np.ndarray:
+def rgb_uint8(image: Image.Image) -> np.ndarray:
     """The image as an (h, w, 3) uint8 RGB array, whatever its mode."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float64)
@@ -137,8 +138,7 @@ def _block_bits(pixels: np.ndarray) -> np.ndarray:
     `pixels` is what the encoder saw: (h, w, 3) uint8 or float32, channels in "BGR" order;
     h and w are multiples of 8.
     """
-    import cv2
-    import pywt
+    import pywt  # heavy native library stays out of the web process
 
     u_plane = cv2.cvtColor(pixels, cv2.COLOR_BGR2YUV)[:, :, 1]
     approx = pywt.dwt2(u_plane, "haar")[0]
@@ -191,7 +191,7 @@ def _decodable_pixels(image: Image.Image) -> np.ndarray | None:
         if rows < 8:
             return None
         image = image.crop((0, 0, width, rows))  # same block numbering as the whole image
-    return _rgb_uint8(image)
+    return rgb_uint8(image)
 
 
 def watermark_readings(image: Image.Image) -> list[dict]:
@@ -265,11 +265,11 @@ def embed_sd_watermark(image: Image.Image, message: str = "sdxl") -> Image.Image
     back to 8 bits; "sd1" and "sd2" through the uint8 BGR path of the SD 1.x/2.x scripts.
     Raises ValueError for an unknown message or an image under 256x256 pixels in area.
     """
-    from imwatermark import WatermarkEncoder
+    from imwatermark import WatermarkEncoder  # imwatermark imports torch: torch stays out of the web process
 
     if message not in MESSAGES:
         raise ValueError(f"Unknown watermark message {message!r}; choose one of {', '.join(MESSAGES)}.")
-    rgb = _rgb_uint8(image)
+    rgb = rgb_uint8(image)
     if rgb.shape[0] * rgb.shape[1] < MIN_PIXELS:
         raise ValueError(f"Image of {rgb.shape[1]}x{rgb.shape[0]} px is too small to watermark (needs 256x256 px in area).")
     encoder = WatermarkEncoder()

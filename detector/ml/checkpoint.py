@@ -90,14 +90,6 @@ def state_dict_digest(state_dict: dict) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _plain(value):
     """Metadata as types torch.load(weights_only=True) accepts (no numpy scalars, paths, tuples)."""
@@ -125,7 +117,7 @@ def _plain(value):
 
 def checkpoint_to_dict(checkpoint: DetectorCheckpoint, *, half: bool = True) -> dict:
     """The plain dict that save_checkpoint writes."""
-    import timm
+    import timm  # seconds to import: only checkpoint writes and checks load it
 
     return {
         "format": CHECKPOINT_FORMAT,
@@ -264,7 +256,7 @@ def _validated(payload: dict, path) -> DetectorCheckpoint:
         Preprocessing.from_dict(payload["preprocessing"])
     except ValueError as exc:
         raise corrupt(f"its preprocessing settings are not usable ({exc})") from exc
-    import timm
+    import timm  # seconds to import: only checkpoint writes and checks load it
 
     arch = payload["arch"]
     if not timm.is_model(arch):

@@ -1,8 +1,14 @@
-"""Validation figures computed with numpy only (no scikit-learn in the deployment)."""
+"""Shared statistics, computed with numpy only (no scikit-learn in the deployment): ROC AUC,
+losses, rates and the Wilson interval. No torch, no Django: the web process imports this.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+WILSON_Z = 1.959963984540054  # two-sided 95%
 
 
 def sigmoid(x) -> np.ndarray:
@@ -72,3 +78,23 @@ def weighted_rate(condition, mask, weights=None) -> float:
     if total <= 0:
         return float("nan")
     return float(weights[mask & condition].sum() / total)
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    """numerator / denominator, or None when there is nothing to divide by."""
+    return numerator / denominator if denominator > 0 else None
+
+
+def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[float, float] | None:
+    """95% Wilson score interval of a binomial proportion (sensible at small n and at 0 or n); None without trials.
+
+    Zero false positives among 20 real images does not mean a false-positive rate of 0: the
+    upper end of this interval (about 16%) says how high it could plausibly still be.
+    """
+    if trials <= 0:
+        return None
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))  # contains p despite rounding

@@ -27,8 +27,7 @@ from PIL import Image
 
 from .architectures import create_model
 from .datasets import Sample, load_image
-from .evaluation import wilson_interval
-from .metrics import roc_auc, sigmoid
+from .metrics import roc_auc, sigmoid, wilson_interval
 from .preprocessing import Preprocessing, extract_tiles, to_tensor
 
 # What a submitted image has often been through: a re-save and a downscale.

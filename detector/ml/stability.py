@@ -23,11 +23,7 @@ from pathlib import PurePath
 from PIL import Image
 
 from .preprocessing import DEFAULT_ALPHA_BACKGROUND, to_rgb
-
-# Verdict names, as in detector.policy (which this Django-free package does not import).
-LIKELY_AI = "likely_ai"
-UNCERTAIN = "uncertain"
-LIKELY_HUMAN = "likely_human"
+from ..policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN, verdict_for
 
 DEFAULT_JPEG_QUALITY = 90
 DEFAULT_SCALE = 0.9
@@ -47,33 +43,6 @@ class StabilityResult:
     def final_verdict(self) -> str:
         """The product rule: "uncertain" when the verdict flipped, else the image's own verdict."""
         return UNCERTAIN if self.flipped else self.verdict
-
-
-def verdict_for(p_ai: float, thresholds) -> str:
-    """likely_ai if p >= likely_ai, likely_human if p <= likely_human, else uncertain.
-
-    `thresholds` is a mapping {"likely_ai": .., "likely_human": ..} (as Detector.thresholds)
-    or an object with those attributes (as detector.policy.Thresholds).
-    """
-    likely_ai, likely_human = _threshold_values(thresholds)
-    if p_ai >= likely_ai:
-        return LIKELY_AI
-    if p_ai <= likely_human:
-        return LIKELY_HUMAN
-    return UNCERTAIN
-
-
-def _threshold_values(thresholds) -> tuple[float, float]:
-    if isinstance(thresholds, dict):
-        likely_ai, likely_human = thresholds.get("likely_ai"), thresholds.get("likely_human")
-    else:
-        likely_ai, likely_human = getattr(thresholds, "likely_ai", None), getattr(thresholds, "likely_human", None)
-    if likely_ai is None or likely_human is None:
-        raise ValueError(f"Thresholds need likely_ai and likely_human, got {thresholds!r}.")
-    likely_ai, likely_human = float(likely_ai), float(likely_human)
-    if not likely_human < likely_ai:
-        raise ValueError(f"Thresholds must satisfy likely_human < likely_ai, got {likely_human} and {likely_ai}.")
-    return likely_ai, likely_human
 
 
 def perturbed_copy(

@@ -34,6 +34,7 @@ from .datasets import (
     split_samples,
     summarise,
 )
+from .inference import resolve_device
 from .metrics import balanced_mean, binary_log_loss, roc_auc, weighted_rate
 from .preprocessing import Preprocessing
 from .pretrained import PretrainedWeightsError
@@ -437,8 +438,6 @@ def _check_numbers(input_size, epochs, batch_size, lr, val_fraction, patience, m
 
 
 def _check_device(device) -> torch.device:
-    from .inference import resolve_device
-
     try:
         return resolve_device(device)
     except ValueError as exc:

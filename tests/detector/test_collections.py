@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from detector.models import Collection, Submission
-from detector.services import submission_create, submission_score
+from detector.scoring import submission_score
+from detector.services import submission_create
 from tests.images import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -94,3 +94,49 @@ def test_a_thumbnail_too_small_to_judge_reads_uncertain_whatever_its_score(setti
 def test_stability_policy(p, perturbed, verdict, unstable):
     result = fuse(classifier=ClassifierReading(p, perturbed, 500, 400), findings=[], thresholds=Thresholds(0.8, 0.2))
     assert (result.verdict, result.unstable) == (verdict, unstable) and result.p_ai == pytest.approx(p)
+
+
+def test_the_verdict_is_stored_before_the_heatmap_is_drawn(monkeypatch, web, submitter, png):
+    """The result page can show the verdict while the (slower) heatmap is still being drawn."""
+    import detector.ml.explain as explain
+
+    seen = {}
+    real_heatmap = explain.heatmap
+
+    def observed_heatmap(detector, image, **kwargs):
+        submission = Submission.objects.get()
+        seen["status"] = submission.status
+        client = web.login_as(submitter)
+        seen["status_json"] = client.get(reverse("submission-status", args=[submission.pk])).json()
+        seen["page"] = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
+        return real_heatmap(detector, image, **kwargs)
+
+    monkeypatch.setattr(explain, "heatmap", observed_heatmap)
+    client = web.login_as(submitter)
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=35, size=(300, 200)))})
+
+    assert seen["status"] == Submission.Status.SCORED
+    assert seen["status_json"] == {"status": "scored", "heatmap": "pending"}
+    assert 'data-testid="heatmap-pending"' in seen["page"] and "AI-generated" in seen["page"]
+    submission = Submission.objects.get()
+    assert client.get(reverse("submission-status", args=[submission.pk])).json() == {"status": "scored", "heatmap": "ready"}
+    page = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
+    assert 'data-testid="heatmap-pending"' not in page and "Where the model looked" in page
+
+
+def test_a_heatmap_that_never_came_is_not_awaited_forever(settings, web, submitter, png):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client = web.login_as(submitter)
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=36))})
+    submission = Submission.objects.get()
+    evidence = submission.classifier_evidence
+    evidence.raw.pop("heatmap")
+    evidence.save()
+    assert client.get(reverse("submission-status", args=[submission.pk])).json()["heatmap"] == "pending"
+    Submission.objects.filter(pk=submission.pk).update(scored_at=timezone.now() - timedelta(hours=1))
+    assert client.get(reverse("submission-status", args=[submission.pk])).json()["heatmap"] == "none"
+    settings.AIORNOT_HEATMAPS = False
+    assert client.get(reverse("submission-status", args=[submission.pk])).json()["heatmap"] == "none"

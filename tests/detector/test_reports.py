@@ -13,7 +13,8 @@ from PIL import Image
 
 from aiornot_site.roles import SUBMITTERS
 from detector.models import Collection
-from detector.services import submission_create, submission_score
+from detector.scoring import submission_score
+from detector.services import submission_create
 from tests.images import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -29,7 +29,7 @@ def test_failed_submissions_are_scored_after_the_model_is_fixed(web, submitter, 
 
 
 def test_scoring_twice_keeps_one_result(web, submitter, png):
-    from detector.services import submission_score
+    from detector.scoring import submission_score
 
     web.login_as(submitter).post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=5))})
     submission = Submission.objects.get()

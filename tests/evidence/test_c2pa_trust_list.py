@@ -12,7 +12,9 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from detector.c2pa_trust import SHIPPED_DIR, trust_list_certificates, trust_lists_in_force
+from detector.evidence import NEUTRAL, NONE
 from detector.evidence.provenance import TrustList, read_provenance
+from detector.evidence.provenance.c2pa_manifest import _c2pa_claim
 
 from .c2pa_signing import C2PA_CLAIM_SIGNING_EKU, sign_image, signing_chain
 from .test_evidence_in_the_app import encode, scene, submit
@@ -165,8 +167,6 @@ def test_a_manifest_created_by_a_named_ai_generator_counts_without_a_source_type
     """Bing Image Creator's DALL-E 3 manifests (C2PA 1.x) state no digital source type, only their AI claim
     generator and c2pa.created. Today's c2pa library refuses to sign such a claim, so the rule is tested
     on what the reader extracted from the manifest."""
-    from detector.evidence.provenance import _c2pa_claim
-
     direction, strength, claim, part = _c2pa_claim(
         set(), set(), ["c2pa.created"], "Microsoft Responsible AI Image Provenance 1.0", [], trusted=True)
     assert (direction, strength) == ("ai", "strong")
@@ -178,9 +178,6 @@ def test_a_manifest_created_by_a_named_ai_generator_counts_without_a_source_type
 
 
 def test_a_manifest_without_a_source_type_from_an_unknown_tool_or_an_edit_claims_nothing():
-    from detector.evidence import NEUTRAL, NONE
-    from detector.evidence.provenance import _c2pa_claim
-
     assert _c2pa_claim(set(), set(), ["c2pa.created"], "Camera app 2.0", [], trusted=True)[:2] == (NEUTRAL, NONE)
     assert _c2pa_claim(set(), set(), ["c2pa.edited"], "Adobe Firefly", [], trusted=True)[:2] == (NEUTRAL, NONE)
     # A declared human source wins over a generator's name.

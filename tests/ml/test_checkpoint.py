@@ -10,10 +10,10 @@ from detector.ml.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
     DetectorCheckpoint,
-    file_sha256,
     read_checkpoint,
     save_checkpoint,
 )
+from detector.ml.digests import file_sha256
 from detector.ml.inference import load_detector
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detector.ml.checkpoint import CheckpointError, file_sha256, read_checkpoint, save_checkpoint
+from detector.ml.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from detector.ml.digests import file_sha256
 from detector.ml.inference import Detector, DetectorScore, clear_detector_cache, load_detector
 
 

@@ -8,16 +8,8 @@ from PIL import Image
 
 from detector.ml.datasets import Sample
 from detector.ml.inference import load_detector, set_torch_threads
-from detector.ml.stability import (
-    LIKELY_AI,
-    LIKELY_HUMAN,
-    UNCERTAIN,
-    StabilityResult,
-    measure_stability,
-    perturbed_copy,
-    stability_check,
-    verdict_for,
-)
+from detector.ml.stability import StabilityResult, measure_stability, perturbed_copy, stability_check
+from detector.policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN, verdict_for
 
 
 @pytest.fixture(scope="module")

@@ -18,17 +18,10 @@ from detector.ml.datasets import collect_samples
 from detector.models import Submission
 from detector.services import submission_create
 from registry.models import Job, LabelSplit, ModelEvent, ModelVersion
-from registry.services import (
-    RegistryError,
-    builtin_model_ensure,
-    candidate_evaluate_and_register,
-    checkpoint_local_path,
-    label_splits_freeze,
-    model_promote,
-    model_rollback,
-    promotion_refusals,
-    retrain,
-)
+from registry.checkpoints import checkpoint_local_path
+from registry.errors import RegistryError
+from registry.retraining import candidate_evaluate_and_register, label_splits_freeze, retrain
+from registry.services import builtin_model_ensure, model_promote, model_rollback, promotion_refusals
 from reviews.models import ReviewCase
 from reviews.services import case_claim_next, case_decide
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from detector.services import embedded_sweep
+from aiornot_site.embedded import embedded_sweep
 from registry.models import Job, ModelVersion
-from registry.services import builtin_model_ensure, labels_since_last_candidate, retrain_when_labels_arrive
+from registry.retraining import retrain_when_labels_arrive
+from registry.selectors import labels_since_last_candidate
+from registry.services import builtin_model_ensure
 
 from .test_retrain_loop import labelled, probe_with_base  # noqa: F401  (labelled: reviewers label real images)
 

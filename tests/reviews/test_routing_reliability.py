@@ -5,8 +5,9 @@ says why an image is in review and never calls an image human-made on the classi
 import pytest
 from django.urls import reverse
 
+from detector.ml.metrics import wilson_interval
 from detector.models import Collection, Submission
-from detector.policy import likely_human_sample_rate, wilson_interval
+from detector.policy import likely_human_sample_rate
 from detector.services import submission_create
 from reviews.models import ReviewCase
 from reviews.selectors import likely_human_miss_rate

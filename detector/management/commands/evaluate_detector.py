@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from detector.ml.report import ReportError, prepare_output_dir, write_report
+from detector.scoring import thresholds_for
 
 
 def _positive_int(text: str) -> int:
@@ -70,9 +75,7 @@ class Command(BaseCommand):
                             help="out-of-source protocol: sources never trained on but still scored (e.g. cifake,hardfaces)")
 
     def handle(self, *args, **options):
-        # Imported here so that `manage.py help` does not pay for importing torch.
-        from detector.ml.evaluation import EvaluationError, check_device
-        from detector.ml.report import ReportError, prepare_output_dir
+        from detector.ml.evaluation import EvaluationError, check_device  # torch stays out of the web process
 
         out_existed = Path(options["out"]).expanduser().exists() if options["out"] else True
         try:
@@ -94,10 +97,7 @@ class Command(BaseCommand):
             raise
 
     def _out_of_source(self, out_dir, options):
-        import json
-        import sys
-
-        from detector.ml.datasets import DatasetError
+        from detector.ml.datasets import DatasetError  # torch stays out of the web process
         from detector.ml.out_of_source import _plain_figures, figures_markdown, run_out_of_source
         from detector.ml.probe import ProbeError
 
@@ -127,12 +127,10 @@ class Command(BaseCommand):
         ))
 
     def _evaluate(self, out_dir, device, options):
-        from detector.ml.checkpoint import CheckpointError
+        from detector.ml.checkpoint import CheckpointError  # torch stays out of the web process
         from detector.ml.datasets import DatasetError
         from detector.ml.evaluation import EvaluationError, evaluate_detector
         from detector.ml.inference import load_detector
-        from detector.ml.report import ReportError, write_report
-        from detector.scoring import thresholds_for
 
         checkpoint = options["checkpoint"]
         from_setting = checkpoint is None

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from detector.evidence_services import known_images_import
+from detector.known_images import known_images_import
 from detector.models import KnownImage
 
 

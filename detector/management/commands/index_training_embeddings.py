@@ -3,6 +3,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from detector.novelty import training_embeddings_write
+from detector.scoring import active_detector
+
 
 class Command(BaseCommand):
     help = ("Embed the base training data with the active model and write AIORNOT_TRAINING_EMBEDDINGS. "
@@ -14,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", help="default: AIORNOT_TRAINING_EMBEDDINGS")
 
     def handle(self, *args, **options):
-        from detector.ml.datasets import DatasetError, cap_per_source, collect_samples
-        from detector.novelty import training_embeddings_write
-        from detector.scoring import active_detector
+        from detector.ml.datasets import DatasetError, cap_per_source, collect_samples  # torch stays out of the web process
 
         dirs = options["data_dirs"] or list(settings.AIORNOT_BASE_TRAINING_DATA)
         if not dirs:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 from django.core.management.base import BaseCommand, CommandError
 
 
@@ -57,12 +60,8 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is fastest on a busy machine)")
 
     def handle(self, *args, **options):
-        # Imported here so that `manage.py help` does not pay for importing torch and timm.
-        from detector.ml.checkpoint import CheckpointError
+        from detector.ml.checkpoint import CheckpointError  # torch stays out of the web process
         from detector.ml.training import DatasetError, TrainingConfigError, train_detector
-
-        import signal
-        import threading
 
         stop = threading.Event()
 
@@ -111,7 +110,7 @@ class Command(BaseCommand):
         )
 
     def _probe(self, options):
-        from detector.ml.datasets import DatasetError
+        from detector.ml.datasets import DatasetError  # torch stays out of the web process
         from detector.ml.out_of_source import train_probe_detector
         from detector.ml.probe import ProbeError
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.services import RegistryError, labels_export
+from registry.errors import RegistryError
+from registry.retraining import labels_export
 
 
 class Command(BaseCommand):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.services import RegistryError, model_promote
+from registry.errors import RegistryError
+from registry.services import model_promote
 
 
 class Command(BaseCommand):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.services import RegistryError, retrain
+from registry.errors import RegistryError
+from registry.retraining import retrain
 
 
 class Command(BaseCommand):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.services import RegistryError, model_rollback
+from registry.errors import RegistryError
+from registry.services import model_rollback
 
 
 class Command(BaseCommand):
