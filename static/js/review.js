@@ -69,14 +69,22 @@
     // The image fills the canvas (small images are drawn larger, big ones smaller); the zoom
     // transform works on that fitted size, and 1:1 is the scale where one image pixel is one
     // screen pixel.
+    // On a phone the canvas is as tall as the fitted image, not an empty checkerboard below it.
+    var narrow = window.matchMedia ? window.matchMedia("(max-width: 900px)") : null;
+
     function fit() {
       var naturalWidth = image.naturalWidth;
       var naturalHeight = image.naturalHeight;
       if (!naturalWidth || !naturalHeight || !viewer.clientWidth) return;
+      var shrink = narrow && narrow.matches;
+      viewer.style.height = "";
       var ratio = Math.min(viewer.clientWidth / naturalWidth, viewer.clientHeight / naturalHeight);
       if (!isFinite(ratio) || ratio <= 0) ratio = 1;
       image.style.width = Math.floor(naturalWidth * ratio) + "px";
       image.style.height = Math.floor(naturalHeight * ratio) + "px";
+      if (shrink && Math.floor(naturalHeight * ratio) < viewer.clientHeight) {
+        viewer.style.height = Math.floor(naturalHeight * ratio) + (viewer.offsetHeight - viewer.clientHeight) + "px";
+      }
       minScale = Math.min(MIN_SCALE, oneToOne());
     }
 
@@ -195,6 +203,8 @@
       if (!overlay) return;
       overlay.hidden = !overlay.hidden;
       if (heatmapToggle) heatmapToggle.setAttribute("aria-pressed", overlay.hidden ? "false" : "true");
+      var legend = byId("heatmap-legend");
+      if (legend) legend.hidden = overlay.hidden; // the colour scale only while colours are shown
     }
 
     function toggleActualPixels() {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from detector import views
+from detector.views import collections as collection_views
 from detector.models import Collection
 from reviews.models import ReviewCase
 from reviews.services import case_claim_next, case_decide
@@ -58,7 +58,7 @@ def test_collection_entries_filter_search_sort_and_page(
     assert listed_names(mine) == ["c-still-life.png", "a-portrait.png", "b-sunset.png"]
 
     # An admin filters by the model's verdict, sorts by score, and pages with the filters kept.
-    monkeypatch.setattr(views, "ENTRIES_PER_PAGE", 2)
+    monkeypatch.setattr(collection_views, "ENTRIES_PER_PAGE", 2)
     admin = open_page(site_admin, f"/collections/{contest.pk}/")
     admin.select_option("select[name=verdict]", "likely_human")
     admin.click("[data-testid=apply-filters]")

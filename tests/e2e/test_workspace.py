@@ -11,7 +11,9 @@ import pytest
 
 from detector.models import Collection, Submission
 from detector.services import submission_create
+from registry.models import ModelVersion
 from reviews.models import ReviewCase, ReviewDecision
+from reviews.services import case_claim_next, case_decide, case_skip
 
 from ..images import image_bytes
 
@@ -24,6 +26,18 @@ WIDER_THAN_VIEWPORT = """() => Array.from(document.querySelectorAll('body *'))
   .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
   .filter(el => { for (let a = el.parentElement; a; a = a.parentElement) { if (getComputedStyle(a).overflowX !== 'visible') return false; } return true; })
   .slice(-5).map(el => el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))"""
+# Content hidden in a sideways-scrolling box inside the page (a table squeezed into a scroller is
+# still a table too wide for the phone: on a phone tables become cards instead).
+SIDEWAYS_SCROLLERS = """() => Array.from(document.querySelectorAll('main *'))
+  .filter(el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX) && el.scrollWidth > el.clientWidth + 1)
+  .map(el => el.tagName.toLowerCase() + '.' + el.className + ' ' + el.scrollWidth + '>' + el.clientWidth)"""
+# On a phone, a table.cards shows each row as a card: rows are blocks, the header row is hidden.
+# A table of four or more columns shown as a table is too cramped there (two-column lists may stay).
+TABLES_NOT_AS_CARDS = """() => Array.from(document.querySelectorAll('main table'))
+  .filter(t => t.getBoundingClientRect().width > 0 && t.querySelectorAll('thead th').length >= 4)
+  .filter(t => { const row = Array.from(t.querySelectorAll('tbody tr')).find(r => getComputedStyle(r).display !== 'none');
+                 return row && !['block', 'flex'].includes(getComputedStyle(row).display); })
+  .map(t => (t.dataset.testid || t.className) + ' ' + t.querySelectorAll('thead th').length + ' columns')"""
 
 
 @pytest.fixture
@@ -40,6 +54,17 @@ def submit(user, seed: int, *, collection=None, name="", size=(320, 240)) -> Sub
     submission.refresh_from_db()
     assert submission.status == Submission.Status.SCORED, submission.failure_reason
     return submission
+
+
+def claim_case(reviewer, case: ReviewCase) -> ReviewCase:
+    """Claim this very case for the reviewer (skipping the ones the queue offers first)."""
+    for _ in range(20):
+        offered = case_claim_next(reviewer=reviewer)
+        assert offered is not None
+        if offered.pk == case.pk:
+            return offered
+        case_skip(case_id=offered.pk, reviewer=reviewer)
+    raise AssertionError(f"case #{case.pk} was never offered to {reviewer}")
 
 
 @pytest.fixture
@@ -78,11 +103,18 @@ def test_heatmap_overlay_toggles_and_is_really_hidden(everything_likely_ai, subm
     assert f"/cases/{case.pk}/" in page.url
     page.wait_for_selector("[data-testid=heatmap-overlay]", state="attached")
     assert overlay_display(page) == "none"  # off at first: the image is judged without a tint
+    legend = page.locator("[data-testid=review-screen] [data-testid=heatmap-legend]")
+    assert not legend.is_visible()  # no colour scale while no colours are shown
     page.keyboard.press("m")
     assert overlay_display(page) == "block"
     assert page.get_attribute("[data-testid=heatmap-toggle]", "aria-pressed") == "true"
+    assert legend.is_visible() and "most influence towards AI" in legend.inner_text()
+    page.locator("[data-testid=heatmap-opacity]").evaluate(
+        "el => { el.value = '30'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    assert page.locator("[data-testid=heatmap-overlay]").evaluate("el => getComputedStyle(el).opacity") == "0.3"
     page.click("[data-testid=heatmap-toggle]")
     assert overlay_display(page) == "none"
+    assert not legend.is_visible()
     # The canvas takes most of the screen, and 1:1 shows image pixels at screen pixels.
     width = page.locator("[data-testid=image-viewport]").bounding_box()["width"]
     assert width > 700, width
@@ -180,14 +212,20 @@ def test_dashboard_says_not_enough_data_below_the_minimum(
 
 
 def test_every_main_page_fits_a_phone_and_is_captured(
-    everything_likely_ai, submitter, reviewer, site_admin, open_page, screenshot, live_server
+    everything_likely_ai, submitter, reviewer, reviewer2, site_admin, open_page, screenshot, live_server
 ):
     contest = Collection.objects.create(name="Spring painting contest with a long name", policy="art_contest",
                                         created_by=site_admin)
     entries = [submit(submitter, 10 + i, collection=contest, name=f"entry-with-a-rather-long-file-name-{i}.png")
                for i in range(3)]
     photo = submit(submitter, 20, name="newsroom-photo.png", size=(640, 480))
-    # One decided and one escalated case, so those pages have content.
+    # One escalated and one decided case, so those pages have content.
+    escalated = ReviewCase.objects.get(asset_id=entries[1].asset_id)
+    case_decide(case_id=claim_case(reviewer, escalated).pk, reviewer=reviewer, decision="ai", reason_codes=["generator_artifacts"])
+    case_decide(case_id=claim_case(reviewer2, escalated).pk, reviewer=reviewer2, decision="human",
+                note="Sketches and layers were sent.")
+    escalated.refresh_from_db()
+    assert escalated.status == ReviewCase.Status.ESCALATED
     decider = open_page(reviewer, "/review/")
     decider.click("[data-testid=claim-next]")
     decider.keyboard.press("u")
@@ -195,6 +233,13 @@ def test_every_main_page_fits_a_phone_and_is_captured(
     with decider.expect_navigation():
         decider.keyboard.press("Control+Enter")
     case = ReviewCase.objects.get(asset_id=photo.asset_id)
+    for n, status in enumerate(("retired", "candidate")):  # the models page with rows in its table
+        ModelVersion.objects.create(
+            version=f"efficientnet_lite0-2026-12-0{n + 1}-4c72226b{n}", file=f"models/v{n}.pt", sha256=f"{n}" * 64, size_bytes=7_012_975,
+            arch="efficientnet_lite0", status=status,
+            holdout_evaluation={"active_version": "", "candidate": {"roc_auc": 0.91, "human": 40, "ai": 40,
+                                                                    "false_positives": 1, "fpr": 0.025, "tpr": 0.8}},
+        )
 
     pages = {
         None: [("landing", "/"), ("sign-in", "/accounts/login/")],
@@ -209,7 +254,9 @@ def test_every_main_page_fits_a_phone_and_is_captured(
         reviewer: [("review-queue", "/review/"), ("review-case", "/review/")],
         site_admin: [
             ("admin-queue", "/review/?state=all"), ("admin-case", f"/review/cases/{case.pk}/"),
-            ("escalations", "/review/escalations/"), ("dashboard", "/dashboard/"), ("models", "/models/"),
+            ("escalations", "/review/escalations/"), ("escalated-case", f"/review/cases/{escalated.pk}/"),
+            ("dashboard", "/dashboard/"), ("models", "/models/"), ("admin-collection", f"/collections/{contest.pk}/"),
+            ("admin-collection-report", f"/collections/{contest.pk}/report/"),
         ],
     }
     too_wide = []
@@ -232,10 +279,18 @@ def test_every_main_page_fits_a_phone_and_is_captured(
                     culprits = page.evaluate(WIDER_THAN_VIEWPORT)
                     too_wide.append(f"{name} at {viewport_name}: {widths[0]} px ({culprits})")
                 if viewport_name == "390":
+                    scrollers = page.evaluate(SIDEWAYS_SCROLLERS)
+                    if scrollers:
+                        too_wide.append(f"{name} at 390: scrolls sideways inside ({scrollers})")
+                    tables = page.evaluate(TABLES_NOT_AS_CARDS)
+                    if tables:
+                        too_wide.append(f"{name} at 390: tables not shown as cards ({tables})")
                     nav = page.locator("header.site nav")
                     if nav.count():
                         assert nav.bounding_box()["height"] < 60, f"{name}: the navigation wraps"
-                screenshot(page, f"page-{name}-{viewport_name}")
+                shot = screenshot(page, f"page-{name}-{viewport_name}")
+                if name == "review-case" and viewport_name == "390":  # what the phone shows: the bar at the bottom
+                    page.screenshot(path=str(shot.with_name("page-review-case-390-screen.png")))
     assert not too_wide, too_wide
     landing = open_page(None, "/")
     assert "AI-generated" in landing.inner_text("[data-testid=landing]")

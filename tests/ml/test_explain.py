@@ -47,12 +47,16 @@ def test_grid_is_image_aligned_and_in_range(detector):
 
 
 def test_large_non_square_image_is_covered_by_more_crops_than_scoring_uses(detector):
-    image = _rgb(300, 130, seed=1)  # 64 px crops: 5 x 3 covering grid, scoring uses 5 crops
+    image = _rgb(300, 130, seed=1)  # 64 px crops: 5 x 3 would merely cover it, scoring uses 5 crops
     result = heatmap(detector, image)
     assert detector.score(image).tiles == 5
-    assert result.crops == 15
+    assert result.crops == 7 * 3 == len(result.boxes)  # neighbours share a third of a crop
     assert result.grid.shape == (130, 300)
     assert result.covered.all()
+    xs = sorted({box[0] for box in result.boxes})
+    assert all(b - a <= 64 * 2 / 3 + 1 for a, b in zip(xs, xs[1:]))
+    assert heatmap(detector, image, overlap=0.0).crops == 15
+    assert heatmap(detector, image, max_crops=17).crops <= 17
     # Every region of the image carries a value, not only the centre and the corners.
     assert np.count_nonzero(result.raw) / result.raw.size > 0.99
     for x0, x1 in ((0, 64), (118, 182), (236, 300)):
@@ -66,6 +70,37 @@ def test_raw_map_is_the_ai_logit_spread_over_the_crop(detector):
     bias = float(detector.model.get_classifier().bias.detach())
     assert result.crops == 1
     assert float(result.raw.mean()) == pytest.approx(detector.score(image).logit - bias, abs=1e-4)
+
+
+def _jumps_at_and_between_crop_edges(result):
+    """Largest step between neighbouring pixels across a crop's edge, and anywhere else."""
+    values = result.raw.astype(np.float64)
+    height, width = values.shape
+    at_edges, elsewhere = [], []
+    for axis, size, starts, ends in ((1, width, 0, 2), (0, height, 1, 3)):
+        steps = np.abs(np.diff(values, axis=axis))  # steps[k] is between pixels k and k + 1
+        edges = {round(box[starts]) - 1 for box in result.boxes} | {round(box[ends]) - 1 for box in result.boxes}
+        edges = sorted(e for e in edges if 0 <= e < size - 1)
+        near = sorted({k for e in edges for k in (e - 1, e, e + 1) if 0 <= k < size - 1})
+        if edges:
+            at_edges.append(np.take(steps, edges, axis=axis).max())
+        elsewhere.append(np.delete(steps, near, axis=axis).max())
+    return max(at_edges), max(elsewhere)
+
+
+@pytest.mark.parametrize("max_crops", [256, 20], ids=["overlapping", "crops-that-only-touch"])
+@pytest.mark.parametrize("kind", ["uniform", "noise"])
+def test_no_step_at_crop_boundaries(detector, kind, max_crops):
+    # A uniform image has nothing to show, so anything along the crop grid is a seam; on noise
+    # neighbouring crops disagree. Across a crop's edge the map may change no faster than inside.
+    image = Image.new("RGB", (300, 200), (128, 140, 150)) if kind == "uniform" else _rgb(300, 200, seed=11)
+    result = heatmap(detector, image, max_crops=max_crops)
+    assert result.covered.all() and result.crops <= max_crops
+    at_edges, elsewhere = _jumps_at_and_between_crop_edges(result)
+    assert at_edges <= 1.5 * elsewhere + 1e-6, (at_edges, elsewhere)
+    if kind == "noise" and result.peak > 0:
+        grid_steps = max(np.abs(np.diff(result.grid, axis=a)).max() for a in (0, 1))
+        assert grid_steps < 0.1  # the displayed map is smooth too (a seam is a jump of 0.1-1)
 
 
 def test_overlay_and_png(detector):
