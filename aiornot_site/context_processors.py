@@ -1,3 +1,5 @@
+from reviews.selectors import new_escalation_count
+
 from .roles import can_manage_models, is_reviewer, is_site_admin, is_submitter
 
 
@@ -19,6 +21,4 @@ def review_badges(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not is_site_admin(user):
         return {"new_escalations": 0}
-    from reviews.selectors import new_escalation_count  # reviews imports detector; keep startup order
-
     return {"new_escalations": new_escalation_count(user)}

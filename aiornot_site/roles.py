@@ -5,6 +5,11 @@ Checks go through ``user.has_perm`` so superusers and custom groups work as usua
 
 from __future__ import annotations
 
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+
 SUBMITTERS = "submitters"
 REVIEWERS = "reviewers"
 ADMINS = "admins"
@@ -66,11 +71,6 @@ def can_manage_models(user) -> bool:
 
 def role_required(allowed):
     """View decorator: sign-in required, then 403 unless ``allowed(user)`` is true."""
-    from functools import wraps
-
-    from django.contrib.auth.decorators import login_required
-    from django.core.exceptions import PermissionDenied
-
     def decorate(view):
         @wraps(view)
         @login_required

@@ -22,7 +22,7 @@ from detector.evidence.similarity import (
 from bench.matching_images import NEAR_DUPLICATES, mib, pct, rss_bytes, sample_images, time_calls
 
 EMBEDDING_DIM = 1280  # efficientnet_lite0 pooled features
-EMBEDDING_MATCH_SIMILARITY = 0.93  # detector.evidence_services uses this cut-off
+EMBEDDING_MATCH_SIMILARITY = 0.93  # detector.known_images uses this cut-off
 
 
 def planted_near_duplicates(count: int) -> tuple[list[bytes], list[tuple[int, bytes, str]], str]:

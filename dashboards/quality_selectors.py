@@ -11,15 +11,13 @@ from django.db.models.functions import Floor, Least
 from django.utils import timezone
 
 from detector.ml.metrics import rate, wilson_interval
-from detector.models import Verdict
+from detector.policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN, VERDICTS
 from registry.models import ModelVersion
 from reviews.models import Decision
 from reviews.selectors import likely_human_miss_rates as review_miss_rates
 
 from .filters import DECIDED, DashboardFilters, labelled_cases, scored_submissions
 
-LIKELY_AI, UNCERTAIN, LIKELY_HUMAN = Verdict.LIKELY_AI, Verdict.UNCERTAIN, Verdict.LIKELY_HUMAN
-VERDICTS = [LIKELY_AI, UNCERTAIN, LIKELY_HUMAN]
 LABELS = [Decision.AI, Decision.HUMAN, Decision.UNSURE]
 CALIBRATION_BINS = 10
 HISTOGRAM_BINS = 20

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 
 from .evidence_text import finding_text
+from .models import Verdict
 
 DISCLAIMER = _(
     "This is an automated estimate to help a person decide, not a judgement. It can be wrong, "
@@ -41,8 +42,6 @@ def verdict_wording(verdict: str, fusion: dict | None) -> dict[str, str]:
     """{"label": ..., "text": ...} for a verdict: "No AI signs found" when only the classifier cleared it."""
     if only_the_classifier_cleared(verdict, fusion):
         return {"label": str(NO_AI_SIGNS_LABEL), "text": str(NO_AI_SIGNS_TEXT)}
-    from .models import Verdict
-
     label = Verdict(verdict).label if verdict in Verdict.values else verdict
     return {"label": str(label), "text": str(VERDICT_TEXT.get(verdict, ""))}
 

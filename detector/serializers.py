@@ -8,6 +8,7 @@ from reviews.selectors import submission_outcome
 
 from .evidence_text import CLASSIFIER_SCORE_CODE
 from .models import Submission
+from .policy import VERDICTS
 from .presentation import DISCLAIMER, probability_lines
 from .selectors import verdict_withheld
 
@@ -105,7 +106,7 @@ class ScoreSerializer(serializers.Serializer):
     p_ai = serializers.FloatField()
     ai_generated = serializers.CharField(help_text='e.g. "AI-generated: 73%"')
     human_made = serializers.CharField(help_text='e.g. "human-made: 27%"')
-    verdict = serializers.ChoiceField(choices=["likely_ai", "uncertain", "likely_human"])
+    verdict = serializers.ChoiceField(choices=list(VERDICTS))
     model_version = serializers.CharField()
     policy_version = serializers.CharField()
     scored_at = serializers.DateTimeField()

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from aiornot_site.roles import is_reviewer, is_site_admin, role_required
-from detector.policy import LIKELY_AI, LIKELY_HUMAN, UNCERTAIN
+from detector.policy import VERDICTS
 from detector.novelty import asset_novelty
 from detector.stored_files import asset_thumbnail
 from detector.views.files import asset_file_response, heatmap_file_response, heatmap_name_for, private_file_response
@@ -113,7 +113,7 @@ def queue(request):
             "page": page,
             "query": query.urlencode(),
             "collections": case_list_collections(request.user),
-            "verdicts": [LIKELY_AI, UNCERTAIN, LIKELY_HUMAN],
+            "verdicts": list(VERDICTS),
             "undo": undoable_decision(request.user),
             "now": timezone.now(),
         },

@@ -100,15 +100,17 @@ def _imports(module: str) -> tuple[tuple[str, int, bool], ...]:
     return tuple(found)
 
 
-def _is_enqueue(target: str, deferred: bool) -> bool:
+def _is_enqueue(module: str, target: str, deferred: bool) -> bool:
     """A service handing work to its app's Celery task module at enqueue time.
 
     Tasks are the outermost interface (a worker's entry points): they import the services they
     run, and a service that queues work on commit reaches the task from inside the function that
     queues it (the Celery idiom; every app does it the same way). That edge is not a layering
-    cycle and is left out of the graph. Only this one kind of import inside a function is.
+    cycle and is left out of the graph. Only this one kind of import inside a function is, and
+    only within one app: between apps every import counts.
     """
-    return deferred and target.rpartition(".")[2] == "tasks"
+    same_app = module.partition(".")[0] == target.partition(".")[0]
+    return deferred and same_app and target.rpartition(".")[2] == "tasks"
 
 
 @cache
@@ -120,7 +122,7 @@ def _graph() -> dict[str, dict[str, int]]:
         edges = {}
         for name, line, deferred in _imports(module):
             target = _resolve(name)
-            if target is None or target == module or _is_enqueue(target, deferred):
+            if target is None or target == module or _is_enqueue(module, target, deferred):
                 continue
             edges.setdefault(target, line)
         graph[module] = edges

@@ -3,7 +3,7 @@ watermarks and known-image matching, plus the fusion rule that turns every findi
 P(AI) and a verdict.
 
 Plain Python (Pillow, numpy and the layer's own library); no Django, no torch. Each layer
-returns `Finding`s; Django code (detector.services) stores them as Evidence rows and the
+returns `Finding`s; Django code (detector.evidence_services) stores them as Evidence rows and the
 fusion rule (fusion.py) reads them back.
 """
 
