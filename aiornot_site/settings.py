@@ -374,6 +374,9 @@ AIORNOT_MISSED_AI_MIN_CLUSTER = env_int("AIORNOT_MISSED_AI_MIN_CLUSTER", 3)
 # `manage.py index_training_embeddings` writes to this file (per model: rerun it after a promotion).
 AIORNOT_TRAINING_EMBEDDINGS = Path(env_str("AIORNOT_TRAINING_EMBEDDINGS", str(DATA_DIR / "training-embeddings.npz")))
 AIORNOT_NOVEL_SIMILARITY = env_float("AIORNOT_NOVEL_SIMILARITY", 0.5)
+# The review queue puts forward, among comparably uncertain cases (after deadlines), the images
+# least similar to the training data: their labels teach the next model the most. Off: age decides.
+AIORNOT_QUEUE_TEACHING_ORDER = env_bool("AIORNOT_QUEUE_TEACHING_ORDER", True)
 
 # Verdict thresholds on P(AI). Unset means: use the thresholds the checkpoint was
 # calibrated with (chosen to keep false positives on real images rare).

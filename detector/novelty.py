@@ -4,7 +4,8 @@ The classifier's embedding of an image (stored on its fingerprint for known-imag
 compared with embeddings of the training data, written once per model by
 `manage.py index_training_embeddings` to AIORNOT_TRAINING_EMBEDDINGS. When even the nearest
 training image is less than AIORNOT_NOVEL_SIMILARITY cosine-similar, the case page says so: the
-model's score means little there, and a reviewer's label there teaches it the most.
+model's score means little there, and a reviewer's label there teaches it the most (so routing
+stores the similarity on the case and the queue puts such images forward: reviews.selectors).
 This module never imports torch; the command passes in the loaded detector.
 """
 

@@ -67,6 +67,11 @@ class ReviewCase(models.Model):
     p_ai_at_routing = models.FloatField(null=True, blank=True)
     verdict_at_routing = models.CharField(max_length=16, blank=True)
     model_version_at_routing = models.CharField(max_length=200, blank=True)
+    nearest_training_similarity = models.FloatField(
+        null=True, blank=True,
+        help_text=_("cosine similarity of the image's classifier embedding to the nearest training image, when "
+                    "routed or rescored (empty: no training index for that model); orders the queue"),
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     claimed_by = models.ForeignKey(

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Case, Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Abs
+from django.db.models import (
+    BooleanField, Case, Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When,
+)
+from django.db.models.functions import Abs, Floor
 from django.utils import timezone
 
 from aiornot_site.roles import is_site_admin
@@ -38,8 +40,30 @@ def open_cases() -> QuerySet[ReviewCase]:
     return ReviewCase.objects.filter(status__in=QUEUE_STATUSES).select_related("asset", "claimed_by")
 
 
+# Cases whose |P(AI) - 0.5| fall in the same band of this width count as comparably uncertain:
+# between them, the teaching order lets novelty decide (0.52 and 0.54 are one band, 0.52 and 0.7 are not).
+TEACHING_UNCERTAINTY_BAND = 0.05
+
+
 def queue_ordered(cases: QuerySet[ReviewCase]) -> QuerySet[ReviewCase]:
-    """The queue order: deadline, then need of a person, then age. See services.case_claim_next."""
+    """The queue order (services.case_claim_next lists it for reviewers).
+
+    1. Deadline: the soonest collection deadline of the image; none last.
+    2. Uncertainty band: ``|p_ai_at_routing - 0.5|`` (an art-contest likely_ai call counts as 0,
+       no score as 0.5) in bands of ``TEACHING_UNCERTAINTY_BAND``, most uncertain first.
+    3. Teaching value, with ``AIORNOT_QUEUE_TEACHING_ORDER`` on: within a band, the lowest
+       ``nearest_training_similarity`` first, unknown last. A label teaches the model most where
+       it is unsure and where it has seen nothing alike; uncertainty stays the first term, since
+       the model's own doubt is measured on the image itself and novelty only through an embedding
+       sample of the training data, and a band (rather than a weighted sum of the two) keeps the
+       order explainable: among cases the model is about as unsure of, the one unlike its training
+       data is the better lesson. With no training index every similarity is unknown and the
+       order is exactly uncertainty then age, as with the setting off.
+    4. Exact uncertainty, then age (oldest first, then id).
+
+    Annotates ``queue_deadline``, ``queue_uncertainty`` and ``queue_unlike_training`` (nearest
+    training image below ``AIORNOT_NOVEL_SIMILARITY``, for the case list's marker).
+    """
     soonest_deadline = Subquery(
         Submission.objects.filter(asset_id=OuterRef("asset_id"), collection__deadline__isnull=False)
         .order_by("collection__deadline")
@@ -48,9 +72,14 @@ def queue_ordered(cases: QuerySet[ReviewCase]) -> QuerySet[ReviewCase]:
     in_art_contest = Exists(
         Submission.objects.filter(asset_id=OuterRef("asset_id"), collection__policy=Collection.Policy.ART_CONTEST)
     )
-    return cases.annotate(
+    cases = cases.annotate(
         queue_deadline=soonest_deadline,
         queue_in_art_contest=in_art_contest,
+        queue_unlike_training=Case(
+            When(nearest_training_similarity__lt=settings.AIORNOT_NOVEL_SIMILARITY, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
     ).annotate(
         queue_uncertainty=Case(
             When(Q(queue_in_art_contest=True, verdict_at_routing=LIKELY_AI), then=Value(0.0)),
@@ -58,7 +87,13 @@ def queue_ordered(cases: QuerySet[ReviewCase]) -> QuerySet[ReviewCase]:
             default=Abs(F("p_ai_at_routing") - Value(0.5)),
             output_field=FloatField(),
         )
-    ).order_by(F("queue_deadline").asc(nulls_last=True), "queue_uncertainty", "created_at", "id")
+    )
+    order = [F("queue_deadline").asc(nulls_last=True)]
+    if getattr(settings, "AIORNOT_QUEUE_TEACHING_ORDER", True):
+        band = Floor(F("queue_uncertainty") / Value(TEACHING_UNCERTAINTY_BAND), output_field=FloatField())
+        cases = cases.annotate(queue_uncertainty_band=band)
+        order += ["queue_uncertainty_band", F("nearest_training_similarity").asc(nulls_last=True)]
+    return cases.order_by(*order, "queue_uncertainty", "created_at", "id")
 
 
 def claimable_for(reviewer, now=None) -> QuerySet[ReviewCase]:

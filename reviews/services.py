@@ -6,6 +6,7 @@ routing) and ``case_selectors`` (one case, the case list).
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,12 +19,16 @@ from aiornot_site.errors import ServiceError
 from aiornot_site.roles import is_site_admin
 from aiornot_site.write_retry import retry_write_collisions
 from detector.models import Submission, SubmissionEvent
+from detector.novelty import asset_novelty
 from detector.policy import LIKELY_AI, LIKELY_HUMAN
 from webhooks.services import webhooks_case_finalized
 
 from .case_selectors import case_needs_second_opinion, decision_undo_blocker
 from .models import QUEUE_STATUSES, CaseEvent, CaseSkip, Decision, ReasonCode, ReviewCase, ReviewDecision
 from .selectors import claimable_for, claimable_q, held_q, likely_human_miss_rate, queue_ordered, routing_reason_for
+
+
+logger = logging.getLogger(__name__)
 
 
 class ReviewError(ServiceError):
@@ -34,6 +39,17 @@ class ReviewError(ServiceError):
 
 def _case_event(case: ReviewCase, action: str, actor=None, **data) -> CaseEvent:
     return CaseEvent.objects.create(case=case, action=action, actor=actor, data=data)
+
+
+def _nearest_training_similarity(asset) -> float | None:
+    """How close the image is to the training data (detector.novelty: numpy, no torch), for the
+    queue's teaching order; None when it cannot be told. Never stops routing."""
+    try:
+        novelty = asset_novelty(asset)
+    except Exception:
+        logger.exception("Similarity to the training data failed for asset %s", getattr(asset, "pk", asset))
+        return None
+    return novelty.nearest_similarity if novelty else None
 
 
 def submission_route(*, submission: Submission) -> ReviewCase | None:
@@ -62,8 +78,10 @@ def submission_route(*, submission: Submission) -> ReviewCase | None:
             p_ai_at_routing=submission.p_ai,
             verdict_at_routing=submission.verdict,
             model_version_at_routing=submission.model_version,
+            nearest_training_similarity=_nearest_training_similarity(submission.asset),
         )
-        _case_event(case, "opened", reason=reason, submission_id=submission.pk, p_ai=submission.p_ai)
+        _case_event(case, "opened", reason=reason, submission_id=submission.pk, p_ai=submission.p_ai,
+                    nearest_training_similarity=case.nearest_training_similarity)
     else:
         _case_event(case, "joined", submission_id=submission.pk)
     submission.routed_to_review = True
@@ -85,9 +103,23 @@ def case_model_reading_update(*, submission: Submission) -> None:
     case.p_ai_at_routing = submission.p_ai
     case.verdict_at_routing = submission.verdict
     case.model_version_at_routing = submission.model_version
-    case.save(update_fields=["p_ai_at_routing", "verdict_at_routing", "model_version_at_routing"])
+    case.nearest_training_similarity = _nearest_training_similarity(submission.asset)
+    case.save(update_fields=["p_ai_at_routing", "verdict_at_routing", "model_version_at_routing",
+                             "nearest_training_similarity"])
     _case_event(case, "rescored", before=before, p_ai=submission.p_ai, verdict=submission.verdict,
                 model_version=submission.model_version)
+
+
+def cases_training_similarity_refresh() -> int:
+    """Measure again how close each queued or escalated case's image is to the training data (after
+    ``index_training_embeddings`` wrote a new index, e.g. for a promoted model); returns how many
+    changed. No audit event: it orders the queue and decides nothing."""
+    changed = 0
+    for case in ReviewCase.objects.exclude(status=ReviewCase.Status.DECIDED).select_related("asset").iterator():
+        similarity = _nearest_training_similarity(case.asset)
+        if similarity != case.nearest_training_similarity:
+            changed += ReviewCase.objects.filter(pk=case.pk).update(nearest_training_similarity=similarity)
+    return changed
 
 
 def _lease() -> timedelta:
@@ -118,7 +150,10 @@ def case_claim_next(*, reviewer) -> ReviewCase | None:
        ``likely_ai`` for an image entered in an art contest counts as 0 (as uncertain as it
        gets): an entrant is waiting under "Under review" and an AI label there must be
        confirmed by people. A case with no score counts as 0.5 (last).
-    3. **Age**: oldest case first (``created_at``, then id).
+    3. **Teaching value** (``AIORNOT_QUEUE_TEACHING_ORDER``, on by default): among comparably
+       uncertain cases (the same 0.05-wide band of step 2), the image least similar to the
+       training data first; exact uncertainty breaks ties. See ``selectors.queue_ordered``.
+    4. **Age**: oldest case first (``created_at``, then id).
 
     Cases waiting for a second opinion follow the same order and are not marked to the
     reviewer, so the second look stays blind.

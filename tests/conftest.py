@@ -75,6 +75,7 @@ def _test_environment(request, tmp_path):
     }
     settings.AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN = 0.0
     settings.AIORNOT_C2PA_TRUST_DIR = tmp_path / "c2pa-trust"  # only the shipped trust lists
+    settings.AIORNOT_TRAINING_EMBEDDINGS = tmp_path / "training-embeddings.npz"  # none unless a test writes it
     from django.core.cache import caches
 
     caches["ratelimit"].clear()  # each test starts with fresh rate-limit windows

@@ -5,11 +5,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from detector.novelty import training_embeddings_write
 from detector.scoring import active_detector
+from reviews.services import cases_training_similarity_refresh
 
 
 class Command(BaseCommand):
     help = ("Embed the base training data with the active model and write AIORNOT_TRAINING_EMBEDDINGS. "
-            "Run it again after promoting a model (the embeddings are per model).")
+            "Run it again after promoting a model (the embeddings are per model); open review cases are "
+            "re-measured for the queue's teaching order.")
 
     def add_arguments(self, parser):
         parser.add_argument("data_dirs", nargs="*", help="default: AIORNOT_BASE_TRAINING_DATA")
@@ -31,3 +33,6 @@ class Command(BaseCommand):
             detector=active_detector(), paths=[s.path for s in samples], out=out, log=self.stderr.write
         )
         self.stdout.write(f"Wrote {count} training embedding(s) to {out}.")
+        if str(out) == str(settings.AIORNOT_TRAINING_EMBEDDINGS):  # the index the app reads: re-measure the queue
+            changed = cases_training_similarity_refresh()
+            self.stdout.write(f"Open cases re-measured against it: {changed} changed.")
