@@ -321,7 +321,8 @@ def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, m
             train_variants=tuple(parent_args.get("train_variants") or ("original", "wild", "jpeg75_half")),
             l2=float(parent_args.get("l2") or 0.1), input_size=int(parent_args.get("input_size") or 224),
             max_tiles=int(parent_args.get("max_tiles") or 5), exclude_sources=tuple(parent_args.get("not_trained_on") or ()),
-            source_boost={source: weight for source in REVIEWER_LABEL_SOURCES}, parent_version=active.version, log=log,
+            source_boost={source: weight for source in REVIEWER_LABEL_SOURCES}, parent_version=active.version,
+            arch=active.arch, log=log,
         )
     except (DatasetError, ProbeError) as exc:
         raise RegistryError(

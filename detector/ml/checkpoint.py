@@ -4,7 +4,7 @@ Layout (all values are plain Python types or tensors, so weights_only loading wo
 
     {
         "format": "aiornot.detector/1",
-        "arch": str,                   # timm architecture name
+        "arch": str,                   # timm architecture name, or one of architectures.ARCHITECTURES
         "state_dict": {name: Tensor},  # floating weights in fp16 unless saved with half=False
         "preprocessing": dict,         # Preprocessing.to_dict()
         "model_version": str,
@@ -258,11 +258,13 @@ def _validated(payload: dict, path) -> DetectorCheckpoint:
         raise corrupt(f"its preprocessing settings are not usable ({exc})") from exc
     import timm  # seconds to import: only checkpoint writes and checks load it
 
+    from .architectures import is_known_arch
+
     arch = payload["arch"]
-    if not timm.is_model(arch):
+    if not is_known_arch(arch):
         raise CheckpointError(
             f"Detector checkpoint {path} uses the architecture {arch!r}, which the installed timm "
-            f"{timm.__version__} does not know."
+            f"{timm.__version__} does not know (and this code does not define)."
         )
     return DetectorCheckpoint(
         arch=arch,

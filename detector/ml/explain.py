@@ -5,7 +5,8 @@ to cover the whole image, so here the image is cut into a covering grid of *over
 crops (the same crop size and the same upscaling rule as scoring, but as many crops as it
 takes to cover the image with neighbours sharing about `overlap` of a crop, up to
 `max_crops`). Each crop gets a Grad-CAM map on the output of the model's last
-convolutional stage (timm's `forward_features`) for the AI logit.
+convolutional stage (timm's `forward_features`; a model's `forward_cam_features` where it
+has one, as efficientnet_lite0_multilevel does) for the AI logit.
 
 No tile seams: a crop's map is least reliable at its edges (the network sees zero padding
 there) and two neighbouring crops rarely agree exactly, so placing the maps side by side
@@ -89,8 +90,10 @@ class Heatmap:
     grid:    float32 (h, w) in [0, 1]; grid[y, x] is the image pixel (x / f, y / f) where
              f = w / image width (f = 1 unless the image is larger than max_grid_side).
     raw:     float32 (h, w), signed, before clipping and normalisation. For average-pooled
-             heads (both archs used here) it is in logit units: its mean over one crop
-             equals that crop's logit minus the head bias.
+             heads (efficientnet_lite0 and other timm models) it is in logit units: its mean
+             over one crop equals that crop's logit minus the head bias. For
+             efficientnet_lite0_multilevel it is the part of the logit that the final pooled
+             feature contributes (logit minus bias minus the stage statistics' term).
     covered: bool (h, w), pixels inside at least one crop.
     peak:    max of raw (0 or less means no AI evidence anywhere; grid is then all 0).
     crops:   number of crops computed.
@@ -264,7 +267,17 @@ def _grad_cam(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
     # inference_mode(False): a caller inside inference_mode would otherwise get tensors
     # autograd refuses. Only this call runs with grad enabled.
     with torch.inference_mode(False):
-        if hasattr(model, "forward_features") and hasattr(model, "forward_head"):
+        if hasattr(model, "forward_cam_features") and hasattr(model, "forward_cam_head"):
+            # A head on more than the last map (efficientnet_lite0_multilevel): the map is the last
+            # convolution's output and explains the logit's part that comes from it; the rest
+            # (the earlier stages' statistics) is held constant.
+            with torch.no_grad():
+                features, rest = model.forward_cam_features(batch)
+            features = features.detach().float().requires_grad_(True)
+            with torch.enable_grad():
+                logits = model.forward_cam_head(features, rest.detach()).float().reshape(features.shape[0], -1)[:, 0]
+                (gradients,) = torch.autograd.grad(logits.sum(), features)
+        elif hasattr(model, "forward_features") and hasattr(model, "forward_head"):
             with torch.no_grad():
                 features = model.forward_features(batch)
             features = features.detach().float().requires_grad_(True)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .architectures import create_model
+from .architectures import create_model, pre_logits
 from .checkpoint import CheckpointError, DetectorCheckpoint, checkpoint_from_bytes
 from .preprocessing import Preprocessing, extract_tiles, to_rgb, to_tensor
 
@@ -164,6 +164,9 @@ class Detector:
     def embed_batch(self, images) -> np.ndarray:
         """L2-normalised pooled features of each whole image (resized, not tiled), float32 (n, d).
 
+        d is the classifier's input size: 1280 for efficientnet_lite0, 2848 for
+        efficientnet_lite0_multilevel (indexes compare only within one embedding_version).
+
         Used to find the same picture again (known-image matching), so it looks at the whole
         frame: a crop or a resize of a labelled image should land next to it.
         """
@@ -177,8 +180,7 @@ class Detector:
         with torch.inference_mode():
             features = []
             for i in range(0, tiles.shape[0], self.tiles_per_forward):
-                x = self.model.forward_features(tiles[i : i + self.tiles_per_forward].to(self.device))
-                features.append(self.model.forward_head(x, pre_logits=True).float().cpu())
+                features.append(pre_logits(self.model, tiles[i : i + self.tiles_per_forward].to(self.device)).float().cpu())
             pooled = torch.nn.functional.normalize(torch.cat(features).reshape(len(whole), -1), dim=1)
         return pooled.numpy()
 

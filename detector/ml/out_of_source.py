@@ -44,6 +44,7 @@ from .probe import (
 MIN_SIDE_JUDGED = 64  # detector.policy.MIN_SIDE_FOR_VERDICT: smaller images are never judged
 DEFAULT_TRAIN_VARIANTS = ("original", "wild", "jpeg75_half")
 DEFAULT_L2 = 0.1  # chosen out of source: docs/model/selection/selection.md
+DEFAULT_ARCH = "efficientnet_lite0"  # or efficientnet_lite0_multilevel (detector/ml/multilevel.py)
 
 
 def manifest_rows(data_dirs) -> dict:
@@ -105,9 +106,13 @@ def run_out_of_source(
     extractor: FeatureExtractor | None = None,
     exclude_sources=(),
     source_boost=None,
+    arch: str = DEFAULT_ARCH,
     log=print,
 ) -> dict:
-    """Out-of-source scores and figures for the images of `data_dirs` (see the module docstring)."""
+    """Out-of-source scores and figures for the images of `data_dirs` (see the module docstring).
+
+    The features are those of `arch`'s ImageNet backbone (unless an `extractor` is given).
+    """
     for variant in train_variants:
         if variant not in VARIANTS:
             raise ProbeError(f"Unknown training variant {variant!r}; known: {', '.join(VARIANTS)}.")
@@ -118,7 +123,7 @@ def run_out_of_source(
         raise ProbeError(f"The out-of-source protocol needs at least 2 sources; the data has {sources}.")
     fold_of = source_folds(images, min(folds, sources), seed)
     preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles)
-    extractor = extractor or FeatureExtractor.imagenet(preprocessing, cache_dir=cache_dir)
+    extractor = extractor or FeatureExtractor.imagenet(preprocessing, arch=arch, cache_dir=cache_dir)
     needed = list(dict.fromkeys([*train_variants, "original", "jpeg75_half"]))
     features = extract(extractor, images, needed, log=log)
     logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2,
@@ -144,6 +149,7 @@ def run_out_of_source(
             "folds": folds, "by": "source (both classes of a source in one fold)",
             "sources_per_fold": {str(k): sorted(v) for k, v in sorted(sources_per_fold.items())},
             "train_variants": list(train_variants), "l2": l2, "max_per_source": max_per_source, "seed": seed,
+            "arch": arch,
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}),
             "judged_images": int(judged.sum()), "not_judged_under_64px": int((~judged).sum()),
@@ -166,16 +172,21 @@ def train_probe_detector(
     exclude_sources=(),
     source_boost=None,
     parent_version: str | None = None,
+    arch: str = DEFAULT_ARCH,
     log=print,
 ):
-    """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint."""
+    """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint.
+
+    `arch` is the checkpoint's architecture: efficientnet_lite0 (head on the 1280-d pooled feature) or
+    efficientnet_lite0_multilevel (head on the 2848-d multi-level feature); the backbone stays ImageNet's.
+    """
     from .training import TrainingResult
 
     started = time.monotonic()
     result = run_out_of_source(
         data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
         train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles,
-        exclude_sources=exclude_sources, source_boost=source_boost, log=log,
+        exclude_sources=exclude_sources, source_boost=source_boost, arch=arch, log=log,
     )
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
@@ -189,9 +200,10 @@ def train_probe_detector(
     state = head_state_dict(model, head)
     figures = result["figures"]
     created = datetime.now().astimezone()
-    version = f"efficientnet_lite0-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
+    version = f"{arch}-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
     metrics = {
         "method": "frozen ImageNet backbone + linear head, out-of-source calibrated",
+        "features": "2848-d multi-level (stage means/stds + final pooled)" if arch == "efficientnet_lite0_multilevel" else "pooled backbone features",
         "out_of_source": _plain_figures(figures),
         "protocol": result["protocol"],
         "threshold_info": result["threshold_info"],
@@ -201,7 +213,7 @@ def train_probe_detector(
         "validation_kind": "out-of-source (group k-fold by source)",
     }
     checkpoint = DetectorCheckpoint(
-        arch="efficientnet_lite0",
+        arch=arch,
         state_dict=state,
         preprocessing=result["preprocessing"].to_dict(),
         model_version=version,
@@ -210,7 +222,7 @@ def train_probe_detector(
         metrics=metrics,
         data_summary=summarise([i.sample for i in images]),
         training_args={
-            "method": "probe", "data_dirs": [str(d) for d in data_dirs], "folds": folds,
+            "method": "probe", "arch": arch, "data_dirs": [str(d) for d in data_dirs], "folds": folds,
             "max_per_source": max_per_source, "seed": seed, "train_variants": list(train_variants), "l2": l2,
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}), "parent_version": parent_version,

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .architectures import create_model
+from .architectures import create_model, pre_logits
 from .datasets import Sample, load_image
 from .metrics import roc_auc, sigmoid, wilson_interval
 from .preprocessing import Preprocessing, extract_tiles, to_tensor
@@ -108,6 +108,14 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
         return decoded.copy()
 
 
+def cache_tag(arch: str) -> str:
+    """Feature cache folder of an architecture's ImageNet features (features differ per arch)."""
+    from .multilevel import FEATURE_CACHE_TAG, MULTILEVEL_ARCH
+
+    # The multilevel vectors were first cached by var/exp/multilevel.py under this name.
+    return FEATURE_CACHE_TAG if arch == MULTILEVEL_ARCH else f"{arch}-imagenet"
+
+
 class FeatureExtractor:
     """Pooled backbone features of an image's crops, averaged (the input of a linear head)."""
 
@@ -119,12 +127,14 @@ class FeatureExtractor:
 
     @classmethod
     def imagenet(cls, preprocessing: Preprocessing, *, arch: str = "efficientnet_lite0", cache_dir=None):
-        return cls(create_model(arch, pretrained=True), preprocessing, cache_dir=cache_dir, tag=f"{arch}-imagenet")
+        """The extractor of `arch` with ImageNet weights (efficientnet_lite0: 1280-d pooled features;
+        efficientnet_lite0_multilevel: 2848-d multi-level features), cached under cache_tag(arch)."""
+        return cls(create_model(arch, pretrained=True), preprocessing, cache_dir=cache_dir, tag=cache_tag(arch))
 
     def features_of_image(self, image: Image.Image) -> np.ndarray:
         tiles = to_tensor(extract_tiles(image, self.preprocessing).images, self.preprocessing)
         with torch.inference_mode():
-            pooled = self.model.forward_head(self.model.forward_features(tiles), pre_logits=True)
+            pooled = pre_logits(self.model, tiles)  # what the model's classifier sees, per crop
         return pooled.float().mean(0).numpy()
 
     def features(self, paths, variant: str = "original", *, log=None) -> np.ndarray:

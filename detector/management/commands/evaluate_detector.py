@@ -73,6 +73,10 @@ class Command(BaseCommand):
         parser.add_argument("--l2", type=float, default=0.1, help="out-of-source protocol: L2 penalty of the head")
         parser.add_argument("--exclude-sources", default="",
                             help="out-of-source protocol: sources never trained on but still scored (e.g. cifake,hardfaces)")
+        parser.add_argument("--arch", default="efficientnet_lite0",
+                            help="out-of-source protocol: backbone whose ImageNet features the heads are fitted on: "
+                            "efficientnet_lite0 (pooled 1280-d) or efficientnet_lite0_multilevel (2848-d multi-level) "
+                            "(default: %(default)s)")
 
     def handle(self, *args, **options):
         from detector.ml.evaluation import EvaluationError, check_device  # torch stays out of the web process
@@ -97,18 +101,21 @@ class Command(BaseCommand):
             raise
 
     def _out_of_source(self, out_dir, options):
-        from detector.ml.datasets import DatasetError  # torch stays out of the web process
+        from detector.ml.architectures import UnknownArchitectureError, check_arch  # torch stays out of the web process
+        from detector.ml.datasets import DatasetError
         from detector.ml.out_of_source import _plain_figures, figures_markdown, run_out_of_source
         from detector.ml.probe import ProbeError
 
         try:
+            check_arch(options["arch"], pretrained=True)
             result = run_out_of_source(
                 options["data_dirs"], folds=options["out_of_source"], max_per_source=options["max_per_source"],
                 seed=options["seed"], cache_dir=options["cache_dir"], log=self.stdout.write, l2=options["l2"],
                 train_variants=tuple(v.strip() for v in options["train_variants"].split(",") if v.strip()),
                 exclude_sources=tuple(v.strip() for v in options["exclude_sources"].split(",") if v.strip()),
+                arch=options["arch"],
             )
-        except (DatasetError, ProbeError) as exc:
+        except (DatasetError, ProbeError, UnknownArchitectureError) as exc:
             raise CommandError(str(exc)) from exc
         figures = _plain_figures(result["figures"])
         payload = {"protocol": result["protocol"], "thresholds": result["thresholds"],

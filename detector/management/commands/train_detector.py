@@ -17,7 +17,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("data_dirs", nargs="+", metavar="DATA_DIR", help="folder of training images")
         parser.add_argument("--output", required=True, help="checkpoint file to write")
-        parser.add_argument("--arch", default="efficientnet_lite0", help="timm architecture (default: %(default)s)")
+        parser.add_argument(
+            "--arch", default="efficientnet_lite0",
+            help="timm architecture, or efficientnet_lite0_multilevel (probe: head on multi-level lite0 features) "
+            "(default: %(default)s)",
+        )
         parser.add_argument("--epochs", type=int, default=10)
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--lr", type=float, default=3e-4)
@@ -36,7 +40,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-pretrained",
             action="store_true",
-            help="start from random weights (required for any arch other than efficientnet_lite0)",
+            help="start from random weights (required for any arch other than efficientnet_lite0 and "
+            "efficientnet_lite0_multilevel)",
         )
         parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
         parser.add_argument("--num-workers", type=int, default=0, help="data-loading processes")
@@ -110,8 +115,10 @@ class Command(BaseCommand):
         )
 
     def _probe(self, options):
-        from detector.ml.datasets import DatasetError  # torch stays out of the web process
+        from detector.ml.architectures import UnknownArchitectureError, check_arch  # torch stays out of the web process
+        from detector.ml.datasets import DatasetError
         from detector.ml.out_of_source import train_probe_detector
+        from detector.ml.pretrained import PretrainedWeightsError
         from detector.ml.probe import ProbeError
 
         if options["folds"] < 2:
@@ -124,13 +131,17 @@ class Command(BaseCommand):
             torch.set_num_threads(options["threads"])
         variants = tuple(v.strip() for v in options["train_variants"].split(",") if v.strip())
         try:
+            check_arch(options["arch"], pretrained=True)  # a probe keeps the backbone's ImageNet weights
+        except UnknownArchitectureError as exc:
+            raise CommandError(str(exc)) from exc
+        try:
             result = train_probe_detector(
                 options["data_dirs"], options["output"], folds=options["folds"], train_variants=variants, l2=options["l2"],
                 exclude_sources=tuple(x.strip() for x in options["exclude_sources"].split(",") if x.strip()),
                 max_per_source=options["max_per_source"], seed=options["seed"], cache_dir=options["cache_dir"],
-                input_size=options["input_size"], log=self.stdout.write,
+                input_size=options["input_size"], arch=options["arch"], log=self.stdout.write,
             )
-        except (DatasetError, ProbeError, OSError) as exc:
+        except (DatasetError, ProbeError, PretrainedWeightsError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         oos = result.metrics["out_of_source"]
         self.stdout.write(self.style.SUCCESS(

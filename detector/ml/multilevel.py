@@ -1,0 +1,121 @@
+"""efficientnet_lite0_multilevel: a linear head on multi-level statistics of a lite0 backbone.
+
+The head of the shipped probe sees only the final pooled 1280-d feature, which mostly encodes
+*what* is in the picture. Low-level statistics of the early stages (how textures and noise are
+distributed) carry more of *how* it was made, and a linear head on both did better on sources it
+never saw (var/exp/multilevel.py: out-of-source AUC 0.729 vs 0.716, in the wild 0.770 vs 0.751).
+
+The feature vector of a crop (2848 values, in this order):
+
+    [mean(stage 0), std(stage 0), mean(stage 1), std(stage 1), ..., mean(stage 6), std(stage 6), final]
+
+where stage k is the output of lite0's k-th block stage (16, 24, 40, 80, 112, 192, 320
+channels), mean and std are per channel over the spatial positions (torch's `x.std((2, 3))`,
+default correction), and `final` is global_pool(bn2(conv_head(x))), the 1280-d vector of the
+plain lite0. The logit is Linear(2848, 1) of it; an image's score averages its crops' logits,
+which for a linear head equals the head on the crops' mean vector (what the probe is fitted on).
+
+timm compatibility: `forward_features(x)` returns the (N, 2848) vector (already pooled) and
+`forward_head(features, pre_logits=True)` returns it unchanged, so code written for timm's
+`forward_head(forward_features(x), pre_logits=True)` (probe features, embeddings) gets the
+2848-d vector. Grad-CAM (explain.py) uses `forward_cam_features` / `forward_cam_head`: the map is
+on the last convolution's output (post bn2, as for the plain lite0) and explains the part of the
+logit that the final pooled feature contributes; the stage statistics enter as a constant.
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+
+from .pretrained import LITE0_ARCH, load_lite0_pretrained
+
+MULTILEVEL_ARCH = "efficientnet_lite0_multilevel"
+STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)
+FINAL_FEATURES = 1280
+NUM_FEATURES = 2 * sum(STAGE_CHANNELS) + FINAL_FEATURES  # 2848
+# Name of the probe's feature cache folder (var/feature-cache/<tag>/<variant>/<sha256>.npy); the
+# vectors cached there by var/exp/multilevel.py are exactly these features.
+FEATURE_CACHE_TAG = "lite0-multilevel"
+
+
+def feature_layout() -> list[tuple[str, int, int]]:
+    """(name, start, stop) of each part of the feature vector, in order."""
+    layout, start = [], 0
+    for index, channels in enumerate(STAGE_CHANNELS):
+        for stat in ("mean", "std"):
+            layout.append((f"{stat}{index}", start, start + channels))
+            start += channels
+    layout.append(("final", start, start + FINAL_FEATURES))
+    return layout
+
+
+class MultiLevelLite0(torch.nn.Module):
+    """timm efficientnet_lite0 backbone (no classifier) + Linear(2848, num_classes) on multi-level stats."""
+
+    arch = MULTILEVEL_ARCH
+    feature_cache_tag = FEATURE_CACHE_TAG
+
+    def __init__(self, num_classes: int = 1):
+        super().__init__()
+        self.backbone = timm.create_model(LITE0_ARCH, pretrained=False, num_classes=0)
+        channels = tuple(_out_channels(stage) for stage in self.backbone.blocks)
+        if channels != STAGE_CHANNELS or self.backbone.num_features != FINAL_FEATURES:
+            raise RuntimeError(
+                f"timm {timm.__version__}'s {LITE0_ARCH} has stages of {channels} channels and "
+                f"{self.backbone.num_features} final features, not {STAGE_CHANNELS} and {FINAL_FEATURES}."
+            )
+        self.num_features = NUM_FEATURES
+        self.classifier = torch.nn.Linear(NUM_FEATURES, num_classes)
+
+    # --- features ---------------------------------------------------------------------------
+
+    def _stage_stats_and_map(self, x: torch.Tensor):
+        """([mean0, std0, ..., mean6, std6], final feature map after conv_head + bn2)."""
+        b = self.backbone
+        x = b.bn1(b.conv_stem(x))
+        parts = []
+        for stage in b.blocks:
+            x = stage(x)
+            parts += [x.mean((2, 3)), x.std((2, 3))]
+        return parts, b.bn2(b.conv_head(x))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 2848) multi-level feature vector of each crop (see the module docstring)."""
+        parts, final_map = self._stage_stats_and_map(x)
+        parts.append(self.backbone.global_pool(final_map).flatten(1))
+        return torch.cat(parts, 1)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return features if pre_logits else self.classifier(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> torch.nn.Module:
+        return self.classifier
+
+    # --- Grad-CAM (explain.py) ----------------------------------------------------------------
+
+    def forward_cam_features(self, x: torch.Tensor):
+        """(final feature map (N, 1280, h, w), stage statistics (N, 2848 - 1280))."""
+        parts, final_map = self._stage_stats_and_map(x)
+        return final_map, torch.cat(parts, 1)
+
+    def forward_cam_head(self, final_map: torch.Tensor, stage_stats: torch.Tensor) -> torch.Tensor:
+        """The logits from forward_cam_features' outputs (differentiable in final_map)."""
+        pooled = self.backbone.global_pool(final_map).flatten(1)
+        return self.classifier(torch.cat([stage_stats.to(pooled.dtype), pooled], 1))
+
+
+def _out_channels(stage: torch.nn.Module) -> int:
+    convs = [m for m in stage.modules() if isinstance(m, torch.nn.Conv2d)]
+    return convs[-1].out_channels if convs else -1
+
+
+def create_multilevel(*, pretrained: bool = False, num_classes: int = 1) -> MultiLevelLite0:
+    """The model; `pretrained` loads the offline ImageNet weights into the backbone (every shape checked)."""
+    model = MultiLevelLite0(num_classes=num_classes)
+    if pretrained:
+        load_lite0_pretrained(model.backbone)
+    return model
