@@ -40,6 +40,7 @@ def embedded_scoring_start() -> bool:
         max_jobs=settings.AIORNOT_SCORING_QUEUE_SIZE,
         sweep_every_seconds=settings.AIORNOT_SWEEP_PENDING_EVERY_SECONDS,
         warm_up=detector_load,
+        niceness=settings.AIORNOT_SCORING_THREAD_NICE,
     )
 
 

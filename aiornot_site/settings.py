@@ -255,6 +255,9 @@ AIORNOT_SCORING_QUEUE_SIZE = env_int("AIORNOT_SCORING_QUEUE_SIZE", 1000)
 # ...and loads the model before it serves (so the first upload is as quick as any other); off:
 # the scoring thread loads it in the background while the first requests are served.
 AIORNOT_WARM_UP_BEFORE_SERVING = env_bool("AIORNOT_WARM_UP_BEFORE_SERVING", True)
+# ...and scores at this nice value above the request threads (0: the same priority), so an upload
+# is answered at once even while the thread draws a large image's heatmap on every core.
+AIORNOT_SCORING_THREAD_NICE = env_int("AIORNOT_SCORING_THREAD_NICE", 10)
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-submissions": {
         "task": "detector.sweep_pending",
@@ -336,7 +339,7 @@ AIORNOT_TORCH_THREADS = env_int("AIORNOT_TORCH_THREADS", 0)
 AIORNOT_DETECTOR_OPTIMIZE = env_str("AIORNOT_DETECTOR_OPTIMIZE", "torchscript")
 # Score a JPEG-90, 0.9x copy too and call the image uncertain when the verdict flips.
 AIORNOT_STABILITY_CHECK = env_bool("AIORNOT_STABILITY_CHECK", True)
-# Store a Grad-CAM heatmap with each classifier result (about 4x the cost of a score).
+# Store a Grad-CAM heatmap with each classifier result (about 8x the cost of a score, bench/README.md).
 AIORNOT_HEATMAPS = env_bool("AIORNOT_HEATMAPS", True)
 AIORNOT_HEATMAP_MAX_SIDE = env_int("AIORNOT_HEATMAP_MAX_SIDE", 1600)
 

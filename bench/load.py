@@ -127,7 +127,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--worker-concurrency", type=int, default=2)
-    parser.add_argument("--heatmaps", action="store_true", help="store a heatmap per image (about 4x the scoring work)")
+    parser.add_argument("--heatmaps", action="store_true", help="store a heatmap per image (about 8 scores' work each)")
     parser.add_argument("--deadline", type=float, default=1800.0, help="seconds to wait for every result")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")

@@ -5,9 +5,13 @@ background thread of the web process, the model warmed up at start) on a throwaw
 signs in with Chromium (Debian's /usr/bin/chromium through Playwright), and uploads a ~10 MB
 photo-like JPEG several times; the first upload happens right after the server answers, while
 the model may still be loading. Each figure is from the click to the result page (pending or
-already scored) being shown. Prints one line per upload and a JSON summary.
+already scored) being shown. The next upload starts as soon as the score is on the page, so it
+arrives while the previous image's heatmap is being drawn. Prints one line per upload, the
+machine and its load, the issue's bar (every upload under --bar seconds, and the first no slower
+than the later ones: not slower than the slowest of them, since on a shared machine single uploads
+scatter by a tenth of a second either way) and a JSON summary; exits 1 when the bar is missed.
 
-    .venv/bin/python bench/upload_to_pending.py [--uploads 5] [--port 8765]
+    .venv/bin/python bench/upload_to_pending.py [--uploads 5] [--port 8765] [--bar 1.0]
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import argparse
 import io
 import json
 import os
+import platform
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -62,11 +68,24 @@ def wait_until_up(url: str, timeout: float = 120.0) -> None:
     raise SystemExit(f"the server at {url} did not answer within {timeout:.0f} s")
 
 
-def main() -> None:
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=5)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--bar", type=float, default=1.0, help="seconds every upload must stay under (default 1.0)")
     args = parser.parse_args()
+    load_start = os.getloadavg()[0]
 
     data_dir = Path(tempfile.mkdtemp(prefix="aiornot-bench-"))
     password = secrets.token_urlsafe(12)
@@ -123,10 +142,21 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    later = [r["to_result_page_s"] for r in results[1:]] or [results[0]["to_result_page_s"]]
-    print(json.dumps({"server_up_s": round(server_up_s, 2), "first_s": results[0]["to_result_page_s"],
-                      "later_median_s": round(statistics.median(later), 3), "uploads": results}, indent=1))
+        shutil.rmtree(data_dir, ignore_errors=True)
+    first = results[0]["to_result_page_s"]
+    later = [r["to_result_page_s"] for r in results[1:]] or [first]
+    slowest = max(r["to_result_page_s"] for r in results)
+    under_bar, first_ok = slowest < args.bar, first <= max(later)
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; load average {load_start:.2f} at start, "
+          f"{os.getloadavg()[0]:.2f} at end; scoring thread nice +{os.environ.get('AIORNOT_SCORING_THREAD_NICE', '10')}")
+    print(f"bar: slowest upload {slowest:.2f} s {'<' if under_bar else '>='} {args.bar:.1f} s; first {first:.2f} s "
+          f"{'within' if first_ok else 'slower than'} the later ones ({min(later):.2f}-{max(later):.2f} s, "
+          f"median {statistics.median(later):.2f} s): {'met' if under_bar and first_ok else 'MISSED'}")
+    print(json.dumps({"server_up_s": round(server_up_s, 2), "first_s": first,
+                      "later_median_s": round(statistics.median(later), 3), "slowest_s": slowest,
+                      "bar_met": under_bar and first_ok, "uploads": results}, indent=1))
+    return 0 if under_bar and first_ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

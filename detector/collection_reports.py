@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from reviews.models import Decision, ReviewCase
-from reviews.selectors import ReviewOutcome, submission_outcome
+from reviews.selectors import ReviewOutcome
 
 from .models import Collection, Submission, Verdict
 from .presentation import evidence_rows, probability_lines, verdict_wording
-from .selectors import collection_entries_visible_to, verdict_withheld
+from .selectors import collection_entries_visible_to, submission_outcome_for, verdict_withheld
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ def outcome_text(outcome: ReviewOutcome) -> str:
         when = outcome.decided_at.strftime("%Y-%m-%d") if outcome.decided_at else ""
         return _("Decided by a reviewer: %(label)s (%(date)s)") % {"label": outcome.label_display, "date": when}
     return {
+        "escalated": _("Escalated to an admin: the reviewers disagreed"),
         "waiting": _("Waiting for a reviewer"),
         "in_review": _("A reviewer is looking at it"),
         "not_routed": _("Not selected for human review"),
@@ -79,7 +80,10 @@ def evidence_line(row: dict) -> str:
         head += f", {row['direction_text']}"
     if qualifiers:
         head += f" ({', '.join(qualifiers)})"
-    return f"{head}: {row['line']}"
+    line = f"{head}: {row['line']}"
+    if row.get("stability"):
+        line += " " + _("Stability: %(label)s — %(text)s") % row["stability"]
+    return line
 
 
 def report_entry(submission: Submission, user) -> ReportEntry:
@@ -87,7 +91,8 @@ def report_entry(submission: Submission, user) -> ReportEntry:
     evidence: tuple[str, ...] = ()
     if submission.status == Submission.Status.SCORED and not withheld:
         evidence = tuple(evidence_line(row) for row in evidence_rows(submission.fusion))
-    return ReportEntry(submission=submission, withheld=withheld, outcome=submission_outcome(submission), evidence=evidence)
+    outcome = submission_outcome_for(submission, user)
+    return ReportEntry(submission=submission, withheld=withheld, outcome=outcome, evidence=evidence)
 
 
 def collection_report_entries(*, user, collection: Collection) -> list[ReportEntry]:
@@ -112,7 +117,7 @@ class CollectionStatus:
 
     @property
     def routed(self) -> int:
-        return self.decided + self.by_outcome["waiting"] + self.by_outcome["in_review"]
+        return self.decided + self.by_outcome["waiting"] + self.by_outcome["in_review"] + self.by_outcome["escalated"]
 
     @property
     def status_rows(self) -> list[tuple[str, int]]:
@@ -133,6 +138,8 @@ class CollectionStatus:
             (_("Waiting for a reviewer"), self.by_outcome["waiting"]),
             (_("A reviewer is looking at it"), self.by_outcome["in_review"]),
         ]
+        if self.by_outcome["escalated"]:  # only admins see this state
+            rows.append((_("Escalated to an admin: the reviewers disagreed"), self.by_outcome["escalated"]))
         rows += [
             (_("Decided: %(label)s") % {"label": label}, self.by_outcome.get(f"decided_{value}", 0))
             for value, label in Decision.choices
@@ -145,7 +152,7 @@ def collection_status(entries: list[ReportEntry]) -> CollectionStatus:
     under review, never as likely AI), and by review outcome."""
     by_status = {value: 0 for value in Submission.Status.values}
     by_verdict = {value: 0 for value in Verdict.values} | {"under_review": 0}
-    by_outcome = {"not_scored": 0, "not_routed": 0, "waiting": 0, "in_review": 0}
+    by_outcome = {"not_scored": 0, "not_routed": 0, "waiting": 0, "in_review": 0, "escalated": 0}
     for entry in entries:
         s = entry.submission
         by_status[s.status] = by_status.get(s.status, 0) + 1

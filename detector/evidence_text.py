@@ -135,8 +135,8 @@ EVIDENCE_SENTENCES = {
     ),
     fusion.CODE_NOTE_LAYER_CAPPED: _("Unverified %(layer)s evidence counts once, capped at %(cap)s log-odds."),
     fusion.CODE_NOTE_UNSTABLE: _(
-        "With the classifier's score of a slightly re-saved copy (JPEG 90, 90%% size) the verdict would differ: "
-        "not stable enough to act on, so read as uncertain."
+        "Unstable: a slightly altered copy of the image (saved again, a little smaller) would get a different "
+        "verdict, so the result is read as uncertain and a person decides."
     ),
     fusion.CODE_NOTE_WITHOUT_EVIDENCE: _(
         "Without the unverified %(layer)s evidence the verdict would differ, and that evidence alone cannot "

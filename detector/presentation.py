@@ -92,17 +92,44 @@ WITHHELD_TEXT = _(
 )
 
 
+# Stability: whether a slightly altered copy of the image gets the same answer, said for an editor.
+STABILITY_LABEL = {"stable": _("stable"), "unstable": _("unstable")}
+STABILITY_TEXT = {
+    "stable": _(
+        "a slightly altered copy of the image (saved again, a little smaller) got the same answer, so small "
+        "changes to the file do not sway it."
+    ),
+    "unstable": _(
+        "a slightly altered copy of the image (saved again, a little smaller) got a different answer, so the "
+        "classifier's score alone is not enough to act on."
+    ),
+}
+
+
+def _classifier_contribution(fusion: dict | None) -> dict | None:
+    return next((c for c in (fusion or {}).get("contributions", []) if c.get("layer") == "classifier"), None)
+
+
+def stability_wording(fusion: dict | None) -> dict[str, str] | None:
+    """{"state": "stable" | "unstable", "label": ..., "text": ...}, or None when it was not measured
+    (no altered copy was scored, or the image is too small for the score to count)."""
+    fusion = fusion or {}
+    classifier = _classifier_contribution(fusion)
+    if classifier is None or classifier.get("p_ai_reencoded") is None or fusion.get("too_small"):
+        return None
+    unstable = fusion["unstable"] if "unstable" in fusion else not classifier.get("reliable", True)
+    state = "unstable" if unstable else "stable"
+    return {"state": state, "label": str(STABILITY_LABEL[state]), "text": str(STABILITY_TEXT[state])}
+
+
 def evidence_rows(fusion: dict | None) -> list[dict]:
-    """Every piece of evidence behind a verdict, worded for people, classifier first."""
+    """Every piece of evidence behind a verdict, worded for people, classifier first (with its
+    stability, see ``stability_wording``)."""
     fusion = fusion or {}
     rows = []
-    classifier = next((c for c in fusion.get("contributions", []) if c.get("layer") == "classifier"), None)
+    classifier = _classifier_contribution(fusion)
     if classifier is not None and classifier.get("p_ai") is not None:
         line = str(_("The classifier scored the pixels %(pct)s%% AI-generated.") % {"pct": percent(classifier["p_ai"])})
-        if classifier.get("p_ai_reencoded") is not None:
-            line += " " + str(
-                _("A slightly re-saved copy scored %(pct)s%%.") % {"pct": percent(classifier["p_ai_reencoded"])}
-            )
         rows.append(
             {
                 "layer": "classifier",
@@ -114,6 +141,7 @@ def evidence_rows(fusion: dict | None) -> list[dict]:
                 "verified": False,
                 "line": line,
                 "counts": bool(classifier.get("reliable", True)),
+                "stability": stability_wording(fusion),
             }
         )
     for finding in fusion.get("findings", []):

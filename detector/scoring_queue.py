@@ -12,6 +12,11 @@ scores queued ids in batches. Nothing is lost when something goes wrong:
   left by the two cases above or by a restart of the process.
 
 An id already waiting or being scored is not queued twice. Scoring itself is idempotent.
+
+The thread runs at a lower CPU priority than the request threads (``niceness``, Linux nice values
+are per thread and inherited by the threads it starts, such as torch's OpenMP workers): scoring,
+and above all drawing a heatmap, takes seconds of both cores, and an upload that arrives meanwhile
+must not wait for the CPU behind it.
 The thread is started by the WSGI/ASGI entry points (aiornot_site/wsgi.py), so management
 commands and the test client keep scoring inline, as before.
 """
@@ -19,6 +24,7 @@ commands and the test client keep scoring inline, as before.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -49,12 +55,15 @@ class InProcessScoringQueue:
         self._sweep: Callable[[], int] | None = None
         self._warm_up: Callable[[], object] | None = None
         self._sweep_every = 60.0
+        self._niceness = 0
 
     def start(self, *, score_many: Callable[[list[int]], object], sweep: Callable[[], int],
-              max_jobs: int, sweep_every_seconds: float, warm_up: Callable[[], object] | None = None) -> bool:
+              max_jobs: int, sweep_every_seconds: float, warm_up: Callable[[], object] | None = None,
+              niceness: int = 0) -> bool:
         """Start the worker thread (once per process); False when it already runs.
 
         ``warm_up`` (loading the model) runs first in the thread, so the first upload does not wait for it.
+        ``niceness`` (0-19) lowers the thread's CPU priority below the request threads'.
         """
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -63,6 +72,7 @@ class InProcessScoringQueue:
             self._queued = set()
             self._score_many, self._sweep, self._warm_up = score_many, sweep, warm_up
             self._sweep_every = max(0.5, float(sweep_every_seconds))
+            self._niceness = max(0, int(niceness))
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="aiornot-scoring", daemon=True)
             self._thread.start()
@@ -103,6 +113,7 @@ class InProcessScoringQueue:
             return len(self._queued)
 
     def _run(self) -> None:
+        lower_thread_priority(self._niceness)  # before any torch call: its worker threads inherit it
         if self._warm_up is not None:
             self._call_safely(self._warm_up)
         next_sweep = time.monotonic() + self._sweep_every
@@ -160,6 +171,21 @@ class InProcessScoringQueue:
             return function(*args)
         finally:
             connections.close_all()
+
+
+def lower_thread_priority(niceness: int) -> bool:
+    """Raise the calling thread's nice value by ``niceness`` (at most to 19), so that it and the
+    threads it starts from now on yield the CPU to the process's other threads. Linux keeps nice
+    values per thread; elsewhere, or when refused, nothing changes (False)."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
+    except OSError:
+        logger.warning("Could not lower the scoring thread's CPU priority", exc_info=True)
+        return False
+    return True
 
 
 # One per process: the web process's scoring worker in the embedded mode.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.db.models.functions import Lower
 
 from aiornot_site.roles import is_reviewer, is_site_admin, is_submitter
 from reviews.models import ReviewCase
+from reviews.selectors import ReviewOutcome, submission_outcome
 
 from .models import Collection, Submission, Verdict
 
@@ -39,6 +41,23 @@ def verdict_withheld(submission: Submission, user) -> bool:
     if is_site_admin(user) or user.has_perm("reviews.review_case"):
         return False
     return not ReviewCase.objects.filter(asset_id=submission.asset_id, status=ReviewCase.Status.DECIDED).exists()
+
+
+def sees_escalations(user) -> bool:
+    """Admins settle the cases reviewers disagreed on, so they see which ones wait for them;
+    anyone else sees such a case as still under review (who disagreed with whom stays private)."""
+    return is_site_admin(user)
+
+
+def submission_outcome_for(submission: Submission, user) -> ReviewOutcome:
+    """What people have done about the image, as this viewer may see it: ``submission_outcome``,
+    except that an admin sees a case the reviewers disagreed on as ``escalated`` (it waits for an
+    admin, not for a reviewer)."""
+    outcome = submission_outcome(submission)
+    if outcome.state in ("waiting", "in_review") and outcome.case_id is not None and sees_escalations(user):
+        if ReviewCase.objects.filter(pk=outcome.case_id, status=ReviewCase.Status.ESCALATED).exists():
+            return replace(outcome, state="escalated")
+    return outcome
 
 
 # A heatmap still missing this long after the verdict will not come (its worker stopped).

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from detector.ml.digests import file_sha256
@@ -104,35 +104,45 @@ def builtin_model_ensure(actor=None) -> ModelVersion:
 
 
 def promotion_refusals(candidate: ModelVersion, active: ModelVersion | None) -> list[str]:
-    """Why the candidate may not replace the active model (empty list: it may)."""
+    """Why the candidate may not replace the active model (empty list: it may), in the active language."""
     reasons = []
     evaluation = candidate.holdout_evaluation or {}
     cand, act = evaluation.get("candidate") or {}, evaluation.get("active") or {}
     if active is not None and evaluation.get("active_version") != active.version:
         reasons.append(
-            f"It was compared with {evaluation.get('active_version') or 'no model'}, but {active.version} is active "
-            "now: retrain to compare it on the same hold-out."
+            gettext(
+                "It was compared with %(compared)s, but %(active)s is active now: retrain to compare it on the "
+                "same hold-out."
+            ) % {"compared": evaluation.get("active_version") or gettext("no model"), "active": active.version}
         )
         return reasons
     minimum = settings.AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS
     if (cand.get("human") or 0) < minimum or (cand.get("ai") or 0) < minimum:
         reasons.append(
-            f"The hold-out has {cand.get('human') or 0} human-labelled and {cand.get('ai') or 0} AI-labelled images; "
-            f"the guard needs at least {minimum} of each to compare models."
+            gettext(
+                "The hold-out has %(human)s human-labelled and %(ai)s AI-labelled images; the guard needs at least "
+                "%(minimum)s of each to compare models."
+            ) % {"human": cand.get("human") or 0, "ai": cand.get("ai") or 0, "minimum": minimum}
         )
         return reasons
     if cand.get("roc_auc") is None or (act and act.get("roc_auc") is None):
-        reasons.append("ROC AUC is undefined on the hold-out.")
+        reasons.append(gettext("ROC AUC is undefined on the hold-out."))
         return reasons
     if act and cand["roc_auc"] < act["roc_auc"]:
         reasons.append(
-            f"Its ROC AUC on the hold-out, {cand['roc_auc']:.4f}, is worse than the active model's {act['roc_auc']:.4f}."
+            gettext("Its ROC AUC on the hold-out, %(candidate)s, is worse than the active model's %(active)s.")
+            % {"candidate": f"{cand['roc_auc']:.4f}", "active": f"{act['roc_auc']:.4f}"}
         )
     cap = settings.AIORNOT_PROMOTION_MAX_FPR
     if cand.get("fpr") is None or cand["fpr"] > cap:
         reasons.append(
-            f"It calls {cand.get('false_positives')} of {cand.get('human')} human-labelled hold-out images likely AI "
-            f"({100 * (cand.get('fpr') or 0):.2f}%), above the {100 * cap:.2f}% cap."
+            gettext(
+                "It calls %(false_positives)s of %(human)s human-labelled hold-out images likely AI (%(rate)s%%), "
+                "above the %(cap)s%% cap."
+            ) % {
+                "false_positives": cand.get("false_positives"), "human": cand.get("human"),
+                "rate": f"{100 * (cand.get('fpr') or 0):.2f}", "cap": f"{100 * cap:.2f}",
+            }
         )
     return reasons
 
@@ -170,9 +180,11 @@ def model_promote(*, version: str, actor=None) -> ModelVersion:
             ) % {"version": version, "status": candidate.get_status_display().lower()},
             409,
         )
-    reasons = promotion_refusals(candidate, active_model_version())
+    active = active_model_version()
+    reasons = promotion_refusals(candidate, active)
     if reasons:
-        _event(candidate, "promotion_refused", actor=actor, reasons=reasons)
+        with translation.override("en"):  # the audit trail keeps one language, whoever clicked
+            _event(candidate, "promotion_refused", actor=actor, reasons=promotion_refusals(candidate, active))
         raise RegistryError("promotion_refused", gettext("Not promoted.") + " " + " ".join(reasons), 409)
     return _activate(candidate, actor, "promoted")
 

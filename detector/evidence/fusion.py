@@ -217,8 +217,8 @@ def fuse(*, classifier: ClassifierReading | None, findings: list[Finding], thres
         held = True
         note(
             CODE_NOTE_UNSTABLE,
-            "With the classifier's score of a slightly re-saved copy (JPEG 90, 90% size) the verdict would differ: "
-            "not stable enough to act on, so read as uncertain."
+            "Unstable: a slightly altered copy of the image (saved again, a little smaller) would get a different "
+            "verdict, so the result is read as uncertain and a person decides."
         )
     if verdict != UNCERTAIN and not held:
         for layer, weight in groups.items():

@@ -5,8 +5,8 @@ from django.utils.translation import gettext
 
 from detector.evidence_text import fusion_notes as _fusion_notes
 from detector.models import Verdict
-from detector.presentation import contribution_bars as _contribution_bars, result_headline as _result_headline, DISCLAIMER, event_action_label as _event_action_label, ROUTING_REASON_TEXT, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines, verdict_wording as _verdict_wording
-from detector.selectors import verdict_withheld
+from detector.presentation import contribution_bars as _contribution_bars, result_headline as _result_headline, DISCLAIMER, event_action_label as _event_action_label, ROUTING_REASON_TEXT, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines, stability_wording as _stability_wording, verdict_wording as _verdict_wording
+from detector.selectors import sees_escalations, verdict_withheld
 
 register = template.Library()
 
@@ -59,6 +59,12 @@ def evidence_rows(fusion):
 
 
 @register.filter
+def stability(fusion):
+    """{"state", "label", "text"} of whether a slightly altered copy got the same answer, or None."""
+    return _stability_wording(fusion)
+
+
+@register.filter
 def fusion_notes(fusion):
     """Why the verdict is what it is, in the reader's language (stored sentences for old rows)."""
     return _fusion_notes(fusion)
@@ -84,8 +90,9 @@ def routing_reason_text(reason):
 
 
 @register.filter
-def review_status(submission):
-    """What people have decided about the image, in a few words (not the model's verdict)."""
+def review_status(submission, user=None):
+    """What people have decided about the image, in a few words (not the model's verdict); an admin
+    (``user``) also reads which cases wait for an admin because the reviewers disagreed."""
     if submission.status != "scored":
         return gettext("Waiting for the score")
     try:
@@ -94,6 +101,8 @@ def review_status(submission):
         return gettext("Not sent to people")
     if case.status == "decided":
         return gettext("Decided: %(label)s") % {"label": case.get_label_display()}
+    if case.status == "escalated" and user is not None and sees_escalations(user):
+        return gettext("Escalated to an admin: the reviewers disagreed")
     if case.claimed_by_id and case.lease_expires_at and case.lease_expires_at >= timezone.now():
         return gettext("A reviewer is looking at it")
     return gettext("Waiting for a reviewer")

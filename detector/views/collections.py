@@ -174,6 +174,7 @@ def _upload_messages() -> dict:
         "network": _("the connection failed before the server confirmed the file; retry it"),
         "rate_limited": _("too many uploads in a row; sending again in {seconds} s"),
         "summary": _("{done} of {total} files sent · {failed} failed"),
+        # xgettext:no-python-format
         "uploading": _("{percent}% uploaded"),
         "unpacking": _("uploaded; {count} entries added so far"),
         "none": _("Choose at least one file."),

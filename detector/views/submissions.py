@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from aiornot_site.roles import is_site_admin, is_submitter
-from reviews.selectors import submission_outcome
 
 from ..collection_reports import report_entry
 from ..forms import SubmitImageForm
@@ -25,6 +24,7 @@ from ..selectors import (
     submission_get_for_report,
     submission_get_for_user,
     submission_list_for,
+    submission_outcome_for,
     submissions_visible_to,
     verdict_withheld,
 )
@@ -110,7 +110,7 @@ def submission_detail(request, pk: int):
         "detector/submission_detail.html",
         {
             "submission": submission,
-            "outcome": submission_outcome(submission),
+            "outcome": submission_outcome_for(submission, request.user),
             "has_heatmap": bool(heatmap_name_for(submission)),
             "heatmap_state": heatmap_state(submission),
             "heatmap_open": submission.p_ai is not None and submission.p_ai >= HEATMAP_OPEN_FROM_P_AI,

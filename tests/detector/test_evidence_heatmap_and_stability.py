@@ -1,6 +1,7 @@
 """Each score comes with its evidence: a heatmap, and a check that a re-saved copy agrees."""
 
 import io
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -65,7 +66,7 @@ def test_a_verdict_that_a_resave_flips_reads_uncertain(settings, web, submitter,
     assert again.reused_earlier_result
     assert again.verdict == "uncertain" and again.unstable_under_reencoding
     page = web.get(reverse("submission-detail", args=[again.pk])).content.decode()
-    assert "not stable enough to act on" in page
+    assert "would get a different verdict, so the result is read as uncertain" in page
 
 
 def test_a_thumbnail_too_small_to_judge_reads_uncertain_whatever_its_score(settings, web, submitter, png):
@@ -140,3 +141,41 @@ def test_a_heatmap_that_never_came_is_not_awaited_forever(settings, web, submitt
     assert client.get(reverse("submission-status", args=[submission.pk])).json()["heatmap"] == "none"
     settings.AIORNOT_HEATMAPS = False
     assert client.get(reverse("submission-status", args=[submission.pk])).json()["heatmap"] == "none"
+
+
+@pytest.mark.parametrize("perturbed, state", [(0.93, "stable"), (0.60, "unstable")])
+def test_stability_is_worded_for_an_editor_in_english_and_korean(perturbed, state):
+    from django.utils import translation
+
+    from detector.collection_reports import evidence_line
+    from detector.evidence_text import fusion_notes
+    from detector.presentation import evidence_rows, stability_wording
+
+    result = fuse(classifier=ClassifierReading(0.95, perturbed, 500, 400), findings=[], thresholds=Thresholds(0.8, 0.2))
+    stored = result.as_dict()
+    with translation.override("en"):
+        classifier = evidence_rows(stored)[0]
+        assert classifier["line"] == "The classifier scored the pixels 95% AI-generated."
+        wording = classifier["stability"]
+        assert (wording["state"], wording["label"]) == (state, state)
+        assert wording["text"].startswith("a slightly altered copy of the image (saved again, a little smaller) got")
+        notes = fusion_notes(stored)
+        for text in (classifier["line"], wording["text"], *notes, evidence_line(classifier)):
+            for engineer_words in ("re-saved", "JPEG", "% size", "copy scored", "60%"):
+                assert engineer_words not in text, text
+        assert f"Stability: {state} — " in evidence_line(classifier)  # the collection report says it too
+        if state == "unstable":
+            assert any(note.startswith("Unstable: a slightly altered copy") for note in notes)
+    with translation.override("ko"):
+        korean = stability_wording(stored)
+        assert korean["label"] in ("안정", "불안정") and re.search(r"[\uac00-\ud7a3]", korean["text"])
+        assert all(re.search(r"[\uac00-\ud7a3]", note) for note in fusion_notes(stored))
+
+
+def test_stability_is_not_claimed_when_it_was_not_measured():
+    from detector.presentation import evidence_rows, stability_wording
+
+    unmeasured = fuse(classifier=ClassifierReading(0.95, None, 500, 400), findings=[], thresholds=Thresholds(0.8, 0.2))
+    assert stability_wording(unmeasured.as_dict()) is None and evidence_rows(unmeasured.as_dict())[0]["stability"] is None
+    too_small = fuse(classifier=ClassifierReading(0.95, 0.1, 40, 40), findings=[], thresholds=Thresholds(0.8, 0.2))
+    assert stability_wording(too_small.as_dict()) is None

@@ -4,6 +4,7 @@ tests/integration/test_embedded_server_under_load.py runs the real thing)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -82,3 +83,31 @@ def test_the_sweeper_runs_on_schedule(started):
     sweeps = []
     started(lambda ids: None, sweep=lambda: sweeps.append(time.monotonic()) or 0, sweep_every_seconds=0.5)
     assert _wait_for(lambda: len(sweeps) >= 2, timeout=5)
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are a Linux feature")
+def test_the_scoring_thread_yields_the_cpu_to_request_threads():
+    """Scoring (and a large image's heatmap) runs below the request threads' priority, and so do the
+    threads it starts (torch's workers), so an upload is answered at once while it works."""
+    here = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, here)
+    seen = {}
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def score(ids):
+        seen["scorer"] = nice()
+        child = threading.Thread(target=lambda: seen.setdefault("child", nice()))
+        child.start()
+        child.join()
+
+    q = InProcessScoringQueue()
+    q.start(score_many=score, sweep=lambda: 0, max_jobs=10, sweep_every_seconds=60, niceness=5)
+    try:
+        q.offer([1])
+        assert _wait_for(lambda: "child" in seen)
+    finally:
+        q.stop()
+    assert seen == {"scorer": min(19, before + 5), "child": min(19, before + 5)}
+    assert os.getpriority(os.PRIO_PROCESS, here) == before  # the request threads keep theirs

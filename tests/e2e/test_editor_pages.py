@@ -80,6 +80,36 @@ def test_admins_get_a_badge_for_new_escalations_until_they_settle_them(
     assert admin.locator("[data-testid=escalation-badge]").count() == 0
 
 
+def test_admins_read_an_escalated_entry_as_escalated_everywhere_they_list_it(
+    everything_likely_ai, submitter, reviewer, reviewer2, site_admin, open_page  # noqa: F811
+):
+    contest = Collection.objects.create(name="Winter salon", policy="art_contest", created_by=site_admin)
+    entry = submit(submitter, 33, collection=contest, name="frost.png")
+    escalate(entry, reviewer, reviewer2)
+    escalated = "Escalated to an admin: the reviewers disagreed"
+
+    admin = open_page(site_admin, f"/collections/{contest.pk}/")
+    row = admin.inner_text(f"[data-testid=entry-row-{entry.pk}]")
+    assert escalated in row and "Waiting for a reviewer" not in row
+    assert escalated in admin.inner_text(".collection-counts")  # the review counts name it too
+    admin.goto(admin.url.split("/collections/")[0] + f"/collections/{contest.pk}/report/")
+    report = admin.inner_text("main table.report-table")
+    assert escalated in report and "Waiting for a reviewer" not in report
+    assert escalated in admin.inner_text(".collection-counts")
+    admin.goto(admin.url.split("/collections/")[0] + "/submissions/")
+    assert admin.inner_text(f"[data-testid=submission-row-{entry.pk}] [data-testid=review-status]") == escalated
+    admin.goto(admin.url.split("/submissions/")[0] + f"/submissions/{entry.pk}/")
+    outcome = admin.locator("[data-testid=outcome-escalated]")
+    assert "an admin makes the final decision" in outcome.inner_text()
+    outcome.locator("a").click()
+    admin.wait_for_url("**/review/escalations/")
+
+    # The entrant is not told that the reviewers disagreed: for them it is still with the reviewers.
+    entrant = open_page(submitter, f"/collections/{contest.pk}/")
+    assert "Waiting for a reviewer" in entrant.inner_text(f"[data-testid=entry-row-{entry.pk}]")
+    assert "Escalated" not in entrant.inner_text("main") and "disagreed" not in entrant.inner_text("main")
+
+
 def _api_status(url: str, key: str) -> int:
     """The API's answer to a program holding only this token (no browser session)."""
     request = urllib.request.Request(url, headers={"Authorization": f"Token {key}", "Accept": "application/json"})
@@ -156,7 +186,7 @@ def test_collection_csv_has_the_hash_model_version_and_the_reviewers_decisions_r
     assert "Camera original" in own["review_reasons"] and reviewer.username not in own["review_decisions"]
 
 
-def test_the_result_page_speaks_to_an_editor(everything_likely_ai, submitter, open_page, live_server):  # noqa: F811
+def test_the_result_page_speaks_to_an_editor(everything_likely_ai, submitter, site_admin, open_page, live_server):  # noqa: F811
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", A1111)
     from detector.services import submission_create
@@ -181,6 +211,16 @@ def test_the_result_page_speaks_to_an_editor(everything_likely_ai, submitter, op
         assert bars.nth(i).locator(".contribution-bar").is_visible()
     stability = page.inner_text("[data-testid=stability]")
     assert stability.startswith("Stability: stable") or stability.startswith("Stability: unstable")
+    assert "slightly altered copy of the image" in stability
+    main = page.inner_text("main")
+    for engineer_words in ("re-saved", "JPEG 90", "90% size", "copy scored"):
+        assert engineer_words not in main, engineer_words
+    assert main.count("Stability:") == 1  # said once, above; the evidence list does not repeat it
+    # Reviewers read the same words in the case's evidence list.
+    case = ReviewCase.objects.get(asset_id=submission.asset_id)
+    review = open_page(site_admin, f"/review/cases/{case.pk}/")
+    assert review.inner_text("[data-testid=evidence-stability]") == stability
+    assert "re-saved" not in review.inner_text("main")
     assert "Why a person looks at it:" in page.inner_text("main")
     assert page.inner_text("[data-testid=sha256]") == submission.asset.sha256  # whole, not truncated
 

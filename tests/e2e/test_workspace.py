@@ -295,3 +295,43 @@ def test_every_main_page_fits_a_phone_and_is_captured(
     landing = open_page(None, "/")
     assert "AI-generated" in landing.inner_text("[data-testid=landing]")
     assert re.search(r"reviewer", landing.inner_text("main"))
+
+
+def test_on_a_phone_the_case_image_comes_first_and_the_keyboard_help_is_left_out(
+    everything_likely_ai, submitter, reviewer, open_page, screenshot
+):
+    for seed in (7, 8):
+        submit(submitter, seed)
+    page = open_page(reviewer, "/review/", PHONE)
+    page.click("[data-testid=claim-next]")
+    page.wait_for_selector("[data-testid=review-screen]")
+    page.click("label[for=decision-ai]")  # a decision by touch, so the next case shows the undo bar
+    page.fill("[data-testid=decision-note]", "Tiles repeat at the edges.")
+    with page.expect_navigation():
+        page.click("[data-testid=save-decision]")
+    assert page.locator("[data-testid=undo-bar]").is_visible()
+
+    screen = page.viewport_size["height"]
+    image = page.locator("[data-testid=case-image]").bounding_box()
+    viewer = page.locator("[data-testid=image-viewport]").bounding_box()
+    assert 0 <= image["y"] < screen / 2, image  # the image is on the first screen, in its upper half
+    bar = page.locator(".review-decide-bar").bounding_box()
+    assert bar["y"] + bar["height"] <= screen + 1 and bar["y"] > viewer["y"]  # the decision bar is at hand
+    for details in ("[data-testid=case-context]", "[data-testid=undo-bar]"):
+        assert page.locator(details).bounding_box()["y"] > viewer["y"] + viewer["height"] - 1, details
+    assert not page.locator("[data-testid=shortcut-help]").is_visible()
+    assert page.inner_text("[data-testid=save-decision]").strip() == "Save decision"  # no "Ctrl+Enter" on a phone
+    assert page.locator("[data-testid=review-screen] kbd").evaluate_all(
+        "keys => keys.filter(k => k.getBoundingClientRect().width > 0).length") == 0
+    shot = screenshot(page, "review-case-phone")
+    page.screenshot(path=str(shot.with_name("review-case-phone-first-screen.png")))  # what the phone shows
+    # Scrolled to the end, the decision bar is still on the screen.
+    page.mouse.wheel(0, 5000)
+    page.wait_for_function("() => window.scrollY > 0")
+    bar = page.locator(".review-decide-bar").bounding_box()
+    assert bar["y"] >= 0 and bar["y"] + bar["height"] <= screen + 1
+    # On a desktop the keyboard help is there.
+    wide = open_page(reviewer, "/review/", DESKTOP)
+    wide.click("[data-testid=claim-next], [data-testid=continue-case]")
+    wide.wait_for_selector("[data-testid=review-screen]")
+    assert wide.locator("[data-testid=shortcut-help]").is_visible()

@@ -217,6 +217,44 @@ def test_guard_refuses_a_high_false_positive_rate_and_a_small_or_stale_holdout(s
     assert any("retrain to compare" in r for r in promotion_refusals(candidate, ModelVersion(version="b")))
 
 
+def test_promotion_refusals_are_said_in_the_readers_language_and_kept_in_english(settings):
+    import re
+
+    from django.utils import translation
+
+    hangul = re.compile(r"[\uac00-\ud7a3]")
+    settings.AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS = 20
+    settings.AIORNOT_PROMOTION_MAX_FPR = 0.01
+    rows = {"file": "models/x.pt", "size_bytes": 1, "arch": "efficientnet_lite0"}
+    active = ModelVersion.objects.create(version="a", sha256="a" * 64, status="active", **rows)
+    figures = {"human": 30, "ai": 30, "roc_auc": 0.85, "fpr": 0.02, "false_positives": 1, "tpr": 0.8}
+    candidate = ModelVersion.objects.create(
+        version="c", sha256="c" * 64, status="candidate", **rows,
+        holdout_evaluation={"active_version": "a", "candidate": figures, "active": {**figures, "roc_auc": 0.9}},
+    )
+    small = ModelVersion(holdout_evaluation={"active_version": "a", "candidate": {**figures, "human": 3}})
+    undefined = ModelVersion(holdout_evaluation={"active_version": "a", "candidate": {**figures, "roc_auc": None}})
+    cases = {
+        "stale": (candidate, ModelVersion(version="b")), "worse and above the cap": (candidate, active),
+        "small": (small, active), "undefined": (undefined, active),
+    }
+    for name, (version, against) in cases.items():
+        with translation.override("ko"):
+            korean = promotion_refusals(version, against)
+        with translation.override("en"):
+            english = promotion_refusals(version, against)
+        assert korean and len(korean) == len(english), name
+        for ko, en in zip(korean, english):
+            assert hangul.search(ko) and not hangul.search(en), (name, ko)
+            assert sorted(re.findall(r"\d+(?:\.\d+)?", ko)) == sorted(re.findall(r"\d+(?:\.\d+)?", en)), (ko, en)
+    with translation.override("ko"), pytest.raises(RegistryError) as refused:
+        model_promote(version="c")
+    assert refused.value.code == "promotion_refused" and hangul.search(refused.value.message)
+    assert "2.00%" in refused.value.message and "0.8500" in refused.value.message
+    event = ModelEvent.objects.get(model_version=candidate, action="promotion_refused")
+    assert event.data["reasons"] and not any(hangul.search(r) for r in event.data["reasons"])  # the audit trail is English
+
+
 def test_retrain_fine_tunes_the_active_model_and_registers_a_candidate_with_both_reports(settings, labelled):
     settings.AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS = 2
     settings.AIORNOT_PROMOTION_MAX_FPR = 1.0
