@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import random
 
@@ -48,3 +49,25 @@ def photo_like(seed: int, size=(640, 480)) -> Image.Image:
     image = image.filter(ImageFilter.GaussianBlur(1.5))
     noisy = np.asarray(image).astype(np.float32) + rng.normal(0, 8, (h, w, 3))
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
+
+
+def write_manifest_folder(root, sources):
+    """Real image files under root/<source>/<real|ai>/ with a MANIFEST carrying kind and family;
+    `sources` maps a source to (real count, AI count, kind). Each source's AI images are brighter."""
+    rows = []
+    rng = np.random.default_rng(1)
+    for source, (real, ai, kind) in sources.items():
+        for label, count in (("real", real), ("ai", ai)):
+            for i in range(count):
+                base = 150 if label == "ai" else 90
+                pixels = np.clip(rng.normal(base, 30, size=(80, 96, 3)), 0, 255).astype(np.uint8)
+                path = root / source / label / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+                rows.append({"path": f"{source}/{label}/{i}.png", "label": label, "generator": "",
+                             "family": f"fam-{source}" if label == "ai" else "", "kind": kind, "width": 96, "height": 80})
+    with open(root / "MANIFEST.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from tests.images import write_manifest_folder
 
 from detector.ml.architectures import UnknownArchitectureError, check_arch, create_model, is_known_arch, pre_logits
 from detector.ml.multilevel import (
@@ -211,33 +212,12 @@ def test_heatmap_runs_and_explains_the_final_features_part_of_the_logit(tiny_pro
             detector.model.get_classifier().weight[0, -1280:] = 0.0
 
 
-def _write_folder(root, sources):
-    """Pillow-made images per source with a MANIFEST: each source's AI images are brighter."""
-    rows = []
-    rng = np.random.default_rng(1)
-    for source, (real, ai, kind) in sources.items():
-        for label, count in (("real", real), ("ai", ai)):
-            for i in range(count):
-                base = 150 if label == "ai" else 90
-                pixels = np.clip(rng.normal(base, 30, size=(80, 96, 3)), 0, 255).astype(np.uint8)
-                path = root / source / label / f"{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(path)
-                rows.append({"path": f"{source}/{label}/{i}.png", "label": label, "generator": "",
-                             "family": f"fam-{source}" if label == "ai" else "", "kind": kind, "width": 96, "height": 80})
-    with open(root / "MANIFEST.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
 def test_probe_training_with_the_multilevel_arch(tmp_path):
     from detector.ml.checkpoint import read_checkpoint
     from detector.ml.inference import load_detector
     from detector.ml.out_of_source import train_probe_detector
 
-    data = _write_folder(tmp_path / "data", {
+    data = write_manifest_folder(tmp_path / "data", {
         "a": (5, 5, "photo"), "b": (5, 5, "painting"), "c": (5, 0, "photo"), "d": (0, 5, "photo"),
     })
     output = tmp_path / "probe.pt"
@@ -262,7 +242,7 @@ def test_probe_training_with_the_multilevel_arch(tmp_path):
 def test_evaluate_detector_out_of_source_with_the_multilevel_arch(tmp_path):
     from django.core.management import call_command
 
-    data = _write_folder(tmp_path / "data", {"a": (4, 4, "photo"), "b": (4, 0, "painting"), "c": (0, 4, "photo")})
+    data = write_manifest_folder(tmp_path / "data", {"a": (4, 4, "photo"), "b": (4, 0, "painting"), "c": (0, 4, "photo")})
     out = tmp_path / "report"
     call_command("evaluate_detector", str(data), "--out", str(out), "--out-of-source", "2", "--cache-dir",
                  str(tmp_path / "c"), "--arch", MULTILEVEL_ARCH, "--train-variants", "original",
@@ -287,7 +267,7 @@ def test_probe_retrain_keeps_the_active_models_arch(settings, tmp_path):
     from registry.retraining import _retrain_probe
 
     settings.AIORNOT_FEATURE_CACHE_DIR = str(tmp_path / "cache")
-    data = _write_folder(tmp_path / "data", {"a": (4, 4, "photo"), "b": (4, 4, "painting"), "c": (4, 4, "photo")})
+    data = write_manifest_folder(tmp_path / "data", {"a": (4, 4, "photo"), "b": (4, 4, "painting"), "c": (4, 4, "photo")})
     active = SimpleNamespace(version="efficientnet_lite0_multilevel-probe-parent", arch=MULTILEVEL_ARCH)
     parent_args = {"method": "probe", "folds": 2, "train_variants": ["original"], "l2": 0.1, "input_size": SIZE,
                    "max_tiles": 1}

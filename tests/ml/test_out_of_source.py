@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.images import write_manifest_folder
 
 from detector.ml.datasets import Sample
 from detector.ml.probe import (
@@ -110,33 +111,12 @@ def test_operating_figures_report_rates_with_intervals_per_kind_and_family():
     assert set(figures["per_kind"]) == {"photo", "painting"}
 
 
-def _write_folder(root, sources):
-    """Real image files with a MANIFEST carrying kind and family: each source's AI images are brighter."""
-    rows = []
-    rng = np.random.default_rng(1)
-    for source, (real, ai, kind) in sources.items():
-        for label, count in (("real", real), ("ai", ai)):
-            for i in range(count):
-                base = 150 if label == "ai" else 90
-                pixels = np.clip(rng.normal(base, 30, size=(80, 96, 3)), 0, 255).astype(np.uint8)
-                path = root / source / label / f"{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(path)
-                rows.append({"path": f"{source}/{label}/{i}.png", "label": label, "generator": "",
-                             "family": f"fam-{source}" if label == "ai" else "", "kind": kind, "width": 96, "height": 80})
-    with open(root / "MANIFEST.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
 def test_probe_training_writes_a_checkpoint_the_app_can_score_with_out_of_source_thresholds(tmp_path):
     from detector.ml.checkpoint import read_checkpoint
     from detector.ml.inference import load_detector
     from detector.ml.out_of_source import train_probe_detector
 
-    data = _write_folder(tmp_path / "data", {
+    data = write_manifest_folder(tmp_path / "data", {
         "a": (6, 6, "photo"), "b": (6, 6, "painting"), "c": (6, 0, "photo"), "d": (0, 6, "photo"), "e": (6, 6, "manga"),
     })
     output = tmp_path / "probe.pt"
@@ -158,7 +138,7 @@ def test_probe_training_writes_a_checkpoint_the_app_can_score_with_out_of_source
 def test_evaluate_detector_out_of_source_writes_its_report(tmp_path):
     from django.core.management import call_command
 
-    data = _write_folder(tmp_path / "data", {"a": (5, 5, "photo"), "b": (5, 0, "painting"), "c": (0, 5, "photo"), "d": (5, 5, "drawing")})
+    data = write_manifest_folder(tmp_path / "data", {"a": (5, 5, "photo"), "b": (5, 0, "painting"), "c": (0, 5, "photo"), "d": (5, 5, "drawing")})
     out = tmp_path / "report"
     call_command("evaluate_detector", str(data), "--out", str(out), "--out-of-source", "2", "--cache-dir", str(tmp_path / "c"),
                  stdout=open(tmp_path / "log.txt", "w"))
