@@ -366,7 +366,7 @@ def probe_with_base(settings, tmp_path, sources, folds=3):
     """A probe model (the default kind) trained on a small drawn base folder, made the built-in model."""
     from detector.ml.out_of_source import train_probe_detector
 
-    from ..ml.test_out_of_source import _write_folder
+    from tests.images import write_manifest_folder as _write_folder
 
     base = _write_folder(tmp_path / "base", sources)
     probe = tmp_path / "probe.pt"

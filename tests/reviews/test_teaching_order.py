@@ -14,7 +14,7 @@ from django.utils import timezone
 from reviews.models import ReviewCase
 from reviews.services import case_claim_next, case_decide
 
-from ..ml.test_out_of_source import _write_folder
+from tests.images import write_manifest_folder as _write_folder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,7 @@ from detector.services import submission_create
 from reviews.services import case_claim_next
 
 from ..images import image_bytes
-from ..ml.test_out_of_source import _write_folder
+from tests.images import write_manifest_folder as _write_folder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOTICE = "unlike anything the model was trained on"
