@@ -402,6 +402,9 @@
       }
       if (handled) event.preventDefault();
     });
+    // Marks the page as listening, so nothing (a fast hand or a browser test) types into a page
+    // whose shortcuts are not there yet.
+    document.documentElement.setAttribute("data-shortcuts-ready", "true");
   }
 
   function start() {

@@ -22,7 +22,7 @@ def _claim_and_decide_by_keyboard(page, live_server, decision_key: str, note: st
     page.goto(f"{live_server.url}/review/")
     # After a save the reviewer already holds the next case (auto-advance): continue it.
     page.click("[data-testid=claim-next], [data-testid=continue-case]")
-    page.wait_for_selector("[data-testid=review-screen]")
+    page.wait_for_selector("html[data-shortcuts-ready] [data-testid=review-screen]")
     case_url = page.url
     page.keyboard.press(decision_key)
     assert page.is_checked(f"[data-testid=decision-{ {'a': 'ai', 'h': 'human', 'u': 'unsure'}[decision_key] }]")
@@ -81,7 +81,7 @@ def test_a_contest_round_from_zip_upload_to_report(
     second = sign_in(reviewer2)
     second.goto(f"{live_server.url}/review/")
     second.click("[data-testid=claim-next]")
-    second.wait_for_selector("[data-testid=review-screen]")
+    second.wait_for_selector("html[data-shortcuts-ready] [data-testid=review-screen]")
     assert f"/cases/{ai_case}/" in second.url
     assert second.locator("[data-testid=case-decisions]").count() == 0
     screenshot(second, "3-second-reviewer-blind")

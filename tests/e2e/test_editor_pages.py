@@ -70,6 +70,7 @@ def test_admins_get_a_badge_for_new_escalations_until_they_settle_them(
     admin.wait_for_url("**/review/escalations/")
     admin.click(f"[data-testid=escalation-{case.pk}] a")
     admin.wait_for_selector("[data-testid=escalated-banner]")
+    admin.wait_for_selector("html[data-shortcuts-ready] [data-testid=review-screen]")
     admin.keyboard.press("h")
     admin.keyboard.type("Process files are convincing.")
     with admin.expect_navigation():

@@ -67,6 +67,12 @@ def claim_case(reviewer, case: ReviewCase) -> ReviewCase:
     raise AssertionError(f"case #{case.pk} was never offered to {reviewer}")
 
 
+def open_next_case(page) -> None:
+    """Click "claim next" and wait until the case page is listening for keyboard shortcuts."""
+    page.click("[data-testid=claim-next], [data-testid=continue-case]")
+    page.wait_for_selector("html[data-shortcuts-ready] [data-testid=review-screen]")
+
+
 @pytest.fixture
 def open_page(browser, live_server):
     """open_page(user, path, viewport) -> a signed-in page at that path (user None: signed out)."""
@@ -99,7 +105,7 @@ def test_heatmap_overlay_toggles_and_is_really_hidden(everything_likely_ai, subm
     case = ReviewCase.objects.get(asset_id=submit(submitter, 1).asset_id)
     page = open_page(reviewer, "/review/")
     page.click("[data-testid=claim-next]")
-    page.wait_for_selector("[data-testid=review-screen]")
+    page.wait_for_selector("html[data-shortcuts-ready] [data-testid=review-screen]")
     assert f"/cases/{case.pk}/" in page.url
     page.wait_for_selector("[data-testid=heatmap-overlay]", state="attached")
     assert overlay_display(page) == "none"  # off at first: the image is judged without a tint
@@ -132,8 +138,7 @@ def test_saving_moves_to_the_next_case_and_the_last_decision_can_be_undone(
 ):
     first, second = (ReviewCase.objects.get(asset_id=submit(submitter, seed).asset_id) for seed in (2, 3))
     page = open_page(reviewer, "/review/")
-    page.click("[data-testid=claim-next]")
-    page.wait_for_selector("[data-testid=review-screen]")
+    open_next_case(page)
     held = first if f"/cases/{first.pk}/" in page.url else second
     other = second if held is first else first
     page.keyboard.press("a")
@@ -194,8 +199,9 @@ def test_dashboard_says_not_enough_data_below_the_minimum(
     settings.AIORNOT_DASHBOARD_MIN_COUNT = 10
     case = ReviewCase.objects.get(asset_id=submit(submitter, 6).asset_id)
     page = open_page(reviewer, "/review/")
-    page.click("[data-testid=claim-next]")
+    open_next_case(page)
     page.keyboard.press("h")
+    assert page.is_checked("[data-testid=decision-human]")
     page.keyboard.type("The artist sent the layered file.")
     with page.expect_navigation():
         page.keyboard.press("Control+Enter")
@@ -227,8 +233,9 @@ def test_every_main_page_fits_a_phone_and_is_captured(
     escalated.refresh_from_db()
     assert escalated.status == ReviewCase.Status.ESCALATED
     decider = open_page(reviewer, "/review/")
-    decider.click("[data-testid=claim-next]")
+    open_next_case(decider)
     decider.keyboard.press("u")
+    assert decider.is_checked("[data-testid=decision-unsure]")
     decider.keyboard.type("Cannot tell from this file.")
     with decider.expect_navigation():
         decider.keyboard.press("Control+Enter")
@@ -272,7 +279,7 @@ def test_every_main_page_fits_a_phone_and_is_captured(
                     claim = page.locator("[data-testid=claim-next], [data-testid=continue-case]")
                     if claim.count():
                         claim.first.click()
-                    page.wait_for_selector("[data-testid=review-screen]")
+                    page.wait_for_selector("html[data-shortcuts-ready] [data-testid=review-screen]")
                 page.wait_for_load_state("load")
                 widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
                 if widths[0] > widths[1]:
@@ -304,7 +311,7 @@ def test_on_a_phone_the_case_image_comes_first_and_the_keyboard_help_is_left_out
         submit(submitter, seed)
     page = open_page(reviewer, "/review/", PHONE)
     page.click("[data-testid=claim-next]")
-    page.wait_for_selector("[data-testid=review-screen]")
+    page.wait_for_selector("html[data-shortcuts-ready] [data-testid=review-screen]")
     page.click("label[for=decision-ai]")  # a decision by touch, so the next case shows the undo bar
     page.fill("[data-testid=decision-note]", "Tiles repeat at the edges.")
     with page.expect_navigation():
@@ -333,5 +340,5 @@ def test_on_a_phone_the_case_image_comes_first_and_the_keyboard_help_is_left_out
     # On a desktop the keyboard help is there.
     wide = open_page(reviewer, "/review/", DESKTOP)
     wide.click("[data-testid=claim-next], [data-testid=continue-case]")
-    wide.wait_for_selector("[data-testid=review-screen]")
+    wide.wait_for_selector("html[data-shortcuts-ready] [data-testid=review-screen]")
     assert wide.locator("[data-testid=shortcut-help]").is_visible()
