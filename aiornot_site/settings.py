@@ -352,6 +352,10 @@ AIORNOT_BASE_TRAINING_DATA = env_list("AIORNOT_BASE_TRAINING_DATA")
 # features of the base data are cached here, and reviewer labels weigh this many times a base image.
 AIORNOT_FEATURE_CACHE_DIR = Path(env_str("AIORNOT_FEATURE_CACHE_DIR", str(BASE_DIR / "var" / "feature-cache")))
 AIORNOT_RETRAIN_LABEL_WEIGHT = env_float("AIORNOT_RETRAIN_LABEL_WEIGHT", 4.0)
+# ...and the base data's human-made artworks are replayed at this weight, so that labels of an
+# illustration-like generator (paired with photo labels) do not teach "illustration means AI":
+# without it, 200 such labels put unseen human art over likely_ai 2.7% of the time (docs/retraining.md).
+AIORNOT_RETRAIN_HUMAN_ART_WEIGHT = env_float("AIORNOT_RETRAIN_HUMAN_ART_WEIGHT", 4.0)
 # Share of each new batch of reviewer labels frozen into the evaluation hold-out (newest first).
 AIORNOT_HOLDOUT_FRACTION = env_float("AIORNOT_HOLDOUT_FRACTION", 0.2)
 # Promotion guard: the candidate's false-positive rate on human-labelled hold-out images at

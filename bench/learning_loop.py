@@ -245,7 +245,7 @@ def figures(scores: dict) -> dict:
     }
 
 
-def _scratch_environment(work: Path, checkpoint: Path, cache_dir: Path) -> None:
+def _scratch_environment(work: Path, checkpoint: Path, cache_dir: Path, recipe_env: dict | None = None) -> None:
     """Settings for a throwaway instance of the app: its own SQLite file, media, caches; no broker."""
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.update({
@@ -261,6 +261,7 @@ def _scratch_environment(work: Path, checkpoint: Path, cache_dir: Path) -> None:
         "AIORNOT_HEATMAPS": "0",
         "AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN": "1",  # every upload reaches the reviewer
         "AIORNOT_RETRAIN_AFTER_LABELS": "0",  # no scheduled candidate in the middle of the benchmark
+        **(recipe_env or {}),
     })
 
 
@@ -308,6 +309,11 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", default=str(REPO / "var" / "feature-cache"))
     parser.add_argument("--png", default="learning_loop.png")
     parser.add_argument("--holdout-fraction", type=float, help="share of new labels frozen into the hold-out (default: the app's)")
+    parser.add_argument("--label-weight", type=float, help="AIORNOT_RETRAIN_LABEL_WEIGHT for the retrains (default: the app's)")
+    parser.add_argument("--human-art-weight", type=float, help="AIORNOT_RETRAIN_HUMAN_ART_WEIGHT (default: the app's)")
+    parser.add_argument("--compare-recipes", default="",
+                        help="after the largest N, retrain again with each LABEL_WEIGHT:HUMAN_ART_WEIGHT pair "
+                             "(e.g. 4:1,4:4,16:16) on the same labels and print a recipe table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -317,6 +323,13 @@ def main(argv=None) -> int:
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
     torch.set_num_threads(args.threads)
+    try:
+        recipes = [tuple(float(x) for x in pair.split(":")) for pair in args.compare_recipes.split(",") if pair.strip()]
+        if any(len(r) != 2 or min(r) <= 0 for r in recipes):
+            raise ValueError
+    except ValueError:
+        parser.error("--compare-recipes takes positive LABEL_WEIGHT:HUMAN_ART_WEIGHT pairs, e.g. 4:1,4:4")
+    recipe_rows = []
     plan = plan_split(family=args.family, real=args.real, photos=args.photos, art=args.art, other_ai=args.other_ai,
                       counts=[int(n) for n in args.labels.split(",")], max_scored=args.max_scored, seed=args.seed)
     if plan.skipped:
@@ -344,7 +357,10 @@ def main(argv=None) -> int:
                 arch=recipe.get("arch") or "efficientnet_lite0", log=lambda *_: None,
             )
             say(f"starting probe fitted on the base ({start})")
-        _scratch_environment(work, start, Path(args.cache_dir))
+        recipe_env = {name: str(value) for name, value in (
+            ("AIORNOT_RETRAIN_LABEL_WEIGHT", args.label_weight), ("AIORNOT_RETRAIN_HUMAN_ART_WEIGHT", args.human_art_weight),
+        ) if value is not None}
+        _scratch_environment(work, start, Path(args.cache_dir), recipe_env)
         django.setup()
         # The app's modules load only now, on the scratch database.
         from django.contrib.auth import get_user_model
@@ -356,7 +372,11 @@ def main(argv=None) -> int:
         from registry.retraining import retrain
         from registry.services import builtin_model_ensure
 
+        from django.conf import settings
+
         call_command("migrate", verbosity=0)
+        say(f"recipe: reviewer labels weigh {settings.AIORNOT_RETRAIN_LABEL_WEIGHT:g}x a base image, "
+            f"the base data's human art {settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT:g}x")
         users = get_user_model().objects
         submitter = users.create_user(username="bench-submitter", password="x")
         submitter.groups.add(Group.objects.get(name=SUBMITTERS))
@@ -375,6 +395,15 @@ def main(argv=None) -> int:
             rows.append(row)
             say(f"N={n}: {row}")
 
+        for label_weight, art_weight in recipes:
+            settings.AIORNOT_RETRAIN_LABEL_WEIGHT, settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT = label_weight, art_weight
+            candidate = retrain(base_data=base, max_per_source=args.max_per_source, seed=args.seed,
+                                holdout_fraction=args.holdout_fraction, log=lambda *_: None)
+            row = {"recipe": f"{label_weight:g}:{art_weight:g}",
+                   **figures(score_sets(checkpoint_local_path(candidate), plan.scored))}
+            recipe_rows.append(row)
+            say(f"recipe {row['recipe']} at N={plan.counts[-1]}: {row}")
+
     names = {"family": "family", "photos": "photos", "art": "art", "other_ai": "other AI"}
     print()
     print("scored images (never labels): " + ", ".join(f"{names[k]} {len(v)}" for k, v in plan.scored.items()))
@@ -383,6 +412,14 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['n']} | {r.get('trained_on', 0)} | {_fmt(r['family_auc'])} | {_fmt(r['family_recall'], True)} | "
               f"{_fmt(r['other_auc'])} | {_fmt(r['photos_fpr'], True)} | {_fmt(r['art_fpr'], True)} | {r['likely_ai']:.3f} |")
+    if recipe_rows:
+        print()
+        print(f"recipes at N = {plan.counts[-1]} (label weight : human-art replay weight), same labels:")
+        print("| recipe | family AUC | family at likely_ai | other AUC | photos likely AI | art likely AI | likely_ai threshold |")
+        print("|---|---|---|---|---|---|---|")
+        for r in recipe_rows:
+            print(f"| {r['recipe']} | {_fmt(r['family_auc'])} | {_fmt(r['family_recall'], True)} | {_fmt(r['other_auc'])} | "
+                  f"{_fmt(r['photos_fpr'], True)} | {_fmt(r['art_fpr'], True)} | {r['likely_ai']:.3f} |")
     draw_curve(rows, Path(args.png), Path(args.family[0]).parent.name if Path(args.family[0]).name in ("ai", "real") else Path(args.family[0]).name)
     say(f"curve written to {args.png}")
     return 0

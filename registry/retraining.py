@@ -229,8 +229,8 @@ def retrain(
     labels, evaluate it and the active model on the frozen hold-out, and register it.
 
     A probe model (the default: frozen backbone + linear head) keeps its recipe: its head is
-    refitted with reviewer labels weighted AIORNOT_RETRAIN_LABEL_WEIGHT times a base image, and
-    its thresholds are chosen again out of source. Any other model is fine-tuned from its weights.
+    refitted with reviewer labels weighted AIORNOT_RETRAIN_LABEL_WEIGHT times a base image (the base
+    data's human art AIORNOT_RETRAIN_HUMAN_ART_WEIGHT times), and its thresholds are chosen again out of source. Any other model is fine-tuned from its weights.
 
     Never trains on a hold-out image (checked by sha256 before training). Raises RegistryError
     with a clear message for anything that stops it.
@@ -274,7 +274,8 @@ def retrain(
         if parent_args.get("method") == "probe":
             result = _retrain_probe(data_dirs, candidate_path, parent_args, active, max_per_source, seed, log)
             note = (f"Head refitted (frozen backbone) with {active.version}'s recipe on {len(data_dirs)} folder(s); "
-                    f"reviewer labels weigh {settings.AIORNOT_RETRAIN_LABEL_WEIGHT:g}x a base image.")
+                    f"reviewer labels weigh {settings.AIORNOT_RETRAIN_LABEL_WEIGHT:g}x a base image, "
+                    f"the base data's human art {settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT:g}x.")
         else:
             try:
                 result = train_detector(
@@ -321,7 +322,8 @@ def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, m
             train_variants=tuple(parent_args.get("train_variants") or ("original", "wild", "jpeg75_half")),
             l2=float(parent_args.get("l2") or 0.1), input_size=int(parent_args.get("input_size") or 224),
             max_tiles=int(parent_args.get("max_tiles") or 5), exclude_sources=tuple(parent_args.get("not_trained_on") or ()),
-            source_boost={source: weight for source in REVIEWER_LABEL_SOURCES}, parent_version=active.version,
+            source_boost={source: weight for source in REVIEWER_LABEL_SOURCES},
+            human_art_boost=float(settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT), parent_version=active.version,
             arch=active.arch, log=log,
         )
     except (DatasetError, ProbeError) as exc:

@@ -106,6 +106,7 @@ def run_out_of_source(
     extractor: FeatureExtractor | None = None,
     exclude_sources=(),
     source_boost=None,
+    human_art_boost: float = 1.0,
     arch: str = DEFAULT_ARCH,
     log=print,
 ) -> dict:
@@ -127,7 +128,8 @@ def run_out_of_source(
     needed = list(dict.fromkeys([*train_variants, "original", "jpeg75_half"]))
     features = extract(extractor, images, needed, log=log)
     logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2,
-                                  exclude_sources=exclude_sources, source_boost=source_boost, log=log)
+                                  exclude_sources=exclude_sources, source_boost=source_boost,
+                                  human_art_boost=human_art_boost, log=log)
     labels = np.array([i.sample.label for i in images])
     judged = sides >= MIN_SIDE_JUDGED
     slope, intercept = fit_platt(logits["original"][judged], labels[judged], balanced_weights([images[i] for i in np.flatnonzero(judged)]))
@@ -152,6 +154,7 @@ def run_out_of_source(
             "arch": arch,
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}),
+            "human_art_boost": human_art_boost,
             "judged_images": int(judged.sum()), "not_judged_under_64px": int((~judged).sum()),
         },
     }
@@ -171,6 +174,7 @@ def train_probe_detector(
     max_tiles: int = 5,
     exclude_sources=(),
     source_boost=None,
+    human_art_boost: float = 1.0,
     parent_version: str | None = None,
     arch: str = DEFAULT_ARCH,
     log=print,
@@ -186,11 +190,11 @@ def train_probe_detector(
     result = run_out_of_source(
         data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
         train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles,
-        exclude_sources=exclude_sources, source_boost=source_boost, arch=arch, log=log,
+        exclude_sources=exclude_sources, source_boost=source_boost, human_art_boost=human_art_boost, arch=arch, log=log,
     )
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
-    weights = balanced_weights(images, source_boost)
+    weights = balanced_weights(images, source_boost, human_art_boost=human_art_boost)
     trainable = trainable_mask(images, exclude_sources)
     x = np.concatenate([result["features"][v][trainable] for v in train_variants])
     y = np.concatenate([labels[trainable]] * len(train_variants))
@@ -225,7 +229,7 @@ def train_probe_detector(
             "method": "probe", "arch": arch, "data_dirs": [str(d) for d in data_dirs], "folds": folds,
             "max_per_source": max_per_source, "seed": seed, "train_variants": list(train_variants), "l2": l2,
             "not_trained_on": sorted(exclude_sources or ()),
-            "source_boost": dict(source_boost or {}), "parent_version": parent_version,
+            "source_boost": dict(source_boost or {}), "human_art_boost": human_art_boost, "parent_version": parent_version,
             "input_size": input_size, "max_tiles": max_tiles,
         },
         created_at=created.isoformat(timespec="seconds"),

@@ -243,14 +243,23 @@ def source_folds(images, k: int, seed: int = 0) -> list[int]:
     return [fold_of[item.sample.source] for item in images]
 
 
-def balanced_weights(images, source_boost=None) -> np.ndarray:
+def balanced_weights(images, source_boost=None, *, human_art_boost: float = 1.0) -> np.ndarray:
     """1/sqrt(images of the same source and class): big sources count, but do not dominate.
 
-    `source_boost` multiplies the weight of named sources (reviewer labels above the base corpus).
+    `source_boost` multiplies the weight of named sources (reviewer labels above the base corpus);
+    `human_art_boost` multiplies the weight of every human-made artwork of a source not boosted by
+    name (replay of the base corpus's art, so labels cannot teach "illustration means AI").
     """
     counts = Counter((i.sample.source, i.sample.label) for i in images)
     boost = source_boost or {}
-    return np.array([boost.get(i.sample.source, 1.0) / math.sqrt(counts[(i.sample.source, i.sample.label)]) for i in images])
+
+    def weight(item) -> float:
+        factor = boost.get(item.sample.source)
+        if factor is None:
+            factor = human_art_boost if item.is_art else 1.0
+        return factor / math.sqrt(counts[(item.sample.source, item.sample.label)])
+
+    return np.array([weight(i) for i in images])
 
 
 def trainable_mask(images, exclude_sources=()) -> np.ndarray:
@@ -260,13 +269,13 @@ def trainable_mask(images, exclude_sources=()) -> np.ndarray:
 
 
 def out_of_source_logits(features_by_variant: dict, images, folds, *, train_variants, l2: float = 1e-2,
-                         exclude_sources=(), source_boost=None, log=None):
+                         exclude_sources=(), source_boost=None, human_art_boost: float = 1.0, log=None):
     """For every image and variant: the logit of a head trained on the other folds' sources only.
 
     `exclude_sources` are never trained on (they teach a shortcut) but are scored like the rest.
     """
     labels = np.array([i.sample.label for i in images])
-    weights = balanced_weights(images, source_boost)
+    weights = balanced_weights(images, source_boost, human_art_boost=human_art_boost)
     folds = np.asarray(folds)
     trainable = trainable_mask(images, exclude_sources)
     out = {variant: np.zeros(len(images)) for variant in features_by_variant}

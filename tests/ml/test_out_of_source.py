@@ -14,6 +14,7 @@ from detector.ml.datasets import Sample
 from detector.ml.probe import (
     LabelledImage,
     ProbeError,
+    balanced_weights,
     choose_out_of_source_thresholds,
     fit_linear_head,
     operating_figures,
@@ -34,6 +35,18 @@ def corpus(sources):
         images += [item(name, 0, kind, index=i) for i in range(real)]
         images += [item(name, 1, family=f"fam-{name}", index=100 + i) for i in range(ai)]
     return images
+
+
+def test_reviewer_labels_and_replayed_human_art_are_weighted_up_and_nothing_else_is():
+    images = corpus({"reviewed": (4, 4, "photo"), "paintings": (4, 0, "painting"), "photos": (4, 4, "photo")})
+    plain = balanced_weights(images)
+    weighted = balanced_weights(images, {"reviewed": 3.0}, human_art_boost=2.0)
+    by = {(i.sample.source, i.sample.label): (p, w) for i, p, w in zip(images, plain, weighted)}
+    assert by[("reviewed", 0)][1] == pytest.approx(3 * by[("reviewed", 0)][0])
+    assert by[("reviewed", 1)][1] == pytest.approx(3 * by[("reviewed", 1)][0])
+    assert by[("paintings", 0)][1] == pytest.approx(2 * by[("paintings", 0)][0])  # human art replayed
+    assert by[("photos", 0)][1] == pytest.approx(by[("photos", 0)][0])  # photos and AI images as before
+    assert by[("photos", 1)][1] == pytest.approx(by[("photos", 1)][0])
 
 
 def test_no_source_is_in_two_folds_and_every_fold_holds_images():

@@ -336,6 +336,7 @@ def test_retrain_of_a_probe_model_refits_its_head_with_reviewer_labels_weighted_
         "a": (5, 5, "photo"), "b": (5, 0, "painting"), "c": (0, 5, "photo"), "d": (5, 5, "drawing"),
     })
     settings.AIORNOT_RETRAIN_LABEL_WEIGHT = 3.0
+    settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT = 2.5
     labelled(ai=6, human=6)
 
     out = io.StringIO()
@@ -344,6 +345,8 @@ def test_retrain_of_a_probe_model_refits_its_head_with_reviewer_labels_weighted_
     checkpoint = read_checkpoint(checkpoint_local_path(candidate))
     assert checkpoint.training_args["method"] == "probe"
     assert checkpoint.training_args["source_boost"] == {"reviewed": 3.0, "self_training": 3.0}
+    assert checkpoint.training_args["human_art_boost"] == 2.5  # the base data's art is replayed, weighted up
+    assert "human art 2.5x" in candidate.note
     assert checkpoint.training_args["parent_version"] == candidate.parent.version
     assert "reviewed" in checkpoint.data_summary["per_source"]  # the labels were fitted on
     assert "Head refitted" in candidate.note
