@@ -47,16 +47,22 @@ def auc(positive, negative) -> float:
     return float(roc_auc(np.r_[np.ones(len(positive)), np.zeros(len(negative))], np.r_[positive, negative]))
 
 
-def main() -> int:
-    torch.set_num_threads(2)
+def family_split(work: Path):
+    """(the benchmark's plan, 80 family labels, 80 real labels, the base's real images) at N = 200."""
     plan = learning_loop.plan_split(family=FAMILY, real=REAL, photos=REAL, art=ART, other_ai=OTHER, counts=[200], max_scored=150)
     labels = plan.labels_for(200)
     family = [p for label, p, _ in labels if label == "ai"][:80]
     real = [p for label, p, _ in labels if label == "human"][:80]
+    base, _ = learning_loop.base_view([REPO.parent / "shared" / "data" / "train", C], [*FAMILY, *REAL, *ART, *OTHER], work)
+    images, _ = load_images([str(b) for b in base], max_per_source=300, seed=0, log=lambda *_: None)
+    base_real = [i.sample.path for i in images if i.sample.label == 0 and i.sample.source not in ("cifake", "hardfaces")]
+    return plan, family, real, base_real
+
+
+def main() -> int:
+    torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as work:
-        base, _ = learning_loop.base_view([REPO.parent / "shared" / "data" / "train", C], [*FAMILY, *REAL, *ART, *OTHER], Path(work))
-        images, _ = load_images([str(b) for b in base], max_per_source=300, seed=0, log=lambda *_: None)
-        base_real = [i.sample.path for i in images if i.sample.label == 0 and i.sample.source not in ("cifake", "hardfaces")]
+        plan, family, real, base_real = family_split(Path(work))
         extractor = FeatureExtractor.imagenet(Preprocessing(input_size=224, max_tiles=5), arch="efficientnet_lite0_multilevel",
                                               cache_dir=REPO / "var" / "feature-cache")
         sets = {"family_labels": family, "real_labels": real, "base_real": base_real,
