@@ -328,6 +328,11 @@ def test_model_page_lists_versions_and_refuses_bad_actions_with_a_reason(web, si
     assert response.status_code == 409 and "only an earlier, retired version" in response.content.decode()
     assert client.post(reverse("registry-rollback", args=[999999])).status_code == 404
     assert client.get(reverse("registry-promote", args=[original.pk])).status_code == 405
+    original.status = ModelVersion.Status.RETIRED  # as after an admin retired it by hand
+    original.save(update_fields=["status"])
+    page = client.get(reverse("registry-models")).content.decode()
+    assert "No model is active: the built-in checkpoint scores images until an admin promotes a version." in page
+    assert "No model is registered yet" not in page
 
 
 def test_retrain_of_a_probe_model_refits_its_head_with_reviewer_labels_weighted_up(settings, labelled, tmp_path):
