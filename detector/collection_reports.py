@@ -41,7 +41,7 @@ class ReportEntry:
     def verdict_display(self) -> str:
         s = self.submission
         if self.withheld:
-            return _("Under review")
+            return _("Not shown") if self.outcome.state == "decided" else _("Under review")
         if s.status != Submission.Status.SCORED:
             return s.get_status_display()
         return verdict_wording(s.verdict, s.fusion)["label"]
@@ -128,6 +128,8 @@ class CollectionStatus:
         rows = [(label, self.by_verdict[value]) for value, label in Verdict.choices]
         if self.by_verdict["under_review"]:
             rows.append((_("Under review"), self.by_verdict["under_review"]))
+        if self.by_verdict["not_shown"]:
+            rows.append((_("Not shown"), self.by_verdict["not_shown"]))
         return rows
 
     @property
@@ -149,15 +151,15 @@ class CollectionStatus:
 
 def collection_status(entries: list[ReportEntry]) -> CollectionStatus:
     """Counts by scoring status, by verdict as this viewer may see it (withheld ones count as
-    under review, never as likely AI), and by review outcome."""
+    under review, or as not shown once reviewed, never as likely AI), and by review outcome."""
     by_status = {value: 0 for value in Submission.Status.values}
-    by_verdict = {value: 0 for value in Verdict.values} | {"under_review": 0}
+    by_verdict = {value: 0 for value in Verdict.values} | {"under_review": 0, "not_shown": 0}
     by_outcome = {"not_scored": 0, "not_routed": 0, "waiting": 0, "in_review": 0, "escalated": 0}
     for entry in entries:
         s = entry.submission
         by_status[s.status] = by_status.get(s.status, 0) + 1
         if entry.withheld:
-            by_verdict["under_review"] += 1
+            by_verdict["not_shown" if entry.outcome.state == "decided" else "under_review"] += 1
         elif s.status == Submission.Status.SCORED and s.verdict:
             by_verdict[s.verdict] = by_verdict.get(s.verdict, 0) + 1
         key = f"decided_{entry.outcome.label}" if entry.outcome.state == "decided" else entry.outcome.state

@@ -90,6 +90,10 @@ WITHHELD_TEXT = _(
     "Under review. In this contest no entrant is told a machine's opinion before a person has "
     "looked at the entry; you will see the reviewer's decision here."
 )
+WITHHELD_AFTER_REVIEW_TEXT = _(
+    "Not shown. In this contest an entrant sees the machine's opinion only when reviewers decide "
+    "that the entry is AI-generated; the reviewers' decision is below."
+)
 
 
 # Stability: whether a slightly altered copy of the image gets the same answer, said for an editor.

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.db.models.functions import Lower
 
 from aiornot_site.roles import is_reviewer, is_site_admin, is_submitter
-from reviews.models import ReviewCase
+from reviews.models import Decision, ReviewCase
 from reviews.selectors import ReviewOutcome, submission_outcome
 
 from .models import Collection, Submission, Verdict
@@ -29,10 +29,12 @@ def submission_get_for_user(*, user, submission_id: int) -> Submission | None:
 
 
 def verdict_withheld(submission: Submission, user) -> bool:
-    """True when this viewer may not see the machine's verdict yet.
+    """True when this viewer may not see the machine's verdict.
 
-    In an art-contest collection an entrant is never told "likely AI" before a reviewer
-    has decided; reviewers and admins always see it.
+    In an art-contest collection an entrant is told "likely AI" only once reviewers have decided
+    that the entry is AI-generated: before a decision, and after a "human-made" or "unsure" one,
+    the machine's accusation stays hidden (the entrant sees the people's decision). Reviewers and
+    admins always see it.
     """
     if submission.collection_id is None or submission.collection.policy != Collection.Policy.ART_CONTEST:
         return False
@@ -40,7 +42,9 @@ def verdict_withheld(submission: Submission, user) -> bool:
         return False
     if is_site_admin(user) or user.has_perm("reviews.review_case"):
         return False
-    return not ReviewCase.objects.filter(asset_id=submission.asset_id, status=ReviewCase.Status.DECIDED).exists()
+    return not ReviewCase.objects.filter(
+        asset_id=submission.asset_id, status=ReviewCase.Status.DECIDED, label=Decision.AI
+    ).exists()
 
 
 def sees_escalations(user) -> bool:

@@ -5,7 +5,7 @@ from django.utils.translation import gettext
 
 from detector.evidence_text import fusion_notes as _fusion_notes
 from detector.models import Verdict
-from detector.presentation import contribution_bars as _contribution_bars, result_headline as _result_headline, DISCLAIMER, event_action_label as _event_action_label, ROUTING_REASON_TEXT, VERDICT_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines, stability_wording as _stability_wording, verdict_wording as _verdict_wording
+from detector.presentation import contribution_bars as _contribution_bars, result_headline as _result_headline, DISCLAIMER, event_action_label as _event_action_label, ROUTING_REASON_TEXT, VERDICT_TEXT, WITHHELD_AFTER_REVIEW_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines, stability_wording as _stability_wording, verdict_wording as _verdict_wording
 from detector.selectors import sees_escalations, verdict_withheld
 
 register = template.Library()
@@ -49,7 +49,10 @@ def withheld_from(submission, user):
 
 
 @register.simple_tag
-def withheld_text():
+def withheld_text(outcome=None):
+    """Why the verdict is not shown: still under review, or reviewed and not found AI-generated."""
+    if outcome is not None and getattr(outcome, "state", "") == "decided":
+        return WITHHELD_AFTER_REVIEW_TEXT
     return WITHHELD_TEXT
 
 

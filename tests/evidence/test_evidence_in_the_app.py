@@ -207,6 +207,38 @@ def test_art_contest_entrants_are_not_told_ai_before_a_reviewer_agrees(
     assert after["review"]["label"] == "ai"
 
 
+def test_an_entrant_is_never_shown_likely_ai_after_reviewers_decide_human_made_or_unsure(
+    settings, web, submitter, reviewer, reviewer2, site_admin, api_for
+):
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
+    settings.AIORNOT_ART_CONTEST_MIN_LIKELY_AI = None  # let the test thresholds through
+    contest = Collection.objects.create(name="Autumn round", policy="art_contest", created_by=site_admin)
+    client = web.login_as(submitter)
+    cleared = submit(client, encode(scene(11)), "my-painting.png", collection=contest.pk)
+    doubted = submit(client, encode(scene(12)), "my-drawing.png", collection=contest.pk)
+    assert cleared.verdict == doubted.verdict == "likely_ai"
+    decisions = {decide(web, reviewer, "human").first_submission_id: "human"}
+    case = decide(web, reviewer, "unsure")  # the reviewer already holds the next case
+    decisions[case.first_submission_id] = "unsure"
+    assert sorted(decisions.values()) == ["human", "unsure"]
+
+    client = web.login_as(submitter)
+    for entry in (cleared, doubted):
+        page = client.get(reverse("submission-detail", args=[entry.pk])).content.decode()
+        assert "Not shown. In this contest an entrant sees the machine" in page
+        assert "Likely AI" not in page and "A reviewer decided" in page
+        body = api_for(submitter).get(f"/api/v1/submissions/{entry.pk}/").json()
+        assert body["result_withheld"] is True and body["score"] is None
+        assert body["review"]["label"] == decisions[entry.pk]
+        assert client.get(reverse("submission-heatmap", args=[entry.pk])).status_code == 404
+    report = client.get(reverse("collection-report", args=[contest.pk])).content.decode()
+    assert "<dt>Likely AI-generated</dt><dd>0</dd>" in report and "<dt>Not shown</dt><dd>2</dd>" in report
+    assert ">Likely AI-generated</td>" not in report and report.count(">Not shown</td>") == 4  # verdict + evidence
+    # Reviewers and admins still see what the machine said.
+    page = web.login_as(site_admin).get(reverse("submission-detail", args=[cleared.pk])).content.decode()
+    assert "Likely AI" in page
+
+
 def test_the_art_contest_policy_needs_a_higher_score_for_likely_ai(settings, web, submitter, site_admin):
     contest = Collection.objects.create(name="Round 2", policy="art_contest", created_by=site_admin)
     settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
