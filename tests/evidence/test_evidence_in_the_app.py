@@ -181,12 +181,17 @@ def test_a_visible_gemini_sparkle_is_reported_as_a_mark_that_could_have_been_add
     assert "Visible AI mark" in page and "Gemini" in page
 
 
-def test_art_contest_entrants_are_not_told_ai_before_a_reviewer_agrees(
-    settings, web, submitter, reviewer, reviewer2, site_admin, api_for
-):
+@pytest.fixture
+def contest(settings, site_admin):
+    """An art-contest collection in which every test image scores likely_ai."""
     settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
     settings.AIORNOT_ART_CONTEST_MIN_LIKELY_AI = None  # let the test thresholds through
-    contest = Collection.objects.create(name="Spring round", policy="art_contest", created_by=site_admin)
+    return Collection.objects.create(name="Spring round", policy="art_contest", created_by=site_admin)
+
+
+def test_art_contest_entrants_are_not_told_ai_before_a_reviewer_agrees(
+    contest, web, submitter, reviewer, reviewer2, site_admin, api_for
+):
     client = web.login_as(submitter)
     entry = submit(client, encode(scene(8)), "entry.png", collection=contest.pk)
     assert entry.collection == contest and entry.verdict == "likely_ai" and entry.routed_to_review
@@ -208,11 +213,8 @@ def test_art_contest_entrants_are_not_told_ai_before_a_reviewer_agrees(
 
 
 def test_an_entrant_is_never_shown_likely_ai_after_reviewers_decide_human_made_or_unsure(
-    settings, web, submitter, reviewer, reviewer2, site_admin, api_for
+    contest, web, submitter, reviewer, site_admin, api_for
 ):
-    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
-    settings.AIORNOT_ART_CONTEST_MIN_LIKELY_AI = None  # let the test thresholds through
-    contest = Collection.objects.create(name="Autumn round", policy="art_contest", created_by=site_admin)
     client = web.login_as(submitter)
     cleared = submit(client, encode(scene(11)), "my-painting.png", collection=contest.pk)
     doubted = submit(client, encode(scene(12)), "my-drawing.png", collection=contest.pk)
