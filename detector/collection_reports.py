@@ -38,10 +38,17 @@ class ReportEntry:
         return (probability_lines(self.submission.p_ai) or {}) if self.shows_score else {}
 
     @property
+    def withheld_state(self) -> str:
+        """Why the verdict is hidden: "under_review", "not_shown" (reviewed, not found AI), or ""."""
+        if not self.withheld:
+            return ""
+        return "not_shown" if self.outcome.state == "decided" else "under_review"
+
+    @property
     def verdict_display(self) -> str:
         s = self.submission
         if self.withheld:
-            return _("Not shown") if self.outcome.state == "decided" else _("Under review")
+            return withheld_label(self.withheld_state)
         if s.status != Submission.Status.SCORED:
             return s.get_status_display()
         return verdict_wording(s.verdict, s.fusion)["label"]
@@ -53,6 +60,10 @@ class ReportEntry:
     @property
     def filename(self) -> str:
         return self.submission.original_filename or self.submission.source_url
+
+
+def withheld_label(state: str) -> str:
+    return _("Not shown") if state == "not_shown" else _("Under review")
 
 
 def outcome_text(outcome: ReviewOutcome) -> str:
@@ -126,10 +137,8 @@ class CollectionStatus:
     @property
     def verdict_rows(self) -> list[tuple[str, int]]:
         rows = [(label, self.by_verdict[value]) for value, label in Verdict.choices]
-        if self.by_verdict["under_review"]:
-            rows.append((_("Under review"), self.by_verdict["under_review"]))
-        if self.by_verdict["not_shown"]:
-            rows.append((_("Not shown"), self.by_verdict["not_shown"]))
+        rows += [(withheld_label(state), self.by_verdict[state]) for state in ("under_review", "not_shown")
+                 if self.by_verdict[state]]
         return rows
 
     @property
@@ -159,7 +168,7 @@ def collection_status(entries: list[ReportEntry]) -> CollectionStatus:
         s = entry.submission
         by_status[s.status] = by_status.get(s.status, 0) + 1
         if entry.withheld:
-            by_verdict["not_shown" if entry.outcome.state == "decided" else "under_review"] += 1
+            by_verdict[entry.withheld_state] += 1
         elif s.status == Submission.Status.SCORED and s.verdict:
             by_verdict[s.verdict] = by_verdict.get(s.verdict, 0) + 1
         key = f"decided_{entry.outcome.label}" if entry.outcome.state == "decided" else entry.outcome.state
