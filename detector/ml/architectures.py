@@ -69,6 +69,18 @@ def pre_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model.forward_head(model.forward_features(x), pre_logits=True)
 
 
+def embedding_features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(N, d) features whose cosine similarity says how alike two pictures look.
+
+    The final pooled features (1280-d for both lite0 models). A model may say otherwise with an
+    `embedding_features` method; efficientnet_lite0_multilevel does, because the stage statistics
+    of its classifier input make every pair of images look alike (unrelated Kodak photos: cosine
+    up to 0.94 on the 2848-d vector, 0.57 on the final part).
+    """
+    own = getattr(model, "embedding_features", None)
+    return own(x) if callable(own) else pre_logits(model, x)
+
+
 def _init_head(model: torch.nn.Module) -> None:
     # Some timm inits (e.g. EfficientNet's uniform(+-1/sqrt(fan_out))) give a one-logit head
     # weights of size ~1, so training would start from confident, arbitrary logits.

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .architectures import create_model, pre_logits
+from .architectures import create_model, embedding_features
 from .checkpoint import CheckpointError, DetectorCheckpoint, checkpoint_from_bytes
 from .preprocessing import Preprocessing, extract_tiles, to_rgb, to_tensor
 
@@ -159,13 +159,13 @@ class Detector:
     @property
     def embedding_version(self) -> str:
         """Embeddings of different weights are not comparable: match only within one version."""
-        return f"{self.model_version}@{self.checkpoint_sha256[:12]}/global-224"
+        return f"{self.model_version}@{self.checkpoint_sha256[:12]}/{getattr(self.model, 'embedding_tag', 'global-224')}"
 
     def embed_batch(self, images) -> np.ndarray:
         """L2-normalised pooled features of each whole image (resized, not tiled), float32 (n, d).
 
-        d is the classifier's input size: 1280 for efficientnet_lite0, 2848 for
-        efficientnet_lite0_multilevel (indexes compare only within one embedding_version).
+        d is 1280 for both lite0 models (`architectures.embedding_features`: the final pooled
+        features; indexes compare only within one embedding_version).
 
         Used to find the same picture again (known-image matching), so it looks at the whole
         frame: a crop or a resize of a labelled image should land next to it.
@@ -180,7 +180,7 @@ class Detector:
         with torch.inference_mode():
             features = []
             for i in range(0, tiles.shape[0], self.tiles_per_forward):
-                features.append(pre_logits(self.model, tiles[i : i + self.tiles_per_forward].to(self.device)).float().cpu())
+                features.append(embedding_features(self.model, tiles[i : i + self.tiles_per_forward].to(self.device)).float().cpu())
             pooled = torch.nn.functional.normalize(torch.cat(features).reshape(len(whole), -1), dim=1)
         return pooled.numpy()
 

@@ -17,8 +17,9 @@ which for a linear head equals the head on the crops' mean vector (what the prob
 
 timm compatibility: `forward_features(x)` returns the (N, 2848) vector (already pooled) and
 `forward_head(features, pre_logits=True)` returns it unchanged, so code written for timm's
-`forward_head(forward_features(x), pre_logits=True)` (probe features, embeddings) gets the
-2848-d vector. Grad-CAM (explain.py) uses `forward_cam_features` / `forward_cam_head`: the map is
+`forward_head(forward_features(x), pre_logits=True)` (probe features) gets the 2848-d vector.
+Image similarity (known-image matching, the missed-AI alert, "unlike the training data") uses
+`embedding_features`, the final pooled 1280-d part only: see architectures.embedding_features. Grad-CAM (explain.py) uses `forward_cam_features` / `forward_cam_head`: the map is
 on the last convolution's output (post bn2, as for the plain lite0) and explains the part of the
 logit that the final pooled feature contributes; the stage statistics enter as a constant.
 """
@@ -55,6 +56,9 @@ class MultiLevelLite0(torch.nn.Module):
 
     arch = MULTILEVEL_ARCH
     feature_cache_tag = FEATURE_CACHE_TAG
+    # Detector.embedding_version's suffix: the embeddings were the 2848-d vector until 2026-12-02,
+    # so vectors stored before then are never compared with these.
+    embedding_tag = "global-224-final"
 
     def __init__(self, num_classes: int = 1):
         super().__init__()
@@ -94,6 +98,15 @@ class MultiLevelLite0(torch.nn.Module):
 
     def get_classifier(self) -> torch.nn.Module:
         return self.classifier
+
+    def embedding_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1280) final pooled features: what image similarity compares (architectures.embedding_features).
+
+        Not the whole 2848-d vector: its stage statistics are large, positive and alike for every
+        picture, so the cosine of two unrelated photos is about 0.86 on it (0.26 on the final part).
+        """
+        _parts, final_map = self._stage_stats_and_map(x)
+        return self.backbone.global_pool(final_map).flatten(1)
 
     # --- Grad-CAM (explain.py) ----------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from tests.images import write_manifest_folder
 from detector.ml.architectures import UnknownArchitectureError, check_arch, create_model, is_known_arch, pre_logits
 from detector.ml.multilevel import (
     FEATURE_CACHE_TAG,
+    FINAL_FEATURES,
     MULTILEVEL_ARCH,
     NUM_FEATURES,
     STAGE_CHANNELS,
@@ -164,10 +166,11 @@ def test_checkpoint_round_trip_and_scoring(tiny_probe):
     scripted = Detector(checkpoint, optimize="torchscript")
     assert scripted.optimize == "torchscript"
     assert scripted.score(image).logit == pytest.approx(score.logit, abs=1e-3)
-    # Embeddings for similarity / novelty: the unit-length 2848-d vector.
+    # Embeddings for similarity / novelty: the unit-length final pooled 1280-d part of the vector.
     embedded = detector.embed_batch([image, _image(60, seed=1)])
-    assert embedded.shape == (2, NUM_FEATURES) and embedded.dtype == np.float32
+    assert embedded.shape == (2, FINAL_FEATURES) and embedded.dtype == np.float32
     assert np.allclose(np.linalg.norm(embedded, axis=1), 1.0, atol=1e-5)
+    assert detector.embedding_version.endswith("/global-224-final")
 
 
 def test_a_lite0_state_dict_does_not_load_as_multilevel(tmp_path):
@@ -276,3 +279,27 @@ def test_probe_retrain_keeps_the_active_models_arch(settings, tmp_path):
     checkpoint = read_checkpoint(output)
     assert checkpoint.arch == MULTILEVEL_ARCH and checkpoint.training_args["parent_version"] == active.version
     assert (tmp_path / "cache" / FEATURE_CACHE_TAG).is_dir()
+
+
+def test_the_shipped_model_does_not_find_two_different_photos_alike():
+    """Known-image matching shows "looks like" at EMBEDDING_MATCH_SIMILARITY and upgrades a PDQ
+    match at CORROBORATING_SIMILARITY. On the whole 2848-d vector two unrelated Kodak photos
+    measured 0.94 and the median pair 0.86, so an artist's photo could "look like" a labelled AI
+    image; on the embedding the app uses, unrelated photos stay far below both thresholds while a
+    resized copy stays above them."""
+    from detector.known_images import CORROBORATING_SIMILARITY, EMBEDDING_MATCH_SIMILARITY
+    from detector.ml.inference import load_detector
+    from tests.conftest import SHARED_TRAIN
+
+    kodak = sorted((SHARED_TRAIN / "kodak" / "real").glob("*.png"))
+    if len(kodak) < 10:
+        pytest.skip("../shared/data/train/kodak is not here")
+    detector = load_detector(Path(__file__).resolve().parents[2] / "detector" / "weights" / "default.pt")
+    photos = [Image.open(path).convert("RGB") for path in kodak[:12]]
+    embedded = detector.embed_batch(photos)
+    similarity = embedded @ embedded.T
+    np.fill_diagonal(similarity, -1.0)
+    assert similarity.max() < min(EMBEDDING_MATCH_SIMILARITY, CORROBORATING_SIMILARITY) - 0.1
+    width, height = photos[0].size
+    resized = detector.embed_batch([photos[0].resize((width // 2, height // 2))])[0]
+    assert float(resized @ embedded[0]) >= EMBEDDING_MATCH_SIMILARITY
