@@ -19,8 +19,9 @@ timm compatibility: `forward_features(x)` returns the (N, 2848) vector (already 
 `forward_head(features, pre_logits=True)` returns it unchanged, so code written for timm's
 `forward_head(forward_features(x), pre_logits=True)` (probe features) gets the 2848-d vector.
 Image similarity (known-image matching, the missed-AI alert, "unlike the training data") uses
-`embedding_features`, the final pooled 1280-d part only: see architectures.embedding_features. Grad-CAM (explain.py) uses `forward_cam_features` / `forward_cam_head`: the map is
-on the last convolution's output (post bn2, as for the plain lite0) and explains the part of the
+`embedding_features`, the final pooled 1280-d part only: see architectures.embedding_features.
+Grad-CAM (explain.py) uses `forward_cam_features` / `forward_cam_head`: the map is on the last
+convolution's output (post bn2, as for the plain lite0) and explains the part of the
 logit that the final pooled feature contributes; the stage statistics enter as a constant.
 """
 
@@ -105,8 +106,7 @@ class MultiLevelLite0(torch.nn.Module):
         Not the whole 2848-d vector: its stage statistics are large, positive and alike for every
         picture, so the cosine of two unrelated photos is about 0.86 on it (0.26 on the final part).
         """
-        _parts, final_map = self._stage_stats_and_map(x)
-        return self.backbone.global_pool(final_map).flatten(1)
+        return self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)  # no stage statistics
 
     # --- Grad-CAM (explain.py) ----------------------------------------------------------------
 

@@ -30,10 +30,9 @@ REPO = Path(__file__).resolve().parent.parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from family_separability import auc, family_split  # noqa: E402
+from family_separability import auc, family_sets, multilevel_features  # noqa: E402
 from mlp_head import fit_mlp_head  # noqa: E402
-from detector.ml.preprocessing import Preprocessing  # noqa: E402
-from detector.ml.probe import FeatureExtractor, fit_linear_head  # noqa: E402
+from detector.ml.probe import fit_linear_head  # noqa: E402
 
 
 def knn_scores(train_pos, train_neg, test, k: int) -> np.ndarray:
@@ -59,19 +58,15 @@ def report(name, s) -> None:
 def main() -> int:
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as work:
-        plan, family, real, base_real = family_split(Path(work))
-        extractor = FeatureExtractor.imagenet(Preprocessing(input_size=224, max_tiles=5), arch="efficientnet_lite0_multilevel",
-                                              cache_dir=REPO / "var" / "feature-cache")
-        sets = {"family_labels": family, "real_labels": real, "base_real": base_real,
-                **{name: [p for p, _ in items] for name, items in plan.scored.items()}}
-        f = {name: extractor.features(paths, "original") for name, paths in sets.items()}
+        sets = family_sets(Path(work))
+        f = multilevel_features(sets)
     neg = np.r_[f["base_real"], f["real_labels"]]
     x = np.r_[f["family_labels"], neg]
     y = np.r_[np.ones(len(f["family_labels"])), np.zeros(len(neg))]
     mean, std = x.mean(0), x.std(0) + 1e-6
     z = {k: (v - mean) / std for k, v in f.items()}
     tests = ("family", "photos", "art")
-    print(f"family labels {len(family)}, real for the head {len(neg)}; unseen: "
+    print(f"family labels {len(sets['family_labels'])}, real for the head {len(neg)}; unseen: "
           + ", ".join(f"{k} {len(f[k])}" for k in tests))
     print("| head | family vs unseen photos | vs unseen human art | vs both | family above the 99th pct of unseen real |")
     print("|---|---|---|---|---|")

@@ -59,15 +59,25 @@ def family_split(work: Path):
     return plan, family, real, base_real
 
 
+def family_sets(work: Path) -> dict:
+    """Paths by set: family_labels, real_labels, base_real and the benchmark's unseen sets (family, photos, art, ...)."""
+    plan, family, real, base_real = family_split(work)
+    return {"family_labels": family, "real_labels": real, "base_real": base_real,
+            **{name: [p for p, _ in items] for name, items in plan.scored.items()}}
+
+
+def multilevel_features(sets: dict) -> dict:
+    """The shipped multi-level features of each set's original files (cached in var/feature-cache)."""
+    extractor = FeatureExtractor.imagenet(Preprocessing(input_size=224, max_tiles=5), arch="efficientnet_lite0_multilevel",
+                                          cache_dir=REPO / "var" / "feature-cache")
+    return {name: extractor.features(paths, "original") for name, paths in sets.items()}
+
+
 def main() -> int:
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as work:
-        plan, family, real, base_real = family_split(Path(work))
-        extractor = FeatureExtractor.imagenet(Preprocessing(input_size=224, max_tiles=5), arch="efficientnet_lite0_multilevel",
-                                              cache_dir=REPO / "var" / "feature-cache")
-        sets = {"family_labels": family, "real_labels": real, "base_real": base_real,
-                **{name: [p for p, _ in items] for name, items in plan.scored.items()}}
-        multilevel = {name: extractor.features(paths, "original") for name, paths in sets.items()}
+        sets = family_sets(Path(work))
+        multilevel = multilevel_features(sets)
         residual = {name: residual_features.residual_features(paths, "original", 2) for name, paths in sets.items()}
     print("| features | unseen family vs unseen photos | vs unseen human art | family above the 99th percentile of unseen real |")
     print("|---|---|---|---|")

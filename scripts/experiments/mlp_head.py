@@ -5,11 +5,11 @@
 
 Runs the shipped recipe's out-of-source protocol (5 source folds, at most 300 images per source and
 class, multi-level lite0 features, train variants original + jpeg75_half, cifake and hardfaces not
-fitted) twice: with the shipped linear head, and with a one-hidden-layer MLP in its place (same
-weights per image, classes balanced, weight decay, averaged over seeds). Each is calibrated and
-thresholded out of source exactly as `train_probe_detector` does. Then each head is fitted on every
-source and scores the in-the-wild folder (never trained or tuned on) at the out-of-source
-thresholds. Prints the headline figures of both.
+fitted) once per head (`--heads`): the shipped linear head, a one-hidden-layer MLP in its place (same
+weights per image, classes balanced, weight decay, averaged over seeds), or both with their logits
+averaged. Each is calibrated and thresholded out of source exactly as `train_probe_detector` does.
+Then each head is fitted on every source and scores the in-the-wild folder (never trained or tuned
+on) at the out-of-source thresholds. Prints the headline figures of each.
 """
 
 from __future__ import annotations
