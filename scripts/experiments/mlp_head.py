@@ -103,7 +103,8 @@ def row(name, f) -> str:
             f"{pct(f['ai_likely_human'])} | {f.get('auc_after_jpeg75_half', float('nan')):.3f} |")
 
 
-def wild_figures(result, fit, wild_dirs) -> dict:
+def fit_on_every_source(result, fit):
+    """A head fitted by `fit` on every trainable image of an out-of-source run (the in-the-wild model)."""
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
     trainable = probe.trainable_mask(images, EXCLUDE)
@@ -111,7 +112,11 @@ def wild_figures(result, fit, wild_dirs) -> dict:
     x = np.concatenate([result["features"][v][trainable] for v in TRAIN_VARIANTS])
     y = np.concatenate([labels[trainable]] * len(TRAIN_VARIANTS))
     w = np.concatenate([weights[trainable]] * len(TRAIN_VARIANTS))
-    head = fit(x, y, w, l2=0.1)
+    return fit(x, y, w, l2=0.1)
+
+
+def wild_figures(result, fit, wild_dirs) -> dict:
+    head = fit_on_every_source(result, fit)
     wild, sides = load_images(wild_dirs, max_per_source=None, seed=0, log=lambda *_: None)
     feats = extract(result["extractor"], wild, ["original", "jpeg75_half"], log=lambda *_: None)
     judged = sides >= MIN_SIDE_JUDGED

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_corpus.py"
+from tests.scripts import load_script as load
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("build_corpus", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_corpus"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    return load("build_corpus.py")
 
 
 def picture(path: Path, seed: int, size=(200, 160)):

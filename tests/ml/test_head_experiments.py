@@ -7,39 +7,22 @@ while the MLP stands in for the head, and if "nearest labels" ranks a near copy 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from detector.ml.metrics import roc_auc
 from detector.ml.probe import LinearHead, fit_linear_head
-
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "scripts" / "experiments"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def mlp_head():
-    return load("mlp_head")
+    return load_script("experiments/mlp_head.py")
 
 
 @pytest.fixture(scope="module")
 def family_nonlinear():
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        return load("family_nonlinear")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    return load_script("experiments/family_nonlinear.py")
 
 
 def xor_data(n, seed):

@@ -7,10 +7,6 @@ tail with the probe's head must score as the probe does, before a single step mo
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -19,17 +15,12 @@ from detector.ml.multilevel import MULTILEVEL_ARCH
 from detector.ml.preprocessing import Preprocessing
 from detector.ml.probe import FeatureExtractor, fit_linear_head
 from tests.images import photo_like
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "experiments" / "partial_finetune.py"
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def experiment():
-    spec = importlib.util.spec_from_file_location("partial_finetune", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["partial_finetune"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/partial_finetune.py")
 
 
 @pytest.fixture(scope="module")
