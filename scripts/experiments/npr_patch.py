@@ -169,19 +169,19 @@ def crop_logits(net: NPRNet, crops: np.ndarray, *, batch: int = 256) -> np.ndarr
 
 
 def figures_from_logits(logits: dict, images, sides) -> tuple[dict, dict, tuple]:
-    """Platt scaling and thresholds on the judged out-of-source logits, as run_out_of_source does."""
-    labels = np.array([i.sample.label for i in images])
+    """Platt scaling and thresholds chosen on the judged out-of-source logits (as run_out_of_source
+    does), and the figures they give."""
     judged = sides >= MIN_SIDE_JUDGED
     judged_images = [images[i] for i in np.flatnonzero(judged)]
-    slope, intercept = probe.fit_platt(logits["original"][judged], labels[judged], probe.balanced_weights(judged_images))
-    p = {v: probe.probabilities_from_logits(l, slope, intercept) for v, l in logits.items()}
-    thresholds, _info = probe.choose_out_of_source_thresholds(p["original"][judged], judged_images)
-    figures = probe.operating_figures(p["original"][judged], judged_images, thresholds)
-    figures["auc_after_jpeg75_half"] = probe.operating_figures(p["jpeg75_half"][judged], judged_images, thresholds)["auc_ai_vs_all_real"]
-    return figures, thresholds, (slope, intercept)
+    labels = np.array([i.sample.label for i in judged_images])
+    platt = probe.fit_platt(logits["original"][judged], labels, probe.balanced_weights(judged_images))
+    p = probe.probabilities_from_logits(logits["original"][judged], *platt)
+    thresholds, _info = probe.choose_out_of_source_thresholds(p, judged_images)
+    return figures_at(logits, images, sides, thresholds, platt), thresholds, platt
 
 
-def wild_figures(logits: dict, images, sides, thresholds, platt) -> dict:
+def figures_at(logits: dict, images, sides, thresholds, platt) -> dict:
+    """The headline figures of the judged images at given thresholds, with the AUC after JPEG q75 + half."""
     judged = sides >= MIN_SIDE_JUDGED
     judged_images = [images[i] for i in np.flatnonzero(judged)]
     p = {v: probe.probabilities_from_logits(l[judged], *platt) for v, l in logits.items()}
@@ -237,14 +237,15 @@ def main(argv=None) -> int:
     wild = np.zeros((len(wild_images), len(VARIANTS))) if wild_images is not None else None
     logits_file = Path(args.crop_cache) / f"logits-crop{args.crop}-w{args.width}-e{args.epochs}-d{args.draws}.npz"
     paths = np.array([str(i.sample.path) for i in images])
-    if args.reuse and logits_file.is_file():
+    reused = args.reuse and logits_file.is_file()
+    if reused:
         saved = np.load(logits_file)
         if not np.array_equal(saved["paths"], paths) or (wild is not None and saved["wild"].shape != wild.shape):
             raise SystemExit(f"{logits_file} was made for other images; run without --reuse.")
         oos, wild = saved["oos"], (saved["wild"] if wild is not None else None)
         print(f"NPR logits reused from {logits_file}", flush=True)
     started = time.monotonic()
-    for fold in ([] if args.reuse and logits_file.is_file() else sorted(set(folds.tolist()))):
+    for fold in ([] if reused else sorted(set(folds.tolist()))):
         train = np.flatnonzero((folds != fold) & trainable)
         print(f"fold {fold}: training on {len(train)} images", flush=True)
         net = train_npr(crops[train], labels[train], weights[train], epochs=args.epochs, draws=args.draws,
@@ -272,7 +273,7 @@ def main(argv=None) -> int:
         breakdown["out of source"][name] = figures
         calibrated[name] = platt
         if wild_logits is not None:
-            breakdown["in the wild"][name] = wild_figures(wild_logits, wild_images, wild_sides, thresholds, platt)
+            breakdown["in the wild"][name] = figures_at(wild_logits, wild_images, wild_sides, thresholds, platt)
             lines["in the wild"].append(row(name, breakdown["in the wild"][name]))
     if args.with_probe:
         # Each model's logits on its own Platt scale first, so neither dominates by its range alone.
@@ -296,7 +297,7 @@ def main(argv=None) -> int:
         lines["out of source"].append(row(name, figures))
         breakdown["out of source"][name] = figures
         if wild is not None:
-            breakdown["in the wild"][name] = wild_figures(averaged(1), wild_images, wild_sides, thresholds, platt)
+            breakdown["in the wild"][name] = figures_at(averaged(1), wild_images, wild_sides, thresholds, platt)
             lines["in the wild"].append(row(name, breakdown["in the wild"][name]))
     for title, rows in lines.items():
         if rows:
@@ -318,7 +319,7 @@ def paired_auc_difference(labels, before, after, resamples: int = 1000, seed: in
 
 
 def print_breakdown(title: str, tables: dict) -> None:
-    """AUC per generator family (vs all real) and mean P(AI) per kind of real image, one column per model."""
+    """AUC per generator family (vs all real) and share of each kind of real image called likely AI, a column per model."""
     names = list(tables)
     print(f"\n{title}, per generator family (AUC vs all real) and per kind of real image (share called likely AI)")
     print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
