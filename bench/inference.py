@@ -187,6 +187,10 @@ def _chunked(detector, tiles_per_forward):
 def build_configs(base, checkpoint: Path, threads: int, option_threads: int, args) -> list[dict]:
     """[{name, threads, detector | error, note}] — the baseline first."""
     configs = [{"name": "fp32 eager (baseline)", "threads": threads, "detector": base, "note": "current default"}]
+    if args.baseline:
+        other = load_detector(args.baseline)
+        configs.append({"name": "other model, fp32 eager", "threads": threads, "detector": other,
+                        "note": f"--baseline {other.model_version}; deltas = the two models' disagreement"})
     for n in sorted({1, option_threads} - {threads}):
         configs.append({"name": "fp32 eager", "threads": n, "detector": base, "note": f"set_torch_threads({n})"})
 
@@ -270,6 +274,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the option rows (default: torch's default, one per core)")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (minutes of compiling)")
+    parser.add_argument("--baseline", default=None,
+                        help="another checkpoint timed beside --checkpoint in the same run (e.g. the previous default)")
     args = parser.parse_args(argv)
     quick = args.quick
     n_images = args.images if args.images is not None else (4 if quick else 12)
@@ -342,6 +348,8 @@ def main(argv=None) -> int:
                 lambda: to_tensor(extract_tiles(image, base.preprocessing).images, base.preprocessing),
             ),
             "heatmap": (extra_threads, lambda: heatmap(base, image)),
+            **({"NPR patch models only": (extra_threads, lambda: base._npr_logits([image]))}
+               if base.patch_model is not None else {}),
             "stability_check": (extra_threads, lambda: stability_check(base, image)),
         },
         min_rounds=1 if quick else 3, max_rounds=1 if quick else 6,
@@ -395,7 +403,9 @@ def main(argv=None) -> int:
     print()
     score_p50 = pct(extras["score"], 50)
     print(f"{'eager, per 1024x768 image, ' + str(extra_threads) + ' thread(s)':<40}{'p50 ms':>9}{'x score':>9}")
-    for name in ("score", "preprocessing only", "heatmap", "stability_check"):
+    for name in ("score", "preprocessing only", "NPR patch models only", "heatmap", "stability_check"):
+        if name not in extras:
+            continue
         p50 = pct(extras[name], 50)
         extra = f"  ({heat_crops} crops)" if name == "heatmap" else ""
         print(f"{name:<40}{p50 * 1000:9.0f}{p50 / score_p50:9.2f}{extra}")

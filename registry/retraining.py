@@ -272,7 +272,7 @@ def retrain(
         candidate_path = work / "candidate.pt"
         parent_args = read_checkpoint(active_path).training_args or {}
         if parent_args.get("method") == "probe":
-            result = _retrain_probe(data_dirs, candidate_path, parent_args, active, max_per_source, seed, log)
+            result = _retrain_probe(data_dirs, candidate_path, parent_args, active, active_path, max_per_source, seed, log)
             note = (f"Head refitted (frozen backbone) with {active.version}'s recipe on {len(data_dirs)} folder(s); "
                     f"reviewer labels weigh {settings.AIORNOT_RETRAIN_LABEL_WEIGHT:g}x a base image, "
                     f"the base data's human art {settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT:g}x.")
@@ -304,11 +304,13 @@ def retrain(
 REVIEWER_LABEL_SOURCES = ("reviewed", "self_training")  # the first folders of a labels export
 
 
-def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, max_per_source, seed, log):
+def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, active_path, max_per_source, seed, log):
     """Refit a probe model's head on the base data plus reviewer labels, the parent's recipe, labels weighted up.
 
     Its thresholds are chosen again on out-of-source scores, where the reviewer labels are one source:
-    the head that scores them never saw them.
+    the head that scores them never saw them. A model with NPR members (the default) keeps them: the
+    mix of the two parts is fitted again, on the members' stored out-of-source logits of the images
+    they were trained with and on their scores of the labels, which they never saw.
     """
     from detector.ml.datasets import DatasetError  # torch stays out of the web process
     from detector.ml.out_of_source import train_probe_detector
@@ -324,7 +326,7 @@ def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, m
             max_tiles=int(parent_args.get("max_tiles") or 5), exclude_sources=tuple(parent_args.get("not_trained_on") or ()),
             source_boost={source: weight for source in REVIEWER_LABEL_SOURCES},
             human_art_boost=float(settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT), parent_version=active.version,
-            arch=active.arch, log=log,
+            arch=active.arch, keep_npr_from=active_path if parent_args.get("npr") else None, log=log,
         )
     except (DatasetError, ProbeError) as exc:
         raise RegistryError(

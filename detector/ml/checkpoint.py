@@ -37,8 +37,9 @@ from .preprocessing import Preprocessing
 CHECKPOINT_FORMAT = "aiornot.detector/1"
 _FORMAT_FAMILY = "aiornot.detector/"
 _ZIP_MAGIC = b"PK\x03\x04"
-# BatchNorm statistics are few and can be tiny or large; fp16 would only save bytes there.
-_KEEP_FP32_SUFFIXES = ("running_mean", "running_var")
+# BatchNorm statistics are few and can be tiny or large; fp16 would only save bytes there. The NPR
+# detector's logit_mix multiplies whole logits: fp16 would move scores against the thresholds.
+_KEEP_FP32_SUFFIXES = ("running_mean", "running_var", "logit_mix")
 _FP16_MAX = 65504.0
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .architectures import create_model, embedding_features
+from .architectures import embedding_features, model_for_state_dict
 from .checkpoint import CheckpointError, DetectorCheckpoint, checkpoint_from_bytes
 from .preprocessing import Preprocessing, extract_tiles, to_rgb, to_tensor
 
@@ -90,7 +90,7 @@ class Detector:
             self.preprocessing = Preprocessing.from_dict(checkpoint.preprocessing)
         except ValueError as exc:
             raise CheckpointError(f"Detector checkpoint {checkpoint_path} has unusable preprocessing: {exc}") from exc
-        model = create_model(self.arch, pretrained=False)
+        model = model_for_state_dict(self.arch, checkpoint.state_dict)
         try:
             model.load_state_dict(checkpoint.state_dict, strict=True)
         except RuntimeError as exc:
@@ -99,6 +99,9 @@ class Detector:
                 f"{_summarise_load_error(exc)}"
             ) from exc
         self.model = model.to(self.device).eval()
+        # efficientnet_lite0_multilevel_npr: the patch models score beside `model` (which may be swapped
+        # for a traced or benchmarked copy of the probe part); None for every other architecture.
+        self.patch_model = self.model if hasattr(self.model, "npr_logits") else None
         self.optimize = optimize
         self._scripted = self._torchscript() if optimize == OPTIMIZE_TORCHSCRIPT else None
 
@@ -148,13 +151,25 @@ class Detector:
                     for i in range(0, tiles.shape[0], self.tiles_per_forward)
                 ]
             )
+        npr = self._npr_logits(images)
         scores, start = [], 0
-        for count in counts:
+        for index, count in enumerate(counts):
             logit = float(logits[start : start + count].mean())
             start += count
+            if npr is not None:  # efficientnet_lite0_multilevel_npr: the probe's and the patch models' logits mixed
+                logit = self.patch_model.combine(logit, npr[index])
             scores.append(DetectorScore(p_ai=calibrated_probability(logit, self.temperature), logit=logit, tiles=count))
         return scores
 
+    def _npr_logits(self, images):
+        """Each image's NPR patch-model logit (native-resolution crops), or None for a model without one."""
+        if self.patch_model is None:
+            return None
+        from .npr import native_crops
+
+        background = tuple(self.preprocessing.alpha_background)
+        crops = np.stack([native_crops(image, background=background) for image in images])
+        return self.patch_model.npr_logits(crops)
 
     @property
     def embedding_version(self) -> str:

@@ -98,3 +98,15 @@ def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[f
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))  # contains p despite rounding
+
+
+def paired_auc_difference(labels, before, after, resamples: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """AUC(after) - AUC(before) on the same images, and its 95% interval over images resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    labels, before, after = np.asarray(labels), np.asarray(before), np.asarray(after)
+    differences = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(labels), len(labels))
+        differences.append(roc_auc(labels[pick], after[pick]) - roc_auc(labels[pick], before[pick]))
+    low, high = np.nanpercentile(differences, [2.5, 97.5])
+    return roc_auc(labels, after) - roc_auc(labels, before), float(low), float(high)

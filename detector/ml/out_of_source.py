@@ -23,6 +23,8 @@ from PIL import Image
 
 from .checkpoint import DetectorCheckpoint, save_checkpoint, state_dict_digest, stored_state_dict
 from .datasets import MANIFEST_NAME, cap_per_source, collect_samples, readable_samples, require_both_classes, summarise
+from .metrics import paired_auc_difference, roc_auc
+from .npr import NPR_ARCH
 from .preprocessing import Preprocessing
 from .probe import (
     VARIANTS,
@@ -130,23 +132,13 @@ def run_out_of_source(
     logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2,
                                   exclude_sources=exclude_sources, source_boost=source_boost,
                                   human_art_boost=human_art_boost, log=log)
-    labels = np.array([i.sample.label for i in images])
-    judged = sides >= MIN_SIDE_JUDGED
-    slope, intercept = fit_platt(logits["original"][judged], labels[judged], balanced_weights([images[i] for i in np.flatnonzero(judged)]))
-    p = {v: probabilities_from_logits(l, slope, intercept) for v, l in logits.items()}
-    judged_images = [images[i] for i in np.flatnonzero(judged)]
-    thresholds, threshold_info = choose_out_of_source_thresholds(p["original"][judged], judged_images)
-    figures = operating_figures(p["original"][judged], judged_images, thresholds)
-    degraded = operating_figures(p["jpeg75_half"][judged], judged_images, thresholds)
-    figures["auc_after_jpeg75_half"] = degraded["auc_ai_vs_all_real"]
-    figures["degraded"] = {k: degraded[k] for k in ("auc_ai_vs_all_real", "photos_likely_ai", "art_likely_ai", "ai_caught_likely_ai", "ai_likely_human")}
+    calibration = calibrated_figures(logits, images, sides)
     sources_per_fold = {}
     for image, fold in zip(images, fold_of):
         sources_per_fold.setdefault(fold, set()).add(image.sample.source)
     return {
         "images": images, "sides": sides, "folds": fold_of, "features": features, "logits": logits,
-        "platt": (slope, intercept), "thresholds": thresholds, "threshold_info": threshold_info,
-        "figures": figures, "extractor": extractor, "preprocessing": preprocessing,
+        **calibration, "extractor": extractor, "preprocessing": preprocessing,
         "protocol": {
             "folds": folds, "by": "source (both classes of a source in one fold)",
             "sources_per_fold": {str(k): sorted(v) for k, v in sorted(sources_per_fold.items())},
@@ -155,9 +147,26 @@ def run_out_of_source(
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}),
             "human_art_boost": human_art_boost,
-            "judged_images": int(judged.sum()), "not_judged_under_64px": int((~judged).sum()),
+            "judged_images": int((sides >= MIN_SIDE_JUDGED).sum()), "not_judged_under_64px": int((sides < MIN_SIDE_JUDGED).sum()),
         },
     }
+
+
+def calibrated_figures(logits: dict, images, sides) -> dict:
+    """Platt scaling and thresholds chosen on the judged (>= 64 px) out-of-source logits of the
+    original files, and the figures they give, also after JPEG q75 + half size."""
+    labels = np.array([i.sample.label for i in images])
+    judged = sides >= MIN_SIDE_JUDGED
+    judged_images = [images[i] for i in np.flatnonzero(judged)]
+    slope, intercept = fit_platt(logits["original"][judged], labels[judged], balanced_weights(judged_images))
+    p = {v: probabilities_from_logits(l, slope, intercept) for v, l in logits.items()}
+    thresholds, threshold_info = choose_out_of_source_thresholds(p["original"][judged], judged_images,
+                                                                 resaved=p["jpeg75_half"][judged])
+    figures = operating_figures(p["original"][judged], judged_images, thresholds)
+    degraded = operating_figures(p["jpeg75_half"][judged], judged_images, thresholds)
+    figures["auc_after_jpeg75_half"] = degraded["auc_ai_vs_all_real"]
+    figures["degraded"] = {k: degraded[k] for k in ("auc_ai_vs_all_real", "photos_likely_ai", "art_likely_ai", "ai_caught_likely_ai", "ai_likely_human")}
+    return {"platt": (slope, intercept), "thresholds": thresholds, "threshold_info": threshold_info, "figures": figures}
 
 
 def train_probe_detector(
@@ -177,12 +186,18 @@ def train_probe_detector(
     human_art_boost: float = 1.0,
     parent_version: str | None = None,
     arch: str = DEFAULT_ARCH,
+    npr_epochs: int | None = None,
+    npr_draws: int | None = None,
+    keep_npr_from=None,
     log=print,
 ):
     """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint.
 
-    `arch` is the checkpoint's architecture: efficientnet_lite0 (head on the 1280-d pooled feature) or
+    `arch` is the checkpoint's architecture: efficientnet_lite0 (head on the 1280-d pooled feature),
     efficientnet_lite0_multilevel (head on the 2848-d multi-level feature); the backbone stays ImageNet's.
+    efficientnet_lite0_multilevel_npr adds NPR patch-model members, one per fold, trained from scratch
+    (`npr_epochs`, `npr_draws` per epoch) or kept from the checkpoint `keep_npr_from` (a retrain), and
+    mixes the two logits, calibrated and thresholded on out-of-source scores (detector/ml/npr.py).
     """
     from .training import TrainingResult
 
@@ -202,12 +217,17 @@ def train_probe_detector(
     head = fit_linear_head(x, y, w, l2=l2).scaled(*result["platt"])
     model = result["extractor"].model
     state = head_state_dict(model, head)
+    probe_figures = result["figures"]
+    npr_args = None
+    if arch == NPR_ARCH:
+        state, npr_args = _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost,
+                                         npr_epochs, npr_draws, keep_npr_from, cache_dir, log)
     figures = result["figures"]
     created = datetime.now().astimezone()
     version = f"{arch}-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
     metrics = {
         "method": "frozen ImageNet backbone + linear head, out-of-source calibrated",
-        "features": "2848-d multi-level (stage means/stds + final pooled)" if arch == "efficientnet_lite0_multilevel" else "pooled backbone features",
+        "features": "2848-d multi-level (stage means/stds + final pooled)" if arch != DEFAULT_ARCH else "pooled backbone features",
         "out_of_source": _plain_figures(figures),
         "protocol": result["protocol"],
         "threshold_info": result["threshold_info"],
@@ -216,6 +236,11 @@ def train_probe_detector(
         "accuracy": float(np.mean((probabilities_from_logits(result["logits"]["original"], *result["platt"]) >= 0.5) == labels)),
         "validation_kind": "out-of-source (group k-fold by source)",
     }
+    if npr_args is not None:
+        metrics["method"] = ("frozen ImageNet backbone + linear head, averaged with NPR patch models trained from scratch, "
+                             "out-of-source calibrated")
+        metrics["probe_part_out_of_source"] = _plain_figures(probe_figures)
+        metrics["npr_part"] = {k: v for k, v in npr_args.items() if k != "out_of_source_logits"}
     checkpoint = DetectorCheckpoint(
         arch=arch,
         state_dict=state,
@@ -231,6 +256,7 @@ def train_probe_detector(
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}), "human_art_boost": human_art_boost, "parent_version": parent_version,
             "input_size": input_size, "max_tiles": max_tiles,
+            **({"npr": npr_args} if npr_args is not None else {}),
         },
         created_at=created.isoformat(timespec="seconds"),
     )
@@ -238,6 +264,58 @@ def train_probe_detector(
     path = Path(output)
     log(f"wrote {path} in {time.monotonic() - started:.0f} s")
     return TrainingResult(checkpoint_path=str(path), metrics=metrics, epochs_run=1, model_version=version)
+
+
+def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost, epochs, draws, keep_from, cache_dir, log):
+    """The probe's state with NPR members and logit_mix added; `result` gets the mixed model's
+    out-of-source logits, Platt scaling, thresholds and figures. Returns (state, training_args["npr"])."""
+    from .architectures import model_for_state_dict
+    from .checkpoint import read_checkpoint
+    from . import npr_training
+
+    images, sides = result["images"], result["sides"]
+    if keep_from is not None:
+        parent = read_checkpoint(keep_from)
+        if parent.arch != NPR_ARCH:
+            raise ProbeError(f"Cannot keep the NPR part of {keep_from}: it is a {parent.arch!r} model, not {NPR_ARCH!r}.")
+        parent_model = model_for_state_dict(parent.arch, parent.state_dict)
+        parent_model.load_state_dict(parent.state_dict)
+        part = npr_training.kept_members(parent_model, (parent.training_args or {}).get("npr") or {}, images,
+                                         cache_dir=cache_dir, log=log)
+    else:
+        part = npr_training.train_out_of_source(
+            images, result["folds"], exclude_sources=exclude_sources, source_boost=source_boost,
+            human_art_boost=human_art_boost, epochs=epochs or npr_training.DEFAULT_EPOCHS,
+            draws=draws or npr_training.DEFAULT_DRAWS, cache_dir=cache_dir, log=log)
+    labels = np.array([i.sample.label for i in images])
+    judged = sides >= MIN_SIDE_JUDGED
+    npr_training.calibrate(part, judged, labels, balanced_weights([images[i] for i in np.flatnonzero(judged)]))
+    slope, intercept = result["platt"]
+    probe_calibrated = {v: slope * l + intercept for v, l in result["logits"].items()}
+    averaged = npr_training.mix_logits(probe_calibrated, part, (1.0, 0.0))
+    calibration = calibrated_figures(averaged, images, sides)
+    result.update(calibration, logits=npr_training.mix_logits(probe_calibrated, part, calibration["platt"]),
+                  platt=(1.0, 0.0))
+    npr_figures = calibrated_figures(part.logits, images, sides)["figures"]
+    log(f"out of source: probe AUC {probe_auc(probe_calibrated, images, sides):.3f}, NPR part "
+        f"{npr_figures['auc_ai_vs_all_real']:.3f}, mixed {calibration['figures']['auc_ai_vs_all_real']:.3f}")
+    state = {k: v for k, v in state.items() if not k.startswith("npr.")}
+    state.update(npr_training.members_state(part.members))
+    state["logit_mix"] = npr_training.logit_mix(part, calibration["platt"])
+    difference, low, high = paired_auc_difference(labels[judged], probe_calibrated["original"][judged],
+                                                  result["logits"]["original"][judged])
+    log(f"out of source: mixed minus probe AUC {difference:+.3f} (95% bootstrap interval over images {low:+.3f} to {high:+.3f})")
+    args = dict(part.info, platt=list(part.platt), mix_platt=list(calibration["platt"]),
+                auc_gain_over_probe={"difference": difference, "interval": [low, high], "resamples": 1000},
+                npr_part_out_of_source_auc=npr_figures["auc_ai_vs_all_real"],
+                npr_part_auc_after_jpeg75_half=npr_figures["auc_after_jpeg75_half"])
+    return state, args
+
+
+def probe_auc(logits: dict, images, sides) -> float:
+    judged = sides >= MIN_SIDE_JUDGED
+    labels = np.array([i.sample.label for i in images])
+    return roc_auc(labels[judged], logits["original"][judged])
 
 
 def _plain_figures(figures: dict) -> dict:
@@ -284,6 +362,25 @@ def score_folder_as_the_app(detector, data_dirs, *, batch_size: int = 8, variant
         figures["degraded"] = {k: degraded[k] for k in ("auc_ai_vs_all_real", "photos_likely_ai", "art_likely_ai", "ai_caught_likely_ai", "ai_likely_human")}
     figures["not_judged_under_64px"] = int((~judged).sum())
     return {"figures": _plain_figures(figures), "images": kept, "scores": scores}
+
+
+def write_out_of_source_report(out_dir, figures, protocol, thresholds, threshold_info, *, command: str = "",
+                               title: str = "Out-of-source evaluation (group k-fold by source)", extra: dict | None = None) -> dict:
+    """out-of-source.json and out-of-source.md in out_dir; returns the figures as plain types."""
+    import json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = _plain_figures(figures)
+    payload = {"protocol": protocol, "thresholds": thresholds, "threshold_info": threshold_info, "figures": figures,
+               **(extra or {})}
+    (out_dir / "out-of-source.json").write_text(json.dumps(_plain_figures(payload), indent=2))
+    markdown = figures_markdown(figures, title, command=command)
+    markdown += "\n## Protocol\n\n" + "\n".join(
+        f"- fold {k}: {', '.join(v)}" for k, v in protocol["sources_per_fold"].items()
+    ) + "\n" + "".join(f"\n- note: {n}" for n in threshold_info["notes"]) + "\n"
+    (out_dir / "out-of-source.md").write_text(markdown)
+    return figures
 
 
 def _pct(entry) -> str:

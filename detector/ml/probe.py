@@ -111,9 +111,11 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
 def cache_tag(arch: str) -> str:
     """Feature cache folder of an architecture's ImageNet features (features differ per arch)."""
     from .multilevel import FEATURE_CACHE_TAG, MULTILEVEL_ARCH
+    from .npr import NPR_ARCH
 
-    # The multilevel vectors were first cached by var/exp/multilevel.py under this name.
-    return FEATURE_CACHE_TAG if arch == MULTILEVEL_ARCH else f"{arch}-imagenet"
+    # The multilevel vectors were first cached by var/exp/multilevel.py under this name; the NPR
+    # detector's probe part reads the same features.
+    return FEATURE_CACHE_TAG if arch in (MULTILEVEL_ARCH, NPR_ARCH) else f"{arch}-imagenet"
 
 
 class FeatureExtractor:
@@ -301,24 +303,29 @@ def _grid_above(p: float) -> float:
     return t
 
 
-def choose_out_of_source_thresholds(p_ai, images) -> tuple[dict, dict]:
+def choose_out_of_source_thresholds(p_ai, images, *, resaved=None) -> tuple[dict, dict]:
     """likely_ai: the lowest threshold >= 0.5 that at most 1% of out-of-source photos AND at most 1% of
     out-of-source artworks reach; likely_human: the highest <= 0.5 below which at most 10% of AI images fall.
+
+    `resaved`: the same images' scores after a re-save (JPEG q75 + half size). When given, likely_ai
+    must also keep the re-saved photos and artworks at or under 1%: a contest entry or a news photo
+    has usually been re-saved, and an accusation is the error that costs most.
 
     Where fewer than 100 photos or 100 artworks were scored, a 1% rate cannot be seen: likely_ai is
     held at >= 0.95 and the note says so (the uncertain band widens).
     """
     p = np.asarray(p_ai, dtype=np.float64)
+    copies = [p] if resaved is None else [p, np.asarray(resaved, dtype=np.float64)]
     is_ai = np.array([i.sample.label == 1 for i in images])
     is_art = np.array([i.is_art for i in images])
     photos, art = ~is_ai & ~is_art, ~is_ai & is_art
     notes = []
-    candidates = sorted({0.5, *(_grid_above(v) for v in p[~is_ai & (p >= 0.5)])})
+    candidates = sorted({0.5, *(_grid_above(v) for c in copies for v in c[~is_ai & (c >= 0.5)])})
     likely_ai, met = LIKELY_AI_FALLBACK, False
     for t in candidates:
         if t > 0.999:
             break
-        if _rate(p[photos] >= t) <= LIKELY_AI_MAX_RATE and _rate(p[art] >= t) <= LIKELY_AI_MAX_RATE:
+        if all(_rate(c[photos] >= t) <= LIKELY_AI_MAX_RATE and _rate(c[art] >= t) <= LIKELY_AI_MAX_RATE for c in copies):
             likely_ai, met = t, True
             break
     for name, mask in (("photos", photos), ("artworks", art)):
@@ -336,7 +343,8 @@ def choose_out_of_source_thresholds(p_ai, images) -> tuple[dict, dict]:
     if likely_human >= likely_ai:
         likely_human = min(likely_human, likely_ai - 0.05)
     info = {
-        "likely_ai_rule": "lowest threshold >= 0.5 with <= 1% of out-of-source photos and <= 1% of out-of-source artworks at or above it",
+        "likely_ai_rule": "lowest threshold >= 0.5 with <= 1% of out-of-source photos and <= 1% of out-of-source artworks at or above it"
+                          + (", as they are and after JPEG q75 + half size" if resaved is not None else ""),
         "likely_human_rule": "highest threshold <= 0.5 with <= 10% of out-of-source AI images below it",
         "likely_ai_target_met": bool(met),
         "notes": notes,

@@ -41,40 +41,14 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from detector.ml import probe  # noqa: E402
-from detector.ml.metrics import roc_auc  # noqa: E402
+from detector.ml.metrics import paired_auc_difference  # noqa: E402
+from detector.ml.npr import NPRNet, members_logits, npr_residual, train_npr  # noqa: E402,F401  (the shipped NPR code)
 from detector.ml.out_of_source import MIN_SIDE_JUDGED, extract, load_images, run_out_of_source  # noqa: E402
 from mlp_head import fit_on_every_source, row  # noqa: E402  (this folder: the MLP experiment's rows and wild head)
 
 VARIANTS = ("original", "jpeg75_half")
 EXCLUDE = ("cifake", "hardfaces")
 CROPS_PER_IMAGE = 8
-
-
-def npr_residual(x: torch.Tensor) -> torch.Tensor:
-    """x minus its 2x nearest-neighbour down-and-up-sampled self (NPR's neighbouring-pixel residual)."""
-    height, width = x.shape[-2:]
-    down = x[..., ::2, ::2]
-    up = down.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
-    return x - up[..., :height, :width]
-
-
-class NPRNet(torch.nn.Module):
-    """A small CNN on the NPR residual of an RGB crop (values 0-1); one logit per crop."""
-
-    def __init__(self, width: int = 16, dropout: float = 0.2):
-        super().__init__()
-        plan = [(3, width, 1), (width, 2 * width, 2), (2 * width, 4 * width, 2),
-                (4 * width, 4 * width, 1), (4 * width, 8 * width, 2), (8 * width, 8 * width, 1)]
-        layers = []
-        for cin, cout, stride in plan:
-            layers += [torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False), torch.nn.BatchNorm2d(cout), torch.nn.ReLU(inplace=True)]
-        self.features = torch.nn.Sequential(*layers)
-        self.head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(dropout), torch.nn.Linear(8 * width, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The residual of 8-bit pixels is a few hundredths: scaled so the first batch norm starts sane.
-        r = npr_residual(x) * 10.0
-        return self.head(torch.nn.functional.adaptive_avg_pool2d(self.features(r), 1)).squeeze(1)
 
 
 def random_crops(array: np.ndarray, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -120,52 +94,9 @@ def crop_cache(paths, size: int, cache_file: Path, *, workers: int = 2) -> np.nd
     return crops
 
 
-def to_tensor(crops: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def train_npr(crops: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, epochs: int, draws: int,
-              batch: int = 64, lr: float = 2e-3, width: int = 16, seed: int = 0, log=print) -> NPRNet:
-    """Fit NPRNet on weighted draws of (image, variant, crop), classes balanced, with flips."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    w = np.asarray(weights, dtype=np.float64).copy()
-    for label in (0, 1):
-        w[labels == label] *= 0.5 / w[labels == label].sum()
-    net = NPRNet(width)
-    steps = epochs * (draws // batch)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-    net.train()
-    for epoch in range(epochs):
-        started, total = time.monotonic(), 0.0
-        for _ in range(draws // batch):
-            idx = rng.choice(len(labels), size=batch, p=w)
-            variant = rng.integers(0, crops.shape[1], size=batch)
-            crop = rng.integers(0, crops.shape[2], size=batch)
-            x = to_tensor(crops[idx, variant, crop])
-            flip = torch.from_numpy(rng.random(batch) < 0.5)
-            x[flip] = x[flip].flip(-1)
-            y = torch.as_tensor(labels[idx], dtype=torch.float32)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-            total += float(loss.detach())
-        log(f"    epoch {epoch + 1}: loss {total / (draws // batch):.3f} ({time.monotonic() - started:.0f} s)")
-    return net.eval()
-
-
-def crop_logits(net: NPRNet, crops: np.ndarray, *, batch: int = 256) -> np.ndarray:
+def crop_logits(net, crops: np.ndarray) -> np.ndarray:
     """(images, variants) mean logit over each image's crops."""
-    n, variants, count = crops.shape[:3]
-    flat = crops.reshape(n * variants * count, *crops.shape[3:])
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(flat), batch):
-            out.append(net(to_tensor(flat[start:start + batch])).double().numpy())
-    return np.concatenate(out).reshape(n, variants, count).mean(axis=2)
+    return members_logits([net], crops)
 
 
 def figures_from_logits(logits: dict, images, sides) -> tuple[dict, dict, tuple]:
@@ -290,8 +221,8 @@ def main(argv=None) -> int:
             differences.append(("in the wild", wild_labels, models[shipped_name][1]["original"][wild_judged],
                                 averaged(1)["original"][wild_judged]))
         for title, y, before, after in differences:
-            low, high = paired_auc_difference(y, before, after, args.bootstrap)
-            print(f"{title}: AUC of the averaged model minus the shipped probe's: {roc_auc(y, after) - roc_auc(y, before):+.3f} "
+            difference, low, high = paired_auc_difference(y, before, after, args.bootstrap)
+            print(f"{title}: AUC of the averaged model minus the shipped probe's: {difference:+.3f} "
                   f"(95% bootstrap interval over images {low:+.3f} to {high:+.3f})")
         name = "probe + NPR, calibrated logits averaged"
         lines["out of source"].append(row(name, figures))
@@ -305,17 +236,6 @@ def main(argv=None) -> int:
     for title, tables in breakdown.items():
         print_breakdown(title, tables)
     return 0
-
-
-def paired_auc_difference(labels, before, after, resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """95% interval of AUC(after) - AUC(before) over images resampled with replacement (paired)."""
-    rng = np.random.default_rng(seed)
-    labels, before, after = np.asarray(labels), np.asarray(before), np.asarray(after)
-    differences = []
-    for _ in range(resamples):
-        pick = rng.integers(0, len(labels), len(labels))
-        differences.append(roc_auc(labels[pick], after[pick]) - roc_auc(labels[pick], before[pick]))
-    return tuple(np.nanpercentile(differences, [2.5, 97.5]))
 
 
 def print_breakdown(title: str, tables: dict) -> None:

@@ -275,7 +275,7 @@ def test_probe_retrain_keeps_the_active_models_arch(settings, tmp_path):
     parent_args = {"method": "probe", "folds": 2, "train_variants": ["original"], "l2": 0.1, "input_size": SIZE,
                    "max_tiles": 1}
     output = tmp_path / "candidate.pt"
-    _retrain_probe([data], output, parent_args, active, None, 0, lambda *_: None)
+    _retrain_probe([data], output, parent_args, active, None, None, 0, lambda *_: None)
     checkpoint = read_checkpoint(output)
     assert checkpoint.arch == MULTILEVEL_ARCH and checkpoint.training_args["parent_version"] == active.version
     assert (tmp_path / "cache" / FEATURE_CACHE_TAG).is_dir()

@@ -104,6 +104,18 @@ def test_likely_ai_is_the_stricter_of_the_photo_and_art_limits():
     assert info["likely_ai_target_met"]
 
 
+def test_likely_ai_also_keeps_re_saved_photos_and_art_at_or_under_one_percent():
+    images = corpus({"photos": (200, 0, "photo"), "art": (200, 0, "painting"), "gen": (0, 200, "photo")})
+    p = np.concatenate([np.linspace(0.0, 0.7, 200), np.linspace(0.0, 0.7, 200), np.linspace(0.3, 1.0, 200)])
+    resaved = p.copy()
+    resaved[200:400] = np.linspace(0.0, 0.95, 200)  # re-saved artworks score higher
+    plain, _ = choose_out_of_source_thresholds(p, images)
+    thresholds, info = choose_out_of_source_thresholds(p, images, resaved=resaved)
+    assert plain["likely_ai"] < 0.75
+    assert (resaved[200:400] >= thresholds["likely_ai"]).mean() <= 0.01 < (resaved[200:400] >= plain["likely_ai"]).mean()
+    assert "after JPEG q75 + half size" in info["likely_ai_rule"]
+
+
 def test_too_few_artworks_hold_likely_ai_high_and_say_so():
     images = corpus({"photos": (300, 0, "photo"), "art": (20, 0, "painting"), "gen": (0, 100, "photo")})
     p = np.concatenate([np.full(300, 0.1), np.full(20, 0.1), np.full(100, 0.9)])

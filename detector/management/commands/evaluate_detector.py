@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -103,7 +102,7 @@ class Command(BaseCommand):
     def _out_of_source(self, out_dir, options):
         from detector.ml.architectures import UnknownArchitectureError, check_arch  # torch stays out of the web process
         from detector.ml.datasets import DatasetError
-        from detector.ml.out_of_source import _plain_figures, figures_markdown, run_out_of_source
+        from detector.ml.out_of_source import run_out_of_source, write_out_of_source_report
         from detector.ml.probe import ProbeError
 
         try:
@@ -117,17 +116,9 @@ class Command(BaseCommand):
             )
         except (DatasetError, ProbeError, UnknownArchitectureError) as exc:
             raise CommandError(str(exc)) from exc
-        figures = _plain_figures(result["figures"])
-        payload = {"protocol": result["protocol"], "thresholds": result["thresholds"],
-                   "threshold_info": result["threshold_info"], "figures": figures}
-        (out_dir / "out-of-source.json").write_text(json.dumps(payload, indent=2))
         command = "manage.py evaluate_detector " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-        markdown = figures_markdown(figures, "Out-of-source evaluation (group k-fold by source)", command=command)
-        info = result["threshold_info"]
-        markdown += "\n## Protocol\n\n" + "\n".join(
-            f"- fold {k}: {', '.join(v)}" for k, v in result["protocol"]["sources_per_fold"].items()
-        ) + "\n" + "".join(f"\n- note: {n}" for n in info["notes"]) + "\n"
-        (out_dir / "out-of-source.md").write_text(markdown)
+        figures = write_out_of_source_report(out_dir, result["figures"], result["protocol"], result["thresholds"],
+                                             result["threshold_info"], command=command)
         self.stdout.write(self.style.SUCCESS(
             f"Wrote {out_dir / 'out-of-source.md'}: out-of-source ROC AUC {figures['auc_ai_vs_all_real']:.3f}; "
             f"suggested likely_ai {result['thresholds']['likely_ai']:.4f}, likely_human {result['thresholds']['likely_human']:.4f}."

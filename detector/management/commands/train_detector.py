@@ -19,8 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--output", required=True, help="checkpoint file to write")
         parser.add_argument(
             "--arch", default="efficientnet_lite0",
-            help="timm architecture, or efficientnet_lite0_multilevel (probe: head on multi-level lite0 features) "
-            "(default: %(default)s)",
+            help="timm architecture, or efficientnet_lite0_multilevel (probe: head on multi-level lite0 features), or "
+            "efficientnet_lite0_multilevel_npr (probe: that head averaged with NPR patch models trained from scratch, "
+            "the shipped default) (default: %(default)s)",
         )
         parser.add_argument("--epochs", type=int, default=10)
         parser.add_argument("--batch-size", type=int, default=32)
@@ -62,6 +63,15 @@ class Command(BaseCommand):
                             help="probe: sources (first folder of a path) never trained on but still scored out of "
                             "source, e.g. cifake,hardfaces whose thumbnails and face crops teach shortcuts")
         parser.add_argument("--l2", type=float, default=0.1, help="probe: L2 penalty of the head on standardised features")
+        parser.add_argument("--npr-epochs", type=int, default=None,
+                            help="probe with efficientnet_lite0_multilevel_npr: epochs of each NPR patch model (default 16)")
+        parser.add_argument("--npr-draws", type=int, default=None,
+                            help="probe with efficientnet_lite0_multilevel_npr: crops drawn per epoch (default 6144)")
+        parser.add_argument("--keep-npr-from", default=None, metavar="CHECKPOINT",
+                            help="probe with efficientnet_lite0_multilevel_npr: keep the NPR members (and their stored "
+                            "out-of-source logits) of this checkpoint instead of training them again, as retrain does")
+        parser.add_argument("--report", default=None, metavar="DIR",
+                            help="probe: also write this run's out-of-source report (out-of-source.md / .json) to DIR")
         parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is fastest on a busy machine)")
 
     def handle(self, *args, **options):
@@ -125,6 +135,14 @@ class Command(BaseCommand):
             raise CommandError(f"--folds must be at least 2, got {options['folds']}.")
         if options["l2"] <= 0:
             raise CommandError(f"--l2 must be positive, got {options['l2']}.")
+        from detector.ml.checkpoint import CheckpointError
+        from detector.ml.npr import NPR_ARCH
+
+        if options["keep_npr_from"] and options["arch"] != NPR_ARCH:
+            raise CommandError(f"--keep-npr-from applies only to --arch {NPR_ARCH}.")
+        for name in ("npr_epochs", "npr_draws"):
+            if options[name] is not None and options[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {options[name]}.")
         if options["threads"]:
             import torch
 
@@ -139,12 +157,31 @@ class Command(BaseCommand):
                 options["data_dirs"], options["output"], folds=options["folds"], train_variants=variants, l2=options["l2"],
                 exclude_sources=tuple(x.strip() for x in options["exclude_sources"].split(",") if x.strip()),
                 max_per_source=options["max_per_source"], seed=options["seed"], cache_dir=options["cache_dir"],
-                input_size=options["input_size"], arch=options["arch"], log=self.stdout.write,
+                input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
+                npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], log=self.stdout.write,
             )
-        except (DatasetError, ProbeError, PretrainedWeightsError, OSError) as exc:
+        except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         oos = result.metrics["out_of_source"]
+        if options["report"]:
+            self._write_report(options["report"], result)
         self.stdout.write(self.style.SUCCESS(
             f"Wrote {result.checkpoint_path} ({result.model_version}): out-of-source ROC AUC "
             f"{oos['auc_ai_vs_all_real']:.3f}; thresholds {oos['thresholds']}."
         ))
+
+    def _write_report(self, out_dir, result):
+        import sys
+        from pathlib import Path
+
+        from detector.ml.out_of_source import write_out_of_source_report
+
+        metrics = result.metrics
+        command = "manage.py train_detector " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+        extra = {k: metrics[k] for k in ("probe_part_out_of_source", "npr_part") if k in metrics}
+        write_out_of_source_report(
+            out_dir, metrics["out_of_source"], metrics["protocol"], metrics["out_of_source"]["thresholds"],
+            metrics["threshold_info"], command=command, extra=extra,
+            title=f"Out-of-source evaluation of {result.model_version} (group k-fold by source)",
+        )
+        self.stdout.write(f"Wrote {Path(out_dir) / 'out-of-source.md'}")

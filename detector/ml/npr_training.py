@@ -1,0 +1,153 @@
+"""Training the NPR part of efficientnet_lite0_multilevel_npr by the out-of-source protocol.
+
+The probe's folds (sources split into k groups) are reused: for each fold an NPRNet is trained on
+the other folds' sources and scores the fold's images, so every NPR logit used for calibration
+and thresholds comes from a network that never saw that image's source. The k fold networks are
+the shipped members (detector/ml/npr.py).
+
+A retrain keeps a parent's members (`keep_from`): training them again costs tens of minutes on a
+CPU. Their out-of-source logits on the images they were trained with are stored in the parent
+checkpoint (training_args["npr"]["out_of_source_logits"], by sha256); any other image (reviewer
+labels) is scored by the members, which never saw it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .datasets import load_image
+from .npr import CROP_SIZE, CROPS_PER_IMAGE, DEFAULT_DRAWS, DEFAULT_EPOCHS, NPRNet, members_logits, native_crops, train_npr
+from .probe import balanced_weights, fit_platt, trainable_mask, variant_image
+
+NPR_VARIANTS = ("original", "jpeg75_half")  # what the members train on and what the reports need
+CROP_CACHE_TAG = f"npr-crops-{CROP_SIZE}x{CROPS_PER_IMAGE}"
+
+
+@dataclass
+class NPRPart:
+    """The NPR members and their out-of-source logits (per variant), with their Platt scaling."""
+
+    members: list
+    logits: dict  # variant -> (n,) out-of-source logits
+    platt: tuple = (1.0, 0.0)
+    info: dict = field(default_factory=dict)
+
+    def calibrated(self) -> dict:
+        slope, intercept = self.platt
+        return {v: slope * l + intercept for v, l in self.logits.items()}
+
+
+def image_crops(images, *, cache_dir=None, log=print) -> tuple[np.ndarray, list[str]]:
+    """(n, variants, crops, s, s, 3) uint8 native crops of every image and variant, and each file's sha256.
+
+    Cached per file content under cache_dir/CROP_CACHE_TAG/<variant>/<sha256>.npy.
+    """
+    out, digests = [], []
+    started = time.monotonic()
+    for index, item in enumerate(images):
+        data = Path(item.sample.path).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        digests.append(digest)
+        per_variant, image = [], None
+        for variant in NPR_VARIANTS:
+            cache = Path(cache_dir) / CROP_CACHE_TAG / variant / f"{digest}.npy" if cache_dir else None
+            if cache is not None and cache.is_file():
+                per_variant.append(np.load(cache))
+                continue
+            if image is None:
+                image, _lossless = load_image(io.BytesIO(data))
+            crops = native_crops(variant_image(image, variant, int(digest[:8], 16)))
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cache, crops)
+            per_variant.append(crops)
+        out.append(np.stack(per_variant))
+        if (index + 1) % 500 == 0:
+            log(f"  NPR crops: {index + 1}/{len(images)}")
+    log(f"NPR crops: {len(images)} images in {time.monotonic() - started:.0f} s")
+    return np.stack(out), digests
+
+
+def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None, human_art_boost: float = 1.0,
+                        epochs: int = DEFAULT_EPOCHS, draws: int = DEFAULT_DRAWS, cache_dir=None, log=print) -> NPRPart:
+    """One NPRNet per fold, trained on the other folds' sources; each image scored by the one that never saw its source."""
+    crops, digests = image_crops(images, cache_dir=cache_dir, log=log)
+    labels = np.array([i.sample.label for i in images])
+    weights = balanced_weights(images, source_boost, human_art_boost=human_art_boost)
+    trainable = trainable_mask(images, exclude_sources)
+    folds = np.asarray(folds)
+    logits = np.zeros((len(images), len(NPR_VARIANTS)))
+    members = []
+    started = time.monotonic()
+    for fold in sorted(set(folds.tolist())):
+        train = np.flatnonzero((folds != fold) & trainable)
+        log(f"  NPR fold {fold}: training on {len(train)} images")
+        net = train_npr(crops[train], labels[train], weights[train], epochs=epochs, draws=draws, seed=fold, log=log)
+        scored = folds == fold
+        logits[scored] = members_logits([net], crops[scored])
+        members.append(net)
+        log(f"  NPR fold {fold} done at {time.monotonic() - started:.0f} s")
+    part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})
+    part.info = {"members": len(members), "epochs": epochs, "draws_per_epoch": draws, "crop": CROP_SIZE,
+                 "crops_per_image": CROPS_PER_IMAGE, "trained_on_variants": list(NPR_VARIANTS),
+                 "out_of_source_logits": {d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)}}
+    return part
+
+
+def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None, log=print) -> NPRPart:
+    """A parent's members, with their stored out-of-source logits where it has them and their scores elsewhere."""
+    crops, digests = image_crops(images, cache_dir=cache_dir, log=log)
+    members = list(parent_model.npr)
+    stored = parent_npr_args.get("out_of_source_logits") or {}
+    missing = np.array([d not in stored for d in digests], dtype=bool)
+    logits = np.array([stored.get(d, [0.0] * len(NPR_VARIANTS)) for d in digests], dtype=np.float64).reshape(len(digests), -1)
+    if missing.any():
+        logits[missing] = members_logits(members, crops[missing])  # (missing, variants)
+    from_table = int((~missing).sum())
+    log(f"NPR part kept from the parent: {from_table} images' out-of-source logits stored, {len(digests) - from_table} scored by its members")
+    part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})
+    info = {k: v for k, v in parent_npr_args.items() if k != "out_of_source_logits"}
+    # The kept members never saw the new images: their scores are out of sample and are stored for the next retrain.
+    info.update(kept_from_parent=True, stored_logits_used=from_table, scored_by_members=len(digests) - from_table,
+                out_of_source_logits={**stored, **{d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)}})
+    part.info = info
+    return part
+
+
+def mix_logits(probe_calibrated: dict, part: NPRPart, final_platt: tuple) -> dict:
+    """The detector's logit per variant: the Platt scaling of the mean of the two calibrated logits."""
+    slope, intercept = final_platt
+    npr = part.calibrated()
+    return {v: slope * (probe_calibrated[v] + npr[v]) / 2 + intercept for v in probe_calibrated if v in npr}
+
+
+def logit_mix(part: NPRPart, final_platt: tuple) -> torch.Tensor:
+    """MultiLevelNPR.logit_mix for a probe head that already outputs its calibrated logit."""
+    slope, intercept = final_platt
+    a, b = part.platt
+    return torch.tensor([slope / 2, slope * a / 2, slope * b / 2 + intercept], dtype=torch.float32)
+
+
+def calibrate(part: NPRPart, judged, labels, judged_weights) -> None:
+    """Fit the NPR part's Platt scaling on its judged out-of-source logits of the original files."""
+    part.platt = fit_platt(part.logits["original"][judged], np.asarray(labels)[judged], judged_weights)
+
+
+def members_state(members) -> dict:
+    """State dict entries npr.<k>.<name> of the members."""
+    state = {}
+    for k, net in enumerate(members):
+        for name, tensor in net.state_dict().items():
+            state[f"npr.{k}.{name}"] = tensor.detach().clone()
+    return state
+
+
+__all__ = ["NPRPart", "NPRNet", "NPR_VARIANTS", "calibrate", "image_crops", "kept_members", "logit_mix",
+           "members_state", "mix_logits", "train_out_of_source"]
