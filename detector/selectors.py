@@ -64,6 +64,18 @@ def submission_outcome_for(submission: Submission, user) -> ReviewOutcome:
     return outcome
 
 
+# Architectures whose score has a part the Grad-CAM heatmap does not explain: the NPR patch models
+# of detector/ml/npr.py (NPR_ARCH) read pixel traces and have no map.
+HEATMAP_PARTIAL_ARCHS = ("efficientnet_lite0_multilevel_npr",)
+
+
+def heatmap_explains_part_of_score(submission: Submission) -> bool:
+    """True when the model that scored the submission has a part its heatmap does not show
+    (a model version begins with its architecture's name)."""
+    version = submission.model_version or ""
+    return any(version.startswith(f"{arch}-") for arch in HEATMAP_PARTIAL_ARCHS)
+
+
 # A heatmap still missing this long after the verdict will not come (its worker stopped).
 HEATMAP_WAIT = timedelta(minutes=10)
 

@@ -20,6 +20,7 @@ from ..models import Submission
 from ..selectors import (
     SUBMISSION_LIST_SORTS,
     SUBMISSION_LIST_STATES,
+    heatmap_explains_part_of_score,
     heatmap_state,
     submission_get_for_report,
     submission_get_for_user,
@@ -113,6 +114,7 @@ def submission_detail(request, pk: int):
             "outcome": submission_outcome_for(submission, request.user),
             "has_heatmap": bool(heatmap_name_for(submission)),
             "heatmap_state": heatmap_state(submission),
+            "heatmap_partial": heatmap_explains_part_of_score(submission),
             "heatmap_open": submission.p_ai is not None and submission.p_ai >= HEATMAP_OPEN_FROM_P_AI,
             "withheld": verdict_withheld(submission, request.user),
             "events": submission.events.select_related("actor").all(),
@@ -170,6 +172,7 @@ def submission_report(request, pk: int):
             "submission": submission,
             "entry": entry,
             "has_heatmap": bool(heatmap_name_for(submission)) and entry.shows_score,
+            "heatmap_partial": heatmap_explains_part_of_score(submission),
             "now": timezone.now(),
         },
     )

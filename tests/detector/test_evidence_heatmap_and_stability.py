@@ -179,3 +179,37 @@ def test_stability_is_not_claimed_when_it_was_not_measured():
     assert stability_wording(unmeasured.as_dict()) is None and evidence_rows(unmeasured.as_dict())[0]["stability"] is None
     too_small = fuse(classifier=ClassifierReading(0.95, 0.1, 40, 40), findings=[], thresholds=Thresholds(0.8, 0.2))
     assert stability_wording(too_small.as_dict()) is None
+
+
+def test_the_heatmap_says_what_it_does_not_explain_for_the_shipped_npr_model(settings, web, submitter, reviewer, png):
+    """The shipped model's score is half a pixel-trace check the heatmap cannot draw: a reviewer
+    reading the map must not take it for the whole reason."""
+    from pathlib import Path
+
+    settings.AIORNOT_DETECTOR_CHECKPOINT = Path(__file__).resolve().parents[2] / "detector" / "weights" / "default.pt"
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
+    client = web.login_as(submitter)
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("b.png", png(seed=33, size=(300, 200)))})
+    shipped = Submission.objects.get()
+    assert shipped.model_version.startswith("efficientnet_lite0_multilevel_npr-")
+    note = "the pixel-trace check, about half of the score, has no map"
+    assert note in client.get(reverse("submission-detail", args=[shipped.pk])).content.decode()
+    assert note in client.get(reverse("submission-report", args=[shipped.pk])).content.decode()
+    reviewer_client = web.login_as(reviewer)
+    case_id = reviewer_client.post(reverse("review-claim-next"))["Location"].rstrip("/").split("/")[-1]
+    assert note in reviewer_client.get(reverse("review-case", args=[case_id])).content.decode()
+
+
+def test_a_model_without_a_pixel_trace_part_gets_no_such_note(settings, web, submitter, png):
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
+    client = web.login_as(submitter)
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=32, size=(300, 200)))})
+    page = client.get(reverse("submission-detail", args=[Submission.objects.get().pk])).content.decode()
+    assert "Where the model looked" in page and "heatmap-partial" not in page  # the test model is a plain lite0
+
+
+def test_the_partial_heatmap_architectures_match_the_npr_detector():
+    from detector.ml.npr import NPR_ARCH
+    from detector.selectors import HEATMAP_PARTIAL_ARCHS
+
+    assert NPR_ARCH in HEATMAP_PARTIAL_ARCHS
