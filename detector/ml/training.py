@@ -107,6 +107,13 @@ def train_detector(
         check_arch(arch, pretrained=pretrained and init_from is None)
     except UnknownArchitectureError as exc:
         raise TrainingConfigError(str(exc)) from None
+    from .npr import NPR_ARCH
+
+    if arch == NPR_ARCH:
+        raise TrainingConfigError(
+            f"{NPR_ARCH} is trained with --method probe (its NPR patch models are trained out of source there); "
+            f"fine-tuning would leave them untrained."
+        )
     output = _check_output(output)
     augmentation = augmentation or WildAugmentation()
     preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles)

@@ -182,3 +182,12 @@ def test_train_detector_refuses_to_keep_npr_members_from_a_file_that_is_not_a_ch
     with pytest.raises(CommandError, match="--keep-npr-from applies only to"):
         call_command("train_detector", str(data), "--output", str(tmp_path / "x.pt"), "--method", "probe",
                      "--arch", "efficientnet_lite0_multilevel", "--keep-npr-from", str(tmp_path / "notes.pt"))
+
+
+def test_fine_tuning_refuses_the_npr_architecture_with_a_clear_message(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    data = write_folder(tmp_path / "data", {"a": (3, 3, "photo"), "b": (3, 3, "photo")})
+    with pytest.raises(CommandError, match="is trained with --method probe"):
+        call_command("train_detector", str(data), "--output", str(tmp_path / "x.pt"), "--arch", NPR_ARCH,
+                     stdout=open(tmp_path / "log.txt", "w"))
