@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .datasets import load_image
-from .npr import CROP_SIZE, CROPS_PER_IMAGE, DEFAULT_DRAWS, DEFAULT_EPOCHS, NPRNet, members_logits, native_crops, train_npr
+from .npr import CROP_SIZE, CROPS_PER_IMAGE, DEFAULT_DRAWS, DEFAULT_EPOCHS, members_logits, native_crops, train_npr  # noqa: F401  (DEFAULT_* used by out_of_source)
 from .probe import balanced_weights, fit_platt, trainable_mask, variant_image
 
 NPR_VARIANTS = ("original", "jpeg75_half")  # what the members train on and what the reports need
@@ -148,6 +148,3 @@ def members_state(members) -> dict:
             state[f"npr.{k}.{name}"] = tensor.detach().clone()
     return state
 
-
-__all__ = ["NPRPart", "NPRNet", "NPR_VARIANTS", "calibrate", "image_crops", "kept_members", "logit_mix",
-           "members_state", "mix_logits", "train_out_of_source"]
