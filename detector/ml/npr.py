@@ -99,6 +99,26 @@ def crops_to_tensor(crops: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def class_balanced(weights, labels) -> np.ndarray:
+    """Per-image draw probabilities: `weights` within each class, each class half the total."""
+    labels = np.asarray(labels)
+    w = np.asarray(weights, dtype=np.float64).copy()
+    for label in (0, 1):
+        w[labels == label] *= 0.5 / w[labels == label].sum()
+    return w
+
+
+def draw_batch(crops, labels, p, rng, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) of `batch` draws: an image by the probabilities `p`, then a random variant and crop of it, half flipped."""
+    idx = rng.choice(len(labels), size=batch, p=p)
+    variant = rng.integers(0, crops.shape[1], size=batch)
+    crop = rng.integers(0, crops.shape[2], size=batch)
+    x = crops_to_tensor(crops[idx, variant, crop])
+    flip = torch.from_numpy(rng.random(batch) < 0.5)
+    x[flip] = x[flip].flip(-1)
+    return x, torch.as_tensor(np.asarray(labels)[idx], dtype=torch.float32)
+
+
 def train_npr(crops: np.ndarray, labels, weights, *, epochs: int = DEFAULT_EPOCHS, draws: int = DEFAULT_DRAWS,
               batch: int = 64, lr: float = 2e-3, width: int = NPR_WIDTH, seed: int = 0, log=print) -> NPRNet:
     """Fit an NPRNet on weighted draws of (image, variant, crop), classes balanced, with flips.
@@ -110,9 +130,7 @@ def train_npr(crops: np.ndarray, labels, weights, *, epochs: int = DEFAULT_EPOCH
         raise ValueError("The NPR model needs both real and AI images to train on.")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    w = np.asarray(weights, dtype=np.float64).copy()
-    for label in (0, 1):
-        w[labels == label] *= 0.5 / w[labels == label].sum()
+    w = class_balanced(weights, labels)
     net = NPRNet(width)
     per_epoch = max(1, draws // batch)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -121,13 +139,7 @@ def train_npr(crops: np.ndarray, labels, weights, *, epochs: int = DEFAULT_EPOCH
     for epoch in range(epochs):
         started, total = time.monotonic(), 0.0
         for _ in range(per_epoch):
-            idx = rng.choice(len(labels), size=batch, p=w)
-            variant = rng.integers(0, crops.shape[1], size=batch)
-            crop = rng.integers(0, crops.shape[2], size=batch)
-            x = crops_to_tensor(crops[idx, variant, crop])
-            flip = torch.from_numpy(rng.random(batch) < 0.5)
-            x[flip] = x[flip].flip(-1)
-            y = torch.as_tensor(labels[idx], dtype=torch.float32)
+            x, y = draw_batch(crops, labels, w, rng, batch)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
             opt.zero_grad()
             loss.backward()
