@@ -16,7 +16,9 @@ What it does, end to end through the app (never the dev database):
 1. The base data is every source folder of the --base folders except those that hold any image
    the benchmark labels or scores (the family, the real labels, the photos, art and other-AI
    sets): a new generator and the test images must be new to the model. A starting probe is
-   fitted on that base with the shipped model's recipe (or --start-checkpoint is used).
+   fitted on that base with the shipped model's recipe (or --start-checkpoint is used). Its NPR
+   members train for --start-npr-epochs (4) rather than the recipe's 16: on 2 CPU cores 16 would
+   cost about 27 minutes before the first label. The retrains keep those members, as in the app.
 2. A scratch SQLite database (a temporary folder, its own settings through the environment) is
    migrated; a submitter uploads label images with `submission_create` (scored by the app), and a
    reviewer claims them with `case_claim_next` and decides each one truthfully with `case_decide`.
@@ -60,6 +62,7 @@ from detector.ml.inference import load_detector  # noqa: E402
 from detector.ml.metrics import roc_auc  # noqa: E402
 from detector.ml.out_of_source import train_probe_detector  # noqa: E402
 
+START_NPR_EPOCHS = 4  # the starting model's NPR members; the retrains keep them, as retrain does in the app
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
@@ -306,6 +309,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-per-source", type=int, default=300, help="as `retrain --max-per-source`")
     parser.add_argument("--start-checkpoint", help="the old model; default: a probe fitted on the base with the shipped recipe")
     parser.add_argument("--recipe-checkpoint", default=str(REPO / "detector" / "weights" / "default.pt"))
+    parser.add_argument("--start-npr-epochs", type=int, default=START_NPR_EPOCHS,
+                        help="epochs of the starting model's NPR members when the recipe has them (the shipped recipe's "
+                             "16 take about 27 minutes on 2 cores; 0: the recipe's own)")
     parser.add_argument("--cache-dir", default=str(REPO / "var" / "feature-cache"))
     parser.add_argument("--png", default="learning_loop.png")
     parser.add_argument("--holdout-fraction", type=float, help="share of new labels frozen into the hold-out (default: the app's)")
@@ -354,7 +360,7 @@ def main(argv=None) -> int:
                 train_variants=tuple(recipe.get("train_variants") or ("original", "wild", "jpeg75_half")),
                 l2=float(recipe.get("l2") or 0.1), input_size=int(recipe.get("input_size") or 224),
                 max_tiles=int(recipe.get("max_tiles") or 5), exclude_sources=tuple(recipe.get("not_trained_on") or ()),
-                arch=recipe.get("arch") or "efficientnet_lite0", npr_epochs=(recipe.get("npr") or {}).get("epochs"),
+                arch=recipe.get("arch") or "efficientnet_lite0", npr_epochs=args.start_npr_epochs or (recipe.get("npr") or {}).get("epochs"),
                 npr_draws=(recipe.get("npr") or {}).get("draws_per_epoch"), log=lambda *_: None,
             )
             say(f"starting probe fitted on the base ({start})")
