@@ -335,6 +335,8 @@ def main(argv=None) -> int:
             raise ValueError
     except ValueError:
         parser.error("--compare-recipes takes positive LABEL_WEIGHT:HUMAN_ART_WEIGHT pairs, e.g. 4:1,4:4")
+    if args.start_npr_epochs < 0:
+        parser.error("--start-npr-epochs takes 0 (the recipe's own) or a positive number of epochs")
     recipe_rows = []
     plan = plan_split(family=args.family, real=args.real, photos=args.photos, art=args.art, other_ai=args.other_ai,
                       counts=[int(n) for n in args.labels.split(",")], max_scored=args.max_scored, seed=args.seed)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from bench.learning_loop import base_view, file_sha256, labels_enter, plan_split
+from bench.learning_loop import base_view, file_sha256, labels_enter, main, plan_split
 from reviews.models import ReviewCase
 
 from ..images import image_bytes
@@ -88,3 +88,10 @@ def test_labels_enter_as_reviewer_decisions_once_each(settings, folders, submitt
     decided = dict(ReviewCase.objects.filter(status="decided").values_list("asset__sha256", "label"))
     assert decided == {d: label for label, _, d in plan.labels_for(8)}  # each decided truthfully, once
     assert not set(decided) & {d for items in plan.scored.values() for _, d in items}
+
+
+def test_a_negative_start_npr_epochs_is_a_clear_cli_error(folders, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--family", str(folders["family"][0]), "--real", str(folders["real"][0]), "--start-npr-epochs", "-2"])
+    assert exit_info.value.code == 2
+    assert "--start-npr-epochs takes 0 (the recipe's own) or a positive number of epochs" in capsys.readouterr().err
