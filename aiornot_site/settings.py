@@ -356,6 +356,13 @@ AIORNOT_RETRAIN_LABEL_WEIGHT = env_float("AIORNOT_RETRAIN_LABEL_WEIGHT", 4.0)
 # illustration-like generator (paired with photo labels) do not teach "illustration means AI":
 # without it, 200 such labels put unseen human art over likely_ai 2.7% of the time (docs/retraining.md).
 AIORNOT_RETRAIN_HUMAN_ART_WEIGHT = env_float("AIORNOT_RETRAIN_HUMAN_ART_WEIGHT", 4.0)
+# A model with NPR members (the default) trains all but one of them this many more epochs, at this
+# learning rate, on the reviewer labels with replay of the base data (0 keeps them as they are):
+# the patch models learn a new generator's traces, which the frozen backbone's features barely show.
+AIORNOT_RETRAIN_NPR_EPOCHS = env_int("AIORNOT_RETRAIN_NPR_EPOCHS", 4)
+AIORNOT_RETRAIN_NPR_LR = env_float("AIORNOT_RETRAIN_NPR_LR", 5e-4)
+# ...with each reviewer label weighing this many times a base image (the head's weight is above).
+AIORNOT_RETRAIN_NPR_LABEL_WEIGHT = env_float("AIORNOT_RETRAIN_NPR_LABEL_WEIGHT", 16.0)
 # Share of each new batch of reviewer labels frozen into the evaluation hold-out (newest first).
 AIORNOT_HOLDOUT_FRACTION = env_float("AIORNOT_HOLDOUT_FRACTION", 0.2)
 # Promotion guard: the candidate's false-positive rate on human-labelled hold-out images at

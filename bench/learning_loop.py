@@ -38,6 +38,7 @@ import argparse
 import csv
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -308,6 +309,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-scored", type=int, default=200, help="cap on each scored set")
     parser.add_argument("--max-per-source", type=int, default=300, help="as `retrain --max-per-source`")
     parser.add_argument("--start-checkpoint", help="the old model; default: a probe fitted on the base with the shipped recipe")
+    parser.add_argument("--save-start", help="also copy the fitted starting model here, for --start-checkpoint next time")
     parser.add_argument("--recipe-checkpoint", default=str(REPO / "detector" / "weights" / "default.pt"))
     parser.add_argument("--start-npr-epochs", type=int, default=START_NPR_EPOCHS,
                         help="epochs of the starting model's NPR members when the recipe has them (the shipped recipe's "
@@ -366,6 +368,8 @@ def main(argv=None) -> int:
                 npr_draws=(recipe.get("npr") or {}).get("draws_per_epoch"), log=lambda *_: None,
             )
             say(f"starting probe fitted on the base ({start})")
+            if args.save_start:
+                shutil.copyfile(start, args.save_start)
         recipe_env = {name: str(value) for name, value in (
             ("AIORNOT_RETRAIN_LABEL_WEIGHT", args.label_weight), ("AIORNOT_RETRAIN_HUMAN_ART_WEIGHT", args.human_art_weight),
         ) if value is not None}

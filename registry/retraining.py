@@ -230,7 +230,9 @@ def retrain(
 
     A probe model (the default: frozen backbone + linear head) keeps its recipe: its head is
     refitted with reviewer labels weighted AIORNOT_RETRAIN_LABEL_WEIGHT times a base image (the base
-    data's human art AIORNOT_RETRAIN_HUMAN_ART_WEIGHT times), and its thresholds are chosen again out of source. Any other model is fine-tuned from its weights.
+    data's human art AIORNOT_RETRAIN_HUMAN_ART_WEIGHT times), its NPR members (if any) but one train
+    AIORNOT_RETRAIN_NPR_EPOCHS more epochs on the same weighted data, and its thresholds are chosen
+    again out of source. Any other model is fine-tuned from its weights.
 
     Never trains on a hold-out image (checked by sha256 before training). Raises RegistryError
     with a clear message for anything that stops it.
@@ -276,6 +278,12 @@ def retrain(
             note = (f"Head refitted (frozen backbone) with {active.version}'s recipe on {len(data_dirs)} folder(s); "
                     f"reviewer labels weigh {settings.AIORNOT_RETRAIN_LABEL_WEIGHT:g}x a base image, "
                     f"the base data's human art {settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT:g}x.")
+            tuned = (result.metrics.get("npr_part") or {}).get("fine_tuned")
+            if tuned:
+                note += (f" NPR members but one trained {tuned['epochs']} more epoch(s) on the labels with replay; "
+                         f"member {result.metrics['npr_part']['labels_held_out_by']} never saw them and scores them.")
+            elif parent_args.get("npr"):
+                note += " NPR members kept as they were."
         else:
             try:
                 result = train_detector(
@@ -310,7 +318,9 @@ def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, a
     Its thresholds are chosen again on out-of-source scores, where the reviewer labels are one source:
     the head that scores them never saw them. A model with NPR members (the default) keeps them: the
     mix of the two parts is fitted again, on the members' stored out-of-source logits of the images
-    they were trained with and on their scores of the labels, which they never saw.
+    they were trained with and on their scores of the labels, which they never saw. With
+    AIORNOT_RETRAIN_NPR_EPOCHS, all members but one train further on the labels with replay of the
+    base data; each still scores only the sources it never trained on (npr_training.fine_tuned_members).
     """
     from detector.ml.datasets import DatasetError  # torch stays out of the web process
     from detector.ml.out_of_source import train_probe_detector
@@ -326,7 +336,11 @@ def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, a
             max_tiles=int(parent_args.get("max_tiles") or 5), exclude_sources=tuple(parent_args.get("not_trained_on") or ()),
             source_boost={source: weight for source in REVIEWER_LABEL_SOURCES},
             human_art_boost=float(settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT), parent_version=active.version,
-            arch=active.arch, keep_npr_from=active_path if parent_args.get("npr") else None, log=log,
+            arch=active.arch, keep_npr_from=active_path if parent_args.get("npr") else None,
+            npr_fine_tune_epochs=max(0, int(settings.AIORNOT_RETRAIN_NPR_EPOCHS or 0)),
+            npr_fine_tune_lr=float(settings.AIORNOT_RETRAIN_NPR_LR),
+            npr_fine_tune_boost={source: float(settings.AIORNOT_RETRAIN_NPR_LABEL_WEIGHT) for source in REVIEWER_LABEL_SOURCES},
+            log=log,
         )
     except (DatasetError, ProbeError) as exc:
         raise RegistryError(

@@ -150,6 +150,29 @@ def train_npr(crops: np.ndarray, labels, weights, *, epochs: int = DEFAULT_EPOCH
     return net.eval()
 
 
+def fine_tune_npr(net: NPRNet, crops: np.ndarray, labels, weights, *, epochs: int, lr: float, draws: int = DEFAULT_DRAWS,
+                  batch: int = 64, seed: int = 1) -> NPRNet:
+    """A copy of `net` trained further at a constant learning rate on train_npr's draws (classes balanced, flips)."""
+    import copy
+
+    labels = np.asarray(labels)
+    if len(set(labels.tolist())) < 2:
+        raise ValueError("The NPR model needs both real and AI images to train on.")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    p = class_balanced(weights, labels)
+    net = copy.deepcopy(net).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    for _ in range(epochs):
+        for _ in range(max(1, draws // batch)):
+            x, y = draw_batch(crops, labels, p, rng, batch)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
 def members_logits(members, crops: np.ndarray, *, batch: int = 256) -> np.ndarray:
     """Mean logit over the members and over the last crop axis: crops (..., count, s, s, 3) -> (...)."""
     members = list(members)

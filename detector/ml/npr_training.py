@@ -5,10 +5,17 @@ the other folds' sources and scores the fold's images, so every NPR logit used f
 and thresholds comes from a network that never saw that image's source. The k fold networks are
 the shipped members (detector/ml/npr.py).
 
-A retrain keeps a parent's members (`keep_from`): training them again costs tens of minutes on a
-CPU. Their out-of-source logits on the images they were trained with are stored in the parent
-checkpoint (training_args["npr"]["out_of_source_logits"], by sha256); any other image (reviewer
-labels) is scored by the members, which never saw it.
+A retrain starts from a parent's members (`keep_from`): training them again from scratch costs
+tens of minutes on a CPU. Kept as they are, their out-of-source logits on the images they were
+trained with are stored in the parent checkpoint (training_args["npr"]["out_of_source_logits"], by
+sha256) and any other image (reviewer labels) is scored by the members, which never saw it.
+
+Fine-tuned on the reviewer labels (`fine_tuned_members`), the protocol still holds, member by
+member: each member knows the sources it never trained on (training_args["npr"]
+["member_held_out_sources"]). One member holds the reviewer labels out and is not tuned; every other
+member trains further on the labels plus a replay of the base sources it had already trained on,
+and scores only the sources it held out. So every logit that calibrates the model and chooses its
+thresholds, the reviewer labels' included, still comes from a network that never saw that source.
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ import numpy as np
 import torch
 
 from .datasets import load_image
-from .npr import CROP_SIZE, CROPS_PER_IMAGE, DEFAULT_DRAWS, DEFAULT_EPOCHS, members_logits, native_crops, train_npr  # noqa: F401  (DEFAULT_* used by out_of_source)
+from .npr import CROP_SIZE, CROPS_PER_IMAGE, DEFAULT_DRAWS, DEFAULT_EPOCHS, fine_tune_npr, members_logits, native_crops, train_npr  # noqa: F401  (DEFAULT_* used by out_of_source)
 from .probe import balanced_weights, fit_platt, trainable_mask, variant_image
 
 NPR_VARIANTS = ("original", "jpeg75_half")  # what the members train on and what the reports need
 CROP_CACHE_TAG = f"npr-crops-{CROP_SIZE}x{CROPS_PER_IMAGE}"
+PROVENANCE_IMAGES_PER_SOURCE = 8  # images per source that tell which member scored it
 
 
 @dataclass
@@ -84,9 +92,10 @@ def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None,
     trainable = trainable_mask(images, exclude_sources)
     folds = np.asarray(folds)
     logits = np.zeros((len(images), len(NPR_VARIANTS)))
-    members = []
+    members, held_out = [], []
     started = time.monotonic()
     for fold in sorted(set(folds.tolist())):
+        held_out.append(sorted({images[i].sample.source for i in np.flatnonzero(folds == fold)}))
         train = np.flatnonzero((folds != fold) & trainable)
         log(f"  NPR fold {fold}: training on {len(train)} images")
         net = train_npr(crops[train], labels[train], weights[train], epochs=epochs, draws=draws, seed=fold, log=log)
@@ -97,13 +106,14 @@ def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None,
     part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})
     part.info = {"members": len(members), "epochs": epochs, "draws_per_epoch": draws, "crop": CROP_SIZE,
                  "crops_per_image": CROPS_PER_IMAGE, "trained_on_variants": list(NPR_VARIANTS),
+                 "member_held_out_sources": held_out,
                  "out_of_source_logits": {d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)}}
     return part
 
 
-def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None, log=print) -> NPRPart:
+def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None, crops=None, log=print) -> NPRPart:
     """A parent's members, with their stored out-of-source logits where it has them and their scores elsewhere."""
-    crops, digests = image_crops(images, cache_dir=cache_dir, log=log)
+    crops, digests = crops or image_crops(images, cache_dir=cache_dir, log=log)
     members = list(parent_model.npr)
     stored = parent_npr_args.get("out_of_source_logits") or {}
     missing = np.array([d not in stored for d in digests], dtype=bool)
@@ -117,6 +127,108 @@ def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None,
     # The kept members never saw the new images: their scores are out of sample and are stored for the next retrain.
     info.update(kept_from_parent=True, stored_logits_used=from_table, scored_by_members=len(digests) - from_table,
                 out_of_source_logits={**stored, **{d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)}})
+    part.info = info
+    return part
+
+
+def held_out_by_member(members, parent_npr_args: dict, images, crops, digests, *, log=print) -> list[set] | None:
+    """The sources each member never trained on: stored by the training that made them, or else read
+    off the stored out-of-source logits (the member whose own logit of an image equals the stored one
+    scored it, so held its source out). None when neither can tell, source by source."""
+    stored = parent_npr_args.get("member_held_out_sources")
+    if stored is not None:
+        return [set(sources) for sources in stored] if len(stored) == len(members) else None
+    table = parent_npr_args.get("out_of_source_logits") or {}
+    by_source: dict[str, list[int]] = {}
+    for i, d in enumerate(digests):
+        if d in table and len(by_source.setdefault(images[i].sample.source, [])) < PROVENANCE_IMAGES_PER_SOURCE:
+            by_source[images[i].sample.source].append(i)
+    if not by_source:
+        return None
+    sample = [i for ids in by_source.values() for i in ids]
+    own = np.stack([members_logits([net], crops[sample][:, 0]) for net in members], axis=1)  # (sample, members)
+    distance = np.abs(own - np.array([table[digests[i]][0] for i in sample])[:, None])
+    held = [set() for _ in members]
+    row = 0
+    for source, ids in by_source.items():
+        # Stored weights are fp16, so the scorer's own logit is off by up to about 0.01; another member's, by far more.
+        mean = distance[row:row + len(ids)].mean(axis=0)
+        row += len(ids)
+        first, second = np.sort(mean)[:2] if len(members) > 1 else (mean[0], np.inf)
+        if first > 0.02 or second < 5 * first:
+            return None
+        held[int(mean.argmin())].add(source)
+    log(f"NPR members' held-out sources read off their stored logits: {[len(h) for h in held]} sources per member")
+    return held
+
+
+def provenance_logits(members, held: list[set], images, crops) -> np.ndarray:
+    """(images, variants) logits: each image scored by the member that held its source out, or by
+    every member where none trained on it."""
+    sources = np.array([i.sample.source for i in images])
+    logits = np.zeros((len(images), len(NPR_VARIANTS)))
+    covered = np.zeros(len(images), dtype=bool)
+    for k, net in enumerate(members):
+        mine = np.isin(sources, sorted(held[k]))
+        if mine.any():
+            logits[mine] = members_logits([net], crops[mine])
+        covered |= mine
+    if (~covered).any():
+        logits[~covered] = members_logits(members, crops[~covered])
+    return logits
+
+
+def fine_tuned_members(parent_model, parent_npr_args: dict, images, *, label_sources, exclude_sources=(), source_boost=None,
+                       human_art_boost: float = 1.0, epochs: int, lr: float, draws: int = DEFAULT_DRAWS, cache_dir=None,
+                       log=print) -> NPRPart:
+    """The parent's members trained further on the reviewer labels (sources `label_sources`), out of source member by member.
+
+    One member (the one that held the labels out before, or else the one holding out the fewest
+    images) never sees the labels and scores them; each other member trains `epochs` more epochs at
+    `lr` on the labels plus the base sources it had trained on, and scores the sources it held out.
+    Falls back to the kept members, untouched, when no labels are present or the members' held-out
+    sources are unknown.
+    """
+    crops, digests = image_crops(images, cache_dir=cache_dir, log=log)
+    members = list(parent_model.npr)
+    present = {i.sample.source for i in images}
+    labels_here = present & set(label_sources)
+    held = held_out_by_member(members, parent_npr_args, images, crops, digests, log=log) if labels_here and epochs > 0 else None
+    if held is None:
+        why = ("no reviewer labels" if not labels_here else "fine-tuning is off" if epochs <= 0
+               else "the parent's members do not say which sources each held out")
+        log(f"NPR members kept unchanged: {why}")
+        return kept_members(parent_model, parent_npr_args, images, crops=(crops, digests), log=log)
+    sources = np.array([i.sample.source for i in images])
+    already = [k for k, h in enumerate(held) if h & labels_here]
+    keeper = already[0] if already else min(range(len(members)), key=lambda k: (int(np.isin(sources, sorted(held[k])).sum()), k))
+    held = [set(h) - labels_here for h in held]
+    held[keeper] |= labels_here
+    known = set().union(*held)
+    labels = np.array([i.sample.label for i in images])
+    weights = balanced_weights(images, source_boost, human_art_boost=human_art_boost)
+    trainable = trainable_mask(images, exclude_sources)
+    started = time.monotonic()
+    tuned, trained_on = [], {}
+    for k, net in enumerate(members):
+        if k == keeper:
+            tuned.append(net)
+            continue
+        mine = trainable & np.isin(sources, sorted(known - held[k]))
+        if len(set(labels[mine].tolist())) < 2:
+            tuned.append(net)
+            continue
+        tuned.append(fine_tune_npr(net, crops[mine], labels[mine], weights[mine], epochs=epochs, lr=lr, draws=draws, seed=k + 1))
+        trained_on[str(k)] = int(mine.sum())
+        log(f"  NPR member {k} fine-tuned on {int(mine.sum())} images ({time.monotonic() - started:.0f} s)")
+    logits = provenance_logits(tuned, held, images, crops)
+    part = NPRPart(tuned, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})
+    info = {k: v for k, v in parent_npr_args.items() if k not in ("out_of_source_logits", "kept_from_parent", "stored_logits_used", "scored_by_members")}
+    info.update(member_held_out_sources=[sorted(h) for h in held], labels_held_out_by=keeper,
+                fine_tuned={"epochs": epochs, "lr": lr, "draws_per_epoch": draws, "images_per_member": trained_on,
+                            "label_sources": sorted(labels_here),
+                            "label_weight": {k: float(v) for k, v in (source_boost or {}).items() if k in labels_here}},
+                out_of_source_logits={d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)})
     part.info = info
     return part
 

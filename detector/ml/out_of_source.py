@@ -189,6 +189,9 @@ def train_probe_detector(
     npr_epochs: int | None = None,
     npr_draws: int | None = None,
     keep_npr_from=None,
+    npr_fine_tune_epochs: int = 0,
+    npr_fine_tune_lr: float = 5e-4,
+    npr_fine_tune_boost=None,
     log=print,
 ):
     """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint.
@@ -198,6 +201,9 @@ def train_probe_detector(
     efficientnet_lite0_multilevel_npr adds NPR patch-model members, one per fold, trained from scratch
     (`npr_epochs`, `npr_draws` per epoch) or kept from the checkpoint `keep_npr_from` (a retrain), and
     mixes the two logits, calibrated and thresholded on out-of-source scores (detector/ml/npr.py).
+    With `npr_fine_tune_epochs`, kept members other than one train further on the `source_boost`
+    sources (the reviewer labels; weighted by `npr_fine_tune_boost` if given) with replay, out of source
+    member by member (npr_training.fine_tuned_members).
     """
     from .training import TrainingResult
 
@@ -221,7 +227,8 @@ def train_probe_detector(
     npr_args = None
     if arch == NPR_ARCH:
         state, npr_args = _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost,
-                                         npr_epochs, npr_draws, keep_npr_from, cache_dir, log)
+                                         npr_epochs, npr_draws, keep_npr_from, cache_dir, log,
+                                         fine_tune=(npr_fine_tune_epochs, npr_fine_tune_lr, npr_fine_tune_boost))
     figures = result["figures"]
     created = datetime.now().astimezone()
     version = f"{arch}-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
@@ -266,7 +273,8 @@ def train_probe_detector(
     return TrainingResult(checkpoint_path=str(path), metrics=metrics, epochs_run=1, model_version=version)
 
 
-def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost, epochs, draws, keep_from, cache_dir, log):
+def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost, epochs, draws, keep_from, cache_dir, log,
+                   fine_tune=(0, 5e-4, None)):
     """The probe's state with NPR members and logit_mix added; `result` gets the mixed model's
     out-of-source logits, Platt scaling, thresholds and figures. Returns (state, training_args["npr"])."""
     from .architectures import model_for_state_dict
@@ -280,8 +288,15 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
             raise ProbeError(f"Cannot keep the NPR part of {keep_from}: it is a {parent.arch!r} model, not {NPR_ARCH!r}.")
         parent_model = model_for_state_dict(parent.arch, parent.state_dict)
         parent_model.load_state_dict(parent.state_dict)
-        part = npr_training.kept_members(parent_model, (parent.training_args or {}).get("npr") or {}, images,
-                                         cache_dir=cache_dir, log=log)
+        parent_npr = (parent.training_args or {}).get("npr") or {}
+        tune_epochs, tune_lr, tune_boost = fine_tune
+        if tune_epochs > 0:
+            part = npr_training.fine_tuned_members(
+                parent_model, parent_npr, images, label_sources=tuple(source_boost or ()), exclude_sources=exclude_sources,
+                source_boost=tune_boost if tune_boost is not None else source_boost, human_art_boost=human_art_boost, epochs=tune_epochs, lr=tune_lr,
+                draws=draws or parent_npr.get("draws_per_epoch") or npr_training.DEFAULT_DRAWS, cache_dir=cache_dir, log=log)
+        else:
+            part = npr_training.kept_members(parent_model, parent_npr, images, cache_dir=cache_dir, log=log)
     else:
         part = npr_training.train_out_of_source(
             images, result["folds"], exclude_sources=exclude_sources, source_boost=source_boost,

@@ -21,7 +21,6 @@ images themselves), the most any threshold rule could catch at a 1% false-positi
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from family_separability import ART, FAMILY, OTHER, REAL, C, auc, family_sets, family_split, multilevel_features  # noqa: E402
 import learning_loop  # noqa: E402  (bench/, put on the path by family_separability)
-from detector.ml.npr import class_balanced, draw_batch, members_logits, train_npr  # noqa: E402
+from detector.ml.npr import fine_tune_npr, members_logits, train_npr  # noqa: E402
 from detector.ml.npr_training import image_crops  # noqa: E402
 from detector.ml.out_of_source import load_images  # noqa: E402
 from detector.ml.probe import balanced_weights, fit_linear_head  # noqa: E402
@@ -106,7 +105,7 @@ def main() -> int:
         rows(f"base + labels x{w:g}, from scratch", net, time.monotonic() - started)
         for epochs, lr in ((4, 5e-4),):
             started = time.monotonic()
-            tuned = fine_tune(base_net, x, y, weights, epochs=epochs, lr=lr)
+            tuned = fine_tune_npr(base_net, x, y, weights, epochs=epochs, lr=lr)
             rows(f"base NPR fine-tuned {epochs} epochs lr {lr:g}, labels x{w:g}", tuned, time.monotonic() - started)
     return 0
 
@@ -119,22 +118,6 @@ def probe_logits(work: Path) -> dict:
     head = fit_linear_head(np.r_[f["family_labels"], real], np.r_[np.ones(len(f["family_labels"])), np.zeros(len(real))], l2=1.0)
     reference = head.logits(real)
     return {"tests": {k: (head.logits(f[k]) - reference.mean()) / reference.std() for k in ("family", "photos", "art", "other_ai")}}
-
-
-def fine_tune(net, crops, labels, weights, *, epochs, lr, draws=6144, batch=64, seed=1):
-    """A copy of `net` trained further at a constant learning rate, with train_npr's draws."""
-    net = copy.deepcopy(net).train()
-    rng = np.random.default_rng(seed)
-    p = class_balanced(weights, labels)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(epochs):
-        for _ in range(draws // batch):
-            x, y = draw_batch(crops, labels, p, rng, batch)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net.eval()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 What users rely on: the detector reads the upsampling trace a generator's decoder leaves (from
 crops at the file's own resolution, never resized), the app scores exactly the mix the thresholds
-were chosen for, and a retrain keeps the patch models without training them again.
+were chosen for, and a retrain trains the patch models further on the reviewer labels (or keeps
+them) without ever scoring an image with a member that trained on its source.
 """
 
 from __future__ import annotations
@@ -142,24 +143,96 @@ def test_heatmap_and_similarity_embedding_still_work_on_the_probe_part(trained):
     assert float(embedding[0] @ embedding[1]) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_a_retrain_keeps_the_npr_members_and_scores_the_new_labels_with_them(trained, settings, tmp_path):
+def retrain_from(checkpoint_path, data_dirs, output, settings, *, npr_epochs: int):
     from detector.ml.checkpoint import read_checkpoint
     from registry.retraining import _retrain_probe
 
+    settings.AIORNOT_RETRAIN_NPR_EPOCHS = npr_epochs
+    parent = read_checkpoint(checkpoint_path)
+    active = SimpleNamespace(version=parent.model_version, arch=NPR_ARCH)
+    _retrain_probe(data_dirs, output, parent.training_args, active, checkpoint_path, None, 0, lambda *_: None)
+    return parent, read_checkpoint(output)
+
+
+def members_of(checkpoint):
+    from detector.ml.architectures import model_for_state_dict
+
+    model = model_for_state_dict(checkpoint.arch, checkpoint.state_dict)
+    model.load_state_dict(checkpoint.state_dict)
+    return list(model.npr)
+
+
+def changed_members(parent, candidate) -> set[int]:
+    return {int(key.split(".")[1]) for key, tensor in parent.state_dict.items()
+            if key.startswith("npr.") and not torch.equal(candidate.state_dict[key], tensor)}
+
+
+def test_a_retrain_with_npr_fine_tuning_off_keeps_the_members_and_scores_the_new_labels_with_them(trained, settings, tmp_path):
     settings.AIORNOT_FEATURE_CACHE_DIR = str(trained.root / "cache")
     labels = write_folder(tmp_path / "labels", {"reviewed": (3, 3, "photo")}, seed=7)
-    parent = read_checkpoint(trained.output)
-    active = SimpleNamespace(version=parent.model_version, arch=NPR_ARCH)
-    output = tmp_path / "candidate.pt"
-    _retrain_probe([trained.data, labels], output, parent.training_args, active, trained.output, None, 0, lambda *_: None)
-    candidate = read_checkpoint(output)
+    parent, candidate = retrain_from(trained.output, [trained.data, labels], tmp_path / "candidate.pt", settings, npr_epochs=0)
     assert candidate.arch == NPR_ARCH and candidate.training_args["parent_version"] == parent.model_version
-    for key, tensor in parent.state_dict.items():
-        if key.startswith("npr."):
-            assert torch.equal(candidate.state_dict[key], tensor), f"{key} changed: the members are kept"
+    assert changed_members(parent, candidate) == set(), "the members are kept"
     npr = candidate.training_args["npr"]
     assert npr["kept_from_parent"] and npr["stored_logits_used"] == 48 and npr["scored_by_members"] == 6
     assert len(npr["out_of_source_logits"]) == 54  # ready for the next retrain
+
+
+def test_training_records_the_sources_each_npr_member_never_saw(trained):
+    from detector.ml.checkpoint import read_checkpoint
+
+    held = read_checkpoint(trained.output).training_args["npr"]["member_held_out_sources"]
+    assert len(held) == 2 and sorted(held[0] + held[1]) == ["a", "b", "c", "d"] and not set(held[0]) & set(held[1])
+
+
+def test_which_sources_a_member_held_out_is_read_off_its_stored_logits_when_not_recorded(trained):
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.npr_training import held_out_by_member, image_crops
+    from detector.ml.out_of_source import load_images
+
+    parent = read_checkpoint(trained.output)
+    args = dict(parent.training_args["npr"])
+    recorded = [set(h) for h in args.pop("member_held_out_sources")]
+    images, _ = load_images([str(trained.data)], log=lambda *_: None)
+    crops, digests = image_crops(images, cache_dir=trained.root / "cache", log=lambda *_: None)
+    members = members_of(parent)
+    assert held_out_by_member(members, args, images, crops, digests, log=lambda *_: None) == recorded
+    wrong = dict(args, out_of_source_logits={d: [v[0] + 1.0, v[1]] for d, v in args["out_of_source_logits"].items()})
+    assert held_out_by_member(members, wrong, images, crops, digests, log=lambda *_: None) is None, \
+        "logits no member gives are not these members' out-of-source logits"
+
+
+def test_a_retrain_fine_tunes_every_npr_member_but_the_one_that_scores_the_labels_out_of_source(trained, settings, tmp_path):
+    from detector.ml.npr import members_logits
+    from detector.ml.npr_training import image_crops
+    from detector.ml.out_of_source import load_images
+
+    settings.AIORNOT_FEATURE_CACHE_DIR = str(trained.root / "cache")
+    settings.AIORNOT_RETRAIN_NPR_LABEL_WEIGHT = 8.0
+    labels = write_folder(tmp_path / "labels", {"reviewed": (3, 3, "painting")}, seed=8)
+    parent, candidate = retrain_from(trained.output, [trained.data, labels], tmp_path / "candidate.pt", settings, npr_epochs=1)
+    npr = candidate.training_args["npr"]
+    keeper = npr["labels_held_out_by"]
+    held = [set(h) for h in npr["member_held_out_sources"]]
+    assert "reviewed" in held[keeper] and not any("reviewed" in h for k, h in enumerate(held) if k != keeper)
+    assert sorted(held[0] | held[1]) == ["a", "b", "c", "d", "reviewed"] and not held[0] & held[1]
+    assert changed_members(parent, candidate) == {1 - keeper}, "every member but the labels' scorer trains on them"
+    assert npr["fine_tuned"]["epochs"] == 1 and npr["fine_tuned"]["label_sources"] == ["reviewed"]
+    assert npr["fine_tuned"]["label_weight"] == {"reviewed": 8.0}
+    # Every stored logit is the score of the member that never trained on the image's source.
+    images, _ = load_images([str(trained.data), str(labels)], log=lambda *_: None)
+    crops, digests = image_crops(images, cache_dir=trained.root / "cache", log=lambda *_: None)
+    members = members_of(candidate)
+    own = np.stack([members_logits([net], crops[:, 0]) for net in members], axis=1)
+    stored = np.array([npr["out_of_source_logits"][d][0] for d in digests])
+    scorer = np.array([next(k for k, h in enumerate(held) if i.sample.source in h) for i in images])
+    assert np.abs(own[np.arange(len(images)), scorer] - stored).max() < 0.02
+    assert len(npr["out_of_source_logits"]) == 54
+    # The next retrain keeps the same member out of the labels, so its label scores stay out of sample.
+    more = write_folder(tmp_path / "more", {"reviewed": (2, 2, "photo")}, seed=9)
+    _, child = retrain_from(tmp_path / "candidate.pt", [trained.data, labels, more], tmp_path / "child.pt", settings, npr_epochs=1)
+    assert child.training_args["npr"]["labels_held_out_by"] == keeper
+    assert changed_members(candidate, child) == {1 - keeper}
 
 
 def test_train_detector_refuses_a_non_positive_npr_setting(tmp_path):
