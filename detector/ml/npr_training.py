@@ -119,7 +119,12 @@ def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None,
     missing = np.array([d not in stored for d in digests], dtype=bool)
     logits = np.array([stored.get(d, [0.0] * len(NPR_VARIANTS)) for d in digests], dtype=np.float64).reshape(len(digests), -1)
     if missing.any():
-        logits[missing] = members_logits(members, crops[missing])  # (missing, variants)
+        held = parent_npr_args.get("member_held_out_sources")
+        if held is not None and len(held) == len(members):  # fine-tuned members: only the one that never trained on a source scores it
+            logits[missing] = provenance_logits(members, [set(h) for h in held], [images[i] for i in np.flatnonzero(missing)],
+                                                crops[missing])
+        else:
+            logits[missing] = members_logits(members, crops[missing])  # (missing, variants)
     from_table = int((~missing).sum())
     log(f"NPR part kept from the parent: {from_table} images' out-of-source logits stored, {len(digests) - from_table} scored by its members")
     part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})

@@ -233,6 +233,15 @@ def test_a_retrain_fine_tunes_every_npr_member_but_the_one_that_scores_the_label
     _, child = retrain_from(tmp_path / "candidate.pt", [trained.data, labels, more], tmp_path / "child.pt", settings, npr_epochs=1)
     assert child.training_args["npr"]["labels_held_out_by"] == keeper
     assert changed_members(candidate, child) == {1 - keeper}
+    # Kept without more tuning, new labels are still scored only by the member that never trained on labels.
+    newer = write_folder(tmp_path / "newer", {"reviewed": (2, 2, "photo")}, seed=10)
+    _, kept = retrain_from(tmp_path / "child.pt", [trained.data, labels, more, newer], tmp_path / "kept.pt", settings, npr_epochs=0)
+    assert changed_members(child, kept) == set()
+    new_images, _ = load_images([str(newer)], log=lambda *_: None)
+    new_crops, new_digests = image_crops(new_images, cache_dir=trained.root / "cache", log=lambda *_: None)
+    keeper_scores = members_logits([members_of(child)[keeper]], new_crops[:, 0])
+    stored = np.array([kept.training_args["npr"]["out_of_source_logits"][d][0] for d in new_digests])
+    assert np.abs(keeper_scores - stored).max() < 0.02
 
 
 def test_train_detector_refuses_a_non_positive_npr_setting(tmp_path):
