@@ -23,6 +23,7 @@ models: the in-the-wild figures of the model card are of exactly these weights.
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -119,15 +120,35 @@ def draw_batch(crops, labels, p, rng, batch: int) -> tuple[torch.Tensor, torch.T
     return x, torch.as_tensor(np.asarray(labels)[idx], dtype=torch.float32)
 
 
+def _both_classes(labels) -> np.ndarray:
+    labels = np.asarray(labels)
+    if len(set(labels.tolist())) < 2:
+        raise ValueError("The NPR model needs both real and AI images to train on.")
+    return labels
+
+
+def _train_steps(net, opt, crops, labels, p, rng, *, batch: int, steps: int, schedule=None) -> float:
+    """`steps` optimiser steps on draw_batch draws; the mean loss."""
+    total = 0.0
+    for _ in range(steps):
+        x, y = draw_batch(crops, labels, p, rng, batch)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if schedule is not None:
+            schedule.step()
+        total += float(loss.detach())
+    return total / steps
+
+
 def train_npr(crops: np.ndarray, labels, weights, *, epochs: int = DEFAULT_EPOCHS, draws: int = DEFAULT_DRAWS,
               batch: int = 64, lr: float = 2e-3, width: int = NPR_WIDTH, seed: int = 0, log=print) -> NPRNet:
     """Fit an NPRNet on weighted draws of (image, variant, crop), classes balanced, with flips.
 
     `crops` is (images, variants, crops, s, s, 3) uint8; `weights` per image (e.g. probe.balanced_weights).
     """
-    labels = np.asarray(labels)
-    if len(set(labels.tolist())) < 2:
-        raise ValueError("The NPR model needs both real and AI images to train on.")
+    labels = _both_classes(labels)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     w = class_balanced(weights, labels)
@@ -137,39 +158,22 @@ def train_npr(crops: np.ndarray, labels, weights, *, epochs: int = DEFAULT_EPOCH
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch, pct_start=0.15)
     net.train()
     for epoch in range(epochs):
-        started, total = time.monotonic(), 0.0
-        for _ in range(per_epoch):
-            x, y = draw_batch(crops, labels, w, rng, batch)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-            total += float(loss.detach())
-        log(f"    NPR epoch {epoch + 1}/{epochs}: loss {total / per_epoch:.3f} ({time.monotonic() - started:.0f} s)")
+        started = time.monotonic()
+        loss = _train_steps(net, opt, crops, labels, w, rng, batch=batch, steps=per_epoch, schedule=schedule)
+        log(f"    NPR epoch {epoch + 1}/{epochs}: loss {loss:.3f} ({time.monotonic() - started:.0f} s)")
     return net.eval()
 
 
 def fine_tune_npr(net: NPRNet, crops: np.ndarray, labels, weights, *, epochs: int, lr: float, draws: int = DEFAULT_DRAWS,
                   batch: int = 64, seed: int = 1) -> NPRNet:
     """A copy of `net` trained further at a constant learning rate on train_npr's draws (classes balanced, flips)."""
-    import copy
-
-    labels = np.asarray(labels)
-    if len(set(labels.tolist())) < 2:
-        raise ValueError("The NPR model needs both real and AI images to train on.")
+    labels = _both_classes(labels)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     p = class_balanced(weights, labels)
     net = copy.deepcopy(net).train()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(epochs):
-        for _ in range(max(1, draws // batch)):
-            x, y = draw_batch(crops, labels, p, rng, batch)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    _train_steps(net, opt, crops, labels, p, rng, batch=batch, steps=epochs * max(1, draws // batch))
     return net.eval()
 
 

@@ -111,9 +111,9 @@ def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None,
     return part
 
 
-def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None, crops=None, log=print) -> NPRPart:
+def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None, crops_and_digests=None, log=print) -> NPRPart:
     """A parent's members, with their stored out-of-source logits where it has them and their scores elsewhere."""
-    crops, digests = crops or image_crops(images, cache_dir=cache_dir, log=log)
+    crops, digests = crops_and_digests or image_crops(images, cache_dir=cache_dir, log=log)
     members = list(parent_model.npr)
     stored = parent_npr_args.get("out_of_source_logits") or {}
     missing = np.array([d not in stored for d in digests], dtype=bool)
@@ -203,7 +203,7 @@ def fine_tuned_members(parent_model, parent_npr_args: dict, images, *, label_sou
         why = ("no reviewer labels" if not labels_here else "fine-tuning is off" if epochs <= 0
                else "the parent's members do not say which sources each held out")
         log(f"NPR members kept unchanged: {why}")
-        return kept_members(parent_model, parent_npr_args, images, crops=(crops, digests), log=log)
+        return kept_members(parent_model, parent_npr_args, images, crops_and_digests=(crops, digests), log=log)
     sources = np.array([i.sample.source for i in images])
     already = [k for k, h in enumerate(held) if h & labels_here]
     keeper = already[0] if already else min(range(len(members)), key=lambda k: (int(np.isin(sources, sorted(held[k])).sum()), k))
