@@ -52,7 +52,7 @@ class NPRPart:
         return {v: slope * l + intercept for v, l in self.logits.items()}
 
 
-def image_crops(images, *, cache_dir=None, log=print) -> tuple[np.ndarray, list[str]]:
+def image_crops(images, *, cache_dir=None, variants=NPR_VARIANTS, log=print) -> tuple[np.ndarray, list[str]]:
     """(n, variants, crops, s, s, 3) uint8 native crops of every image and variant, and each file's sha256.
 
     Cached per file content under cache_dir/CROP_CACHE_TAG/<variant>/<sha256>.npy.
@@ -64,7 +64,7 @@ def image_crops(images, *, cache_dir=None, log=print) -> tuple[np.ndarray, list[
         digest = hashlib.sha256(data).hexdigest()
         digests.append(digest)
         per_variant, image = [], None
-        for variant in NPR_VARIANTS:
+        for variant in variants:
             cache = Path(cache_dir) / CROP_CACHE_TAG / variant / f"{digest}.npy" if cache_dir else None
             if cache is not None and cache.is_file():
                 per_variant.append(np.load(cache))
@@ -84,9 +84,15 @@ def image_crops(images, *, cache_dir=None, log=print) -> tuple[np.ndarray, list[
 
 
 def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None, human_art_boost: float = 1.0,
-                        epochs: int = DEFAULT_EPOCHS, draws: int = DEFAULT_DRAWS, cache_dir=None, log=print) -> NPRPart:
-    """One NPRNet per fold, trained on the other folds' sources; each image scored by the one that never saw its source."""
-    crops, digests = image_crops(images, cache_dir=cache_dir, log=log)
+                        epochs: int = DEFAULT_EPOCHS, draws: int = DEFAULT_DRAWS, extra_variants=(), cache_dir=None,
+                        log=print) -> NPRPart:
+    """One NPRNet per fold, trained on the other folds' sources; each image scored by the one that never saw its source.
+
+    The members train on NPR_VARIANTS plus `extra_variants` (e.g. "wild", a random re-save and downscale),
+    drawn uniformly; they are scored on NPR_VARIANTS only.
+    """
+    extra = tuple(v for v in extra_variants if v not in NPR_VARIANTS)
+    crops, digests = image_crops(images, cache_dir=cache_dir, variants=NPR_VARIANTS + extra, log=log)
     labels = np.array([i.sample.label for i in images])
     weights = balanced_weights(images, source_boost, human_art_boost=human_art_boost)
     trainable = trainable_mask(images, exclude_sources)
@@ -100,12 +106,12 @@ def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None,
         log(f"  NPR fold {fold}: training on {len(train)} images")
         net = train_npr(crops[train], labels[train], weights[train], epochs=epochs, draws=draws, seed=fold, log=log)
         scored = folds == fold
-        logits[scored] = members_logits([net], crops[scored])
+        logits[scored] = members_logits([net], crops[scored][:, :len(NPR_VARIANTS)])
         members.append(net)
         log(f"  NPR fold {fold} done at {time.monotonic() - started:.0f} s")
     part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})
     part.info = {"members": len(members), "epochs": epochs, "draws_per_epoch": draws, "crop": CROP_SIZE,
-                 "crops_per_image": CROPS_PER_IMAGE, "trained_on_variants": list(NPR_VARIANTS),
+                 "crops_per_image": CROPS_PER_IMAGE, "trained_on_variants": list(NPR_VARIANTS + extra),
                  "member_held_out_sources": held_out,
                  "out_of_source_logits": {d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)}}
     return part

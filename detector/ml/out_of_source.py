@@ -189,6 +189,7 @@ def train_probe_detector(
     npr_epochs: int | None = None,
     npr_draws: int | None = None,
     keep_npr_from=None,
+    npr_extra_variants=(),
     npr_fine_tune_epochs: int = 0,
     npr_fine_tune_lr: float = 5e-4,
     npr_fine_tune_boost=None,
@@ -199,8 +200,9 @@ def train_probe_detector(
     `arch` is the checkpoint's architecture: efficientnet_lite0 (head on the 1280-d pooled feature),
     efficientnet_lite0_multilevel (head on the 2848-d multi-level feature); the backbone stays ImageNet's.
     efficientnet_lite0_multilevel_npr adds NPR patch-model members, one per fold, trained from scratch
-    (`npr_epochs`, `npr_draws` per epoch) or kept from the checkpoint `keep_npr_from` (a retrain), and
-    mixes the two logits, calibrated and thresholded on out-of-source scores (detector/ml/npr.py).
+    (`npr_epochs`, `npr_draws` per epoch, on the original, JPEG q75 + half size and `npr_extra_variants`)
+    or kept from the checkpoint `keep_npr_from` (a retrain), and mixes the two logits, calibrated and
+    thresholded on out-of-source scores (detector/ml/npr.py).
     With `npr_fine_tune_epochs`, kept members other than one train further on the `source_boost`
     sources (the reviewer labels; weighted by `npr_fine_tune_boost` if given) with replay, out of source
     member by member (npr_training.fine_tuned_members).
@@ -227,7 +229,7 @@ def train_probe_detector(
     npr_args = None
     if arch == NPR_ARCH:
         state, npr_args = _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost,
-                                         npr_epochs, npr_draws, keep_npr_from, cache_dir, log,
+                                         npr_epochs, npr_draws, keep_npr_from, cache_dir, log, extra_variants=npr_extra_variants,
                                          fine_tune=(npr_fine_tune_epochs, npr_fine_tune_lr, npr_fine_tune_boost))
     figures = result["figures"]
     created = datetime.now().astimezone()
@@ -274,7 +276,7 @@ def train_probe_detector(
 
 
 def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost, epochs, draws, keep_from, cache_dir, log,
-                   fine_tune=(0, 5e-4, None)):
+                   extra_variants=(), fine_tune=(0, 5e-4, None)):
     """The probe's state with NPR members and logit_mix added; `result` gets the mixed model's
     out-of-source logits, Platt scaling, thresholds and figures. Returns (state, training_args["npr"])."""
     from .architectures import model_for_state_dict
@@ -301,7 +303,7 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
         part = npr_training.train_out_of_source(
             images, result["folds"], exclude_sources=exclude_sources, source_boost=source_boost,
             human_art_boost=human_art_boost, epochs=epochs or npr_training.DEFAULT_EPOCHS,
-            draws=draws or npr_training.DEFAULT_DRAWS, cache_dir=cache_dir, log=log)
+            draws=draws or npr_training.DEFAULT_DRAWS, extra_variants=extra_variants, cache_dir=cache_dir, log=log)
     labels = np.array([i.sample.label for i in images])
     judged = sides >= MIN_SIDE_JUDGED
     npr_training.calibrate(part, judged, labels, balanced_weights([images[i] for i in np.flatnonzero(judged)]))

@@ -244,6 +244,34 @@ def test_a_retrain_fine_tunes_every_npr_member_but_the_one_that_scores_the_label
     assert np.abs(keeper_scores - stored).max() < 0.02
 
 
+def test_npr_members_can_also_train_on_random_resaves_and_are_still_scored_on_the_two_report_variants(trained, tmp_path):
+    from detector.ml.npr_training import NPR_VARIANTS, image_crops, train_out_of_source
+    from detector.ml.out_of_source import load_images
+
+    images, _ = load_images([str(trained.data)], log=lambda *_: None)
+    folds = np.array([0 if i.sample.source in ("a", "b") else 1 for i in images])
+    part = train_out_of_source(images, folds, extra_variants=("wild",), epochs=2, draws=256, cache_dir=tmp_path,
+                               log=lambda *_: None)
+    assert part.info["trained_on_variants"] == [*NPR_VARIANTS, "wild"]
+    assert set(part.logits) == set(NPR_VARIANTS)
+    assert all(len(v) == len(NPR_VARIANTS) for v in part.info["out_of_source_logits"].values())
+    wild, _ = image_crops(images, cache_dir=tmp_path, variants=("wild",), log=lambda *_: None)
+    plain, _ = image_crops(images, cache_dir=tmp_path, log=lambda *_: None)
+    assert wild.shape[1] == 1 and not np.array_equal(wild[:, 0], plain[:, 0]), "the re-saved copy is other pixels"
+
+
+def test_train_detector_refuses_an_unknown_or_misplaced_npr_extra_variant(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    base = ["train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe"]
+    with pytest.raises(CommandError, match="Unknown --npr-extra-variants sepia"):
+        call_command(*base, "--arch", NPR_ARCH, "--npr-extra-variants", "wild,sepia")
+    with pytest.raises(CommandError, match="applies only to"):
+        call_command(*base, "--arch", "efficientnet_lite0_multilevel", "--npr-extra-variants", "wild")
+    with pytest.raises(CommandError, match="cannot be combined with --keep-npr-from"):
+        call_command(*base, "--arch", NPR_ARCH, "--npr-extra-variants", "wild", "--keep-npr-from", str(tmp_path / "p.pt"))
+
+
 def test_train_detector_refuses_a_non_positive_npr_setting(tmp_path):
     from django.core.management import CommandError, call_command
 

@@ -67,6 +67,10 @@ class Command(BaseCommand):
                             help="probe with efficientnet_lite0_multilevel_npr: epochs of each NPR patch model (default 16)")
         parser.add_argument("--npr-draws", type=int, default=None,
                             help="probe with efficientnet_lite0_multilevel_npr: crops drawn per epoch (default 6144)")
+        parser.add_argument("--npr-extra-variants", default="",
+                            help="probe with efficientnet_lite0_multilevel_npr: image variants the NPR patch models also "
+                            "train on, beside the original and JPEG q75 + half size (e.g. wild = one random re-save and "
+                            "downscale)")
         parser.add_argument("--keep-npr-from", default=None, metavar="CHECKPOINT",
                             help="probe with efficientnet_lite0_multilevel_npr: keep the NPR members (and their stored "
                             "out-of-source logits) of this checkpoint instead of training them again, as retrain does")
@@ -148,6 +152,16 @@ class Command(BaseCommand):
 
             torch.set_num_threads(options["threads"])
         variants = tuple(v.strip() for v in options["train_variants"].split(",") if v.strip())
+        npr_extra = tuple(v.strip() for v in options["npr_extra_variants"].split(",") if v.strip())
+        if npr_extra and options["arch"] != NPR_ARCH:
+            raise CommandError(f"--npr-extra-variants applies only to --arch {NPR_ARCH}.")
+        from detector.ml.probe import VARIANTS
+
+        unknown = [v for v in npr_extra if v not in VARIANTS]
+        if unknown:
+            raise CommandError(f"Unknown --npr-extra-variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}.")
+        if npr_extra and options["keep_npr_from"]:
+            raise CommandError("--npr-extra-variants trains the NPR models; it cannot be combined with --keep-npr-from.")
         try:
             check_arch(options["arch"], pretrained=True)  # a probe keeps the backbone's ImageNet weights
         except UnknownArchitectureError as exc:
@@ -158,7 +172,8 @@ class Command(BaseCommand):
                 exclude_sources=tuple(x.strip() for x in options["exclude_sources"].split(",") if x.strip()),
                 max_per_source=options["max_per_source"], seed=options["seed"], cache_dir=options["cache_dir"],
                 input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
-                npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], log=self.stdout.write,
+                npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
+                log=self.stdout.write,
             )
         except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
             raise CommandError(str(exc)) from exc
