@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Experiment (issue 11): two efficientnet_lite0_multilevel_npr checkpoints compared out of source, image by image.
+
+    .venv/bin/python scripts/experiments/compare_npr_checkpoints.py ../shared/data/train var/corpus-train \
+        --before detector/weights/default.pt --after var/models/candidate.pt --cache-dir var/feature-cache
+
+Both checkpoints must come from `train_detector --method probe --arch efficientnet_lite0_multilevel_npr`
+with the same data, folds and probe settings: their probe parts are then the same, and each stores
+its NPR members' out-of-source logits (by sha256). The script rebuilds the probe's out-of-source
+logits from the feature cache (run_out_of_source, the same protocol), mixes each checkpoint's NPR
+logits in with that checkpoint's stored Platt scalings, and prints, on the judged (>= 64 px) images,
+each one's AUC as it is and after JPEG q75 + half size, and the paired bootstrap (1,000 resamples of
+images) of after minus before. It says nothing about training-seed noise: two trainings of the same
+recipe differ too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiornot_site.settings")
+
+
+def mixed_logits(checkpoint, probe_calibrated: dict, digests) -> dict:
+    """variant -> the checkpoint's mixed logit before its final scaling (AUC does not depend on it)."""
+    npr = checkpoint.training_args["npr"]
+    table = npr["out_of_source_logits"]
+    missing = [d for d in digests if d not in table]
+    if missing:
+        raise SystemExit(f"{len(missing)} images have no stored NPR logit in this checkpoint: not the same data.")
+    a, b = npr["platt"]
+    stored = np.array([table[d] for d in digests], dtype=np.float64)
+    return {v: probe_calibrated[v] + a * stored[:, k] + b for k, v in enumerate(("original", "jpeg75_half"))}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dirs", nargs="+")
+    parser.add_argument("--before", required=True)
+    parser.add_argument("--after", required=True)
+    parser.add_argument("--cache-dir", required=True)
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    import hashlib
+
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.metrics import paired_auc_difference, roc_auc
+    from detector.ml.out_of_source import MIN_SIDE_JUDGED, run_out_of_source
+
+    before, after = read_checkpoint(args.before), read_checkpoint(args.after)
+    settings = before.training_args
+    for key in ("folds", "max_per_source", "seed", "train_variants", "l2", "not_trained_on"):
+        if settings.get(key) != after.training_args.get(key):
+            raise SystemExit(f"The checkpoints differ in {key}: {settings.get(key)!r} and {after.training_args.get(key)!r}.")
+    result = run_out_of_source(
+        args.data_dirs, folds=settings["folds"], max_per_source=settings["max_per_source"], seed=settings["seed"],
+        cache_dir=args.cache_dir, train_variants=tuple(settings["train_variants"]), l2=settings["l2"],
+        exclude_sources=tuple(settings["not_trained_on"]), arch="efficientnet_lite0_multilevel", log=lambda *_: None)
+    images, sides = result["images"], result["sides"]
+    slope, intercept = result["platt"]
+    probe = {v: slope * l + intercept for v, l in result["logits"].items()}
+    digests = [hashlib.sha256(Path(i.sample.path).read_bytes()).hexdigest() for i in images]
+    judged = sides >= MIN_SIDE_JUDGED
+    labels = np.array([i.sample.label for i in images])[judged]
+    mixes = {"before": mixed_logits(before, probe, digests), "after": mixed_logits(after, probe, digests)}
+    for variant in ("original", "jpeg75_half"):
+        aucs = {name: roc_auc(labels, mix[variant][judged]) for name, mix in mixes.items()}
+        difference, low, high = paired_auc_difference(labels, mixes["before"][variant][judged], mixes["after"][variant][judged])
+        print(f"{variant}: AUC before {aucs['before']:.4f}, after {aucs['after']:.4f}; "
+              f"after minus before {difference:+.4f} (95% interval over images {low:+.4f} to {high:+.4f})")
+    for name, mix in mixes.items():
+        gap = roc_auc(labels, mix["original"][judged]) - roc_auc(labels, mix["jpeg75_half"][judged])
+        print(f"{name}: AUC lost after JPEG q75 + half size {gap:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
