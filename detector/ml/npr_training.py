@@ -106,7 +106,7 @@ def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None,
         log(f"  NPR fold {fold}: training on {len(train)} images")
         net = train_npr(crops[train], labels[train], weights[train], epochs=epochs, draws=draws, seed=fold, log=log)
         scored = folds == fold
-        logits[scored] = members_logits([net], crops[scored][:, :len(NPR_VARIANTS)])
+        logits[scored] = members_logits([net], crops[scored, :len(NPR_VARIANTS)])
         members.append(net)
         log(f"  NPR fold {fold} done at {time.monotonic() - started:.0f} s")
     part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})

@@ -30,14 +30,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiornot_site.settings")
 
 def mixed_logits(checkpoint, probe_calibrated: dict, digests) -> dict:
     """variant -> the checkpoint's mixed logit before its final scaling (AUC does not depend on it)."""
+    from detector.ml.npr_training import NPR_VARIANTS, NPRPart, mix_logits
+
     npr = checkpoint.training_args["npr"]
     table = npr["out_of_source_logits"]
     missing = [d for d in digests if d not in table]
     if missing:
         raise SystemExit(f"{len(missing)} images have no stored NPR logit in this checkpoint: not the same data.")
-    a, b = npr["platt"]
     stored = np.array([table[d] for d in digests], dtype=np.float64)
-    return {v: probe_calibrated[v] + a * stored[:, k] + b for k, v in enumerate(("original", "jpeg75_half"))}
+    part = NPRPart([], {v: stored[:, k] for k, v in enumerate(NPR_VARIANTS)}, platt=tuple(npr["platt"]))
+    return mix_logits(probe_calibrated, part, (1.0, 0.0))
 
 
 def main(argv=None) -> int:
@@ -51,10 +53,10 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    import hashlib
-
     from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.digests import file_sha256
     from detector.ml.metrics import paired_auc_difference, roc_auc
+    from detector.ml.npr_training import NPR_VARIANTS
     from detector.ml.out_of_source import MIN_SIDE_JUDGED, run_out_of_source
 
     before, after = read_checkpoint(args.before), read_checkpoint(args.after)
@@ -69,17 +71,17 @@ def main(argv=None) -> int:
     images, sides = result["images"], result["sides"]
     slope, intercept = result["platt"]
     probe = {v: slope * l + intercept for v, l in result["logits"].items()}
-    digests = [hashlib.sha256(Path(i.sample.path).read_bytes()).hexdigest() for i in images]
+    digests = [file_sha256(i.sample.path) for i in images]
     judged = sides >= MIN_SIDE_JUDGED
     labels = np.array([i.sample.label for i in images])[judged]
     mixes = {"before": mixed_logits(before, probe, digests), "after": mixed_logits(after, probe, digests)}
-    for variant in ("original", "jpeg75_half"):
+    for variant in NPR_VARIANTS:
         aucs = {name: roc_auc(labels, mix[variant][judged]) for name, mix in mixes.items()}
         difference, low, high = paired_auc_difference(labels, mixes["before"][variant][judged], mixes["after"][variant][judged])
         print(f"{variant}: AUC before {aucs['before']:.4f}, after {aucs['after']:.4f}; "
               f"after minus before {difference:+.4f} (95% interval over images {low:+.4f} to {high:+.4f})")
     for name, mix in mixes.items():
-        gap = roc_auc(labels, mix["original"][judged]) - roc_auc(labels, mix["jpeg75_half"][judged])
+        gap = roc_auc(labels, mix[NPR_VARIANTS[0]][judged]) - roc_auc(labels, mix[NPR_VARIANTS[1]][judged])
         print(f"{name}: AUC lost after JPEG q75 + half size {gap:.4f}")
     return 0
 

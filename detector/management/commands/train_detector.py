@@ -152,16 +152,7 @@ class Command(BaseCommand):
 
             torch.set_num_threads(options["threads"])
         variants = tuple(v.strip() for v in options["train_variants"].split(",") if v.strip())
-        npr_extra = tuple(v.strip() for v in options["npr_extra_variants"].split(",") if v.strip())
-        if npr_extra and options["arch"] != NPR_ARCH:
-            raise CommandError(f"--npr-extra-variants applies only to --arch {NPR_ARCH}.")
-        from detector.ml.probe import VARIANTS
-
-        unknown = [v for v in npr_extra if v not in VARIANTS]
-        if unknown:
-            raise CommandError(f"Unknown --npr-extra-variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}.")
-        if npr_extra and options["keep_npr_from"]:
-            raise CommandError("--npr-extra-variants trains the NPR models; it cannot be combined with --keep-npr-from.")
+        npr_extra = self._npr_extra_variants(options)
         try:
             check_arch(options["arch"], pretrained=True)  # a probe keeps the backbone's ImageNet weights
         except UnknownArchitectureError as exc:
@@ -184,6 +175,23 @@ class Command(BaseCommand):
             f"Wrote {result.checkpoint_path} ({result.model_version}): out-of-source ROC AUC "
             f"{oos['auc_ai_vs_all_real']:.3f}; thresholds {oos['thresholds']}."
         ))
+
+    @staticmethod
+    def _npr_extra_variants(options) -> tuple:
+        from detector.ml.npr import NPR_ARCH
+        from detector.ml.probe import VARIANTS
+
+        extra = tuple(v.strip() for v in options["npr_extra_variants"].split(",") if v.strip())
+        if not extra:
+            return extra
+        if options["arch"] != NPR_ARCH:
+            raise CommandError(f"--npr-extra-variants applies only to --arch {NPR_ARCH}.")
+        unknown = [v for v in extra if v not in VARIANTS]
+        if unknown:
+            raise CommandError(f"Unknown --npr-extra-variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}.")
+        if options["keep_npr_from"]:
+            raise CommandError("--npr-extra-variants trains the NPR models; it cannot be combined with --keep-npr-from.")
+        return extra
 
     def _write_report(self, out_dir, result):
         import sys
