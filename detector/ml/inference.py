@@ -102,6 +102,13 @@ class Detector:
         # efficientnet_lite0_multilevel_npr: the patch models score beside `model` (which may be swapped
         # for a traced or benchmarked copy of the probe part); None for every other architecture.
         self.patch_model = self.model if hasattr(self.model, "npr_logits") else None
+        if self.patch_model is not None:
+            from .npr import crop_pool_of
+
+            try:
+                self.patch_model.crop_pool = crop_pool_of(checkpoint.training_args)
+            except ValueError as exc:
+                raise CheckpointError(f"Detector checkpoint {checkpoint_path or ''} is unusable: {exc}") from exc
         self.optimize = optimize
         self._scripted = self._torchscript() if optimize == OPTIMIZE_TORCHSCRIPT else None
 
@@ -165,10 +172,8 @@ class Detector:
         """Each image's NPR patch-model logit (native-resolution crops), or None for a model without one."""
         if self.patch_model is None:
             return None
-        from .npr import native_crops
-
         background = tuple(self.preprocessing.alpha_background)
-        crops = np.stack([native_crops(image, background=background) for image in images])
+        crops = np.stack([self.patch_model.npr_crops(image, background) for image in images])
         return self.patch_model.npr_logits(crops)
 
     @property

@@ -15,7 +15,10 @@ detector's logit is
     logit = mix[0] * probe_logit + mix[1] * npr_logit + mix[2]
 
 where npr_logit is the mean over the members and over `CROPS_PER_IMAGE` native crops (cut at fixed
-positions for a given image size, `native_crops`). `mix` folds in the NPR part's Platt scaling,
+positions for a given image size, `native_crops`). A checkpoint made with a crop pool
+(training_args["npr"]["crop_pool"], e.g. 32; `train_detector --npr-crop-pool`) cuts that many
+crops and scores the `CROPS_PER_IMAGE` flattest of them (lowest residual energy); see the model
+card for what that did out of source and in the wild. `mix` folds in the NPR part's Platt scaling,
 the average of the two calibrated logits and the Platt scaling of that average, all fitted on
 out-of-source scores (detector/ml/out_of_source.py). The members are the out-of-source fold
 models: the in-the-wild figures of the model card are of exactly these weights.
@@ -38,6 +41,7 @@ NPR_ARCH = "efficientnet_lite0_multilevel_npr"
 CROP_SIZE = 64
 CROPS_PER_IMAGE = 8
 CROP_SEED = 0  # crop positions depend only on the image's size: the same image always gets the same crops
+MAX_CROP_POOL = 64
 NPR_WIDTH = 16
 DEFAULT_MEMBERS = 5
 DEFAULT_EPOCHS = 16  # chosen out of source (docs/model/MODEL_CARD.md: 8 epochs gained nothing, 16 did)
@@ -72,13 +76,16 @@ class NPRNet(torch.nn.Module):
 
 
 def native_crops(image: Image.Image, *, size: int = CROP_SIZE, count: int = CROPS_PER_IMAGE, seed: int = CROP_SEED,
-                 background=DEFAULT_ALPHA_BACKGROUND) -> np.ndarray:
+                 background=DEFAULT_ALPHA_BACKGROUND, pool: int | None = None) -> np.ndarray:
     """(count, size, size, 3) uint8 crops at the image's own resolution, at even offsets.
 
     Positions are drawn from a generator seeded with `seed`, so they depend only on the image's size.
+    With `pool` > count, `pool` positions are drawn (the first `count` are the ones drawn without a
+    pool) and the `count` crops with the least NPR residual energy are kept, in drawing order.
     A side under `size` is reflect-padded, never resized. Only the crops are converted to RGB, so a
     large image is never copied whole.
     """
+    draws = max(count, int(pool or count))
     width, height = image.size
     if width < size or height < size:
         pixels = np.asarray(to_rgb(image, background))
@@ -87,12 +94,34 @@ def native_crops(image: Image.Image, *, size: int = CROP_SIZE, count: int = CROP
         image = Image.fromarray(np.ascontiguousarray(pixels))
         width, height = image.size
     rng = np.random.default_rng(seed)
-    crops = np.empty((count, size, size, 3), dtype=np.uint8)
-    for k in range(count):
+    crops = np.empty((draws, size, size, 3), dtype=np.uint8)
+    for k in range(draws):
         top = 2 * int(rng.integers(0, (height - size) // 2 + 1))
         left = 2 * int(rng.integers(0, (width - size) // 2 + 1))
         crops[k] = np.asarray(to_rgb(image.crop((left, top, left + size, top + size)), background))
-    return crops
+    if draws == count:
+        return crops
+    keep = np.sort(np.argsort(residual_energy(crops), kind="stable")[:count])
+    return crops[keep]
+
+
+def residual_energy(crops: np.ndarray) -> np.ndarray:
+    """Mean |NPR residual| of each uint8 crop (..., s, s, 3) -> (...): how much fine texture it holds."""
+    x = crops.astype(np.int16)
+    up = x[..., ::2, ::2, :].repeat(2, axis=-3).repeat(2, axis=-2)[..., : x.shape[-3], : x.shape[-2], :]
+    return np.abs(x - up).mean(axis=(-3, -2, -1))
+
+
+def crop_pool_of(training_args) -> int:
+    """The crop pool an NPR checkpoint was trained and calibrated with (CROPS_PER_IMAGE: no pool); ValueError if unusable."""
+    return check_crop_pool((((training_args or {}).get("npr") or {}).get("crop_pool")) or CROPS_PER_IMAGE)
+
+
+def check_crop_pool(pool: int) -> int:
+    """`pool` as an int between CROPS_PER_IMAGE and MAX_CROP_POOL, or ValueError saying why not."""
+    if isinstance(pool, bool) or not isinstance(pool, int) or not CROPS_PER_IMAGE <= pool <= MAX_CROP_POOL:
+        raise ValueError(f"The NPR crop pool must be a whole number from {CROPS_PER_IMAGE} (no pool) to {MAX_CROP_POOL}, not {pool!r}.")
+    return pool
 
 
 def crops_to_tensor(crops: np.ndarray) -> torch.Tensor:
@@ -204,6 +233,11 @@ class MultiLevelNPR(MultiLevelLite0):
         self.npr = torch.nn.ModuleList(NPRNet(width) for _ in range(members))
         # logit = mix[0] * probe_logit + mix[1] * npr_logit + mix[2]; kept in fp32 in checkpoints.
         self.register_buffer("logit_mix", torch.tensor([1.0, 0.0, 0.0]))
+        self.crop_pool = CROPS_PER_IMAGE  # set from the checkpoint's training_args (crop_pool_of) when loaded
+
+    def npr_crops(self, image: Image.Image, background=DEFAULT_ALPHA_BACKGROUND) -> np.ndarray:
+        """The crops this model's NPR members score for one image."""
+        return native_crops(image, background=background, pool=self.crop_pool)
 
     def npr_logits(self, crops: np.ndarray) -> np.ndarray:
         """Mean NPR logit of each image: crops (images, count, s, s, 3) -> (images,)."""

@@ -30,12 +30,17 @@ import numpy as np
 import torch
 
 from .datasets import load_image
-from .npr import CROP_SIZE, CROPS_PER_IMAGE, DEFAULT_DRAWS, DEFAULT_EPOCHS, fine_tune_npr, members_logits, native_crops, train_npr  # noqa: F401  (DEFAULT_* used by out_of_source)
+from .npr import CROP_SIZE, CROPS_PER_IMAGE, DEFAULT_DRAWS, DEFAULT_EPOCHS, crop_pool_of, fine_tune_npr, members_logits, native_crops, train_npr  # noqa: F401  (DEFAULT_* used by out_of_source)
 from .probe import balanced_weights, fit_platt, trainable_mask, variant_image
 
 NPR_VARIANTS = ("original", "jpeg75_half")  # what the members train on and what the reports need
 CROP_CACHE_TAG = f"npr-crops-{CROP_SIZE}x{CROPS_PER_IMAGE}"
 PROVENANCE_IMAGES_PER_SOURCE = 8  # images per source that tell which member scored it
+
+
+def crop_cache_tag(pool: int = CROPS_PER_IMAGE) -> str:
+    """The crop cache's folder name for a crop pool (the flattest CROPS_PER_IMAGE of `pool`)."""
+    return CROP_CACHE_TAG if pool == CROPS_PER_IMAGE else f"{CROP_CACHE_TAG}-flattest-of-{pool}"
 
 
 @dataclass
@@ -52,10 +57,11 @@ class NPRPart:
         return {v: slope * l + intercept for v, l in self.logits.items()}
 
 
-def image_crops(images, *, cache_dir=None, variants=NPR_VARIANTS, log=print) -> tuple[np.ndarray, list[str]]:
+def image_crops(images, *, cache_dir=None, variants=NPR_VARIANTS, pool: int = CROPS_PER_IMAGE, log=print) -> tuple[np.ndarray, list[str]]:
     """(n, variants, crops, s, s, 3) uint8 native crops of every image and variant, and each file's sha256.
 
-    Cached per file content under cache_dir/CROP_CACHE_TAG/<variant>/<sha256>.npy.
+    With `pool`, the flattest CROPS_PER_IMAGE of `pool` crops (native_crops). Cached per file content
+    under cache_dir/crop_cache_tag(pool)/<variant>/<sha256>.npy.
     """
     out, digests = [], []
     started = time.monotonic()
@@ -65,13 +71,13 @@ def image_crops(images, *, cache_dir=None, variants=NPR_VARIANTS, log=print) -> 
         digests.append(digest)
         per_variant, image = [], None
         for variant in variants:
-            cache = Path(cache_dir) / CROP_CACHE_TAG / variant / f"{digest}.npy" if cache_dir else None
+            cache = Path(cache_dir) / crop_cache_tag(pool) / variant / f"{digest}.npy" if cache_dir else None
             if cache is not None and cache.is_file():
                 per_variant.append(np.load(cache))
                 continue
             if image is None:
                 image, _lossless = load_image(io.BytesIO(data))
-            crops = native_crops(variant_image(image, variant, int(digest[:8], 16)))
+            crops = native_crops(variant_image(image, variant, int(digest[:8], 16)), pool=pool)
             if cache is not None:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cache, crops)
@@ -84,15 +90,15 @@ def image_crops(images, *, cache_dir=None, variants=NPR_VARIANTS, log=print) -> 
 
 
 def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None, human_art_boost: float = 1.0,
-                        epochs: int = DEFAULT_EPOCHS, draws: int = DEFAULT_DRAWS, extra_variants=(), cache_dir=None,
-                        log=print) -> NPRPart:
+                        epochs: int = DEFAULT_EPOCHS, draws: int = DEFAULT_DRAWS, extra_variants=(), pool: int = CROPS_PER_IMAGE,
+                        cache_dir=None, log=print) -> NPRPart:
     """One NPRNet per fold, trained on the other folds' sources; each image scored by the one that never saw its source.
 
     The members train on NPR_VARIANTS plus `extra_variants` (e.g. "wild", a random re-save and downscale),
     drawn uniformly; they are scored on NPR_VARIANTS only.
     """
     extra = tuple(v for v in extra_variants if v not in NPR_VARIANTS)
-    crops, digests = image_crops(images, cache_dir=cache_dir, variants=NPR_VARIANTS + extra, log=log)
+    crops, digests = image_crops(images, cache_dir=cache_dir, variants=NPR_VARIANTS + extra, pool=pool, log=log)
     labels = np.array([i.sample.label for i in images])
     weights = balanced_weights(images, source_boost, human_art_boost=human_art_boost)
     trainable = trainable_mask(images, exclude_sources)
@@ -111,15 +117,24 @@ def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None,
         log(f"  NPR fold {fold} done at {time.monotonic() - started:.0f} s")
     part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})
     part.info = {"members": len(members), "epochs": epochs, "draws_per_epoch": draws, "crop": CROP_SIZE,
-                 "crops_per_image": CROPS_PER_IMAGE, "trained_on_variants": list(NPR_VARIANTS + extra),
+                 "crops_per_image": CROPS_PER_IMAGE, "crop_pool": pool, "trained_on_variants": list(NPR_VARIANTS + extra),
                  "member_held_out_sources": held_out,
                  "out_of_source_logits": {d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)}}
     return part
 
 
-def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None, crops_and_digests=None, log=print) -> NPRPart:
-    """A parent's members, with their stored out-of-source logits where it has them and their scores elsewhere."""
-    crops, digests = crops_and_digests or image_crops(images, cache_dir=cache_dir, log=log)
+def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None, crops_and_digests=None, pool: int | None = None,
+                 log=print) -> NPRPart:
+    """A parent's members, with their stored out-of-source logits where it has them and their scores elsewhere.
+
+    With a `pool` other than the parent's, no stored logit fits the new crops: every image is scored
+    again by the member that never trained on its source (read off the parent's stored logits).
+    """
+    parent_pool = crop_pool_of({"npr": parent_npr_args})
+    pool = parent_pool if pool is None else pool
+    if pool != parent_pool:
+        return _kept_with_new_pool(parent_model, parent_npr_args, images, pool, parent_pool, cache_dir=cache_dir, log=log)
+    crops, digests = crops_and_digests or image_crops(images, cache_dir=cache_dir, pool=pool, log=log)
     members = list(parent_model.npr)
     stored = parent_npr_args.get("out_of_source_logits") or {}
     missing = np.array([d not in stored for d in digests], dtype=bool)
@@ -138,6 +153,27 @@ def kept_members(parent_model, parent_npr_args: dict, images, *, cache_dir=None,
     # The kept members never saw the new images: their scores are out of sample and are stored for the next retrain.
     info.update(kept_from_parent=True, stored_logits_used=from_table, scored_by_members=len(digests) - from_table,
                 out_of_source_logits={**stored, **{d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)}})
+    part.info = info
+    return part
+
+
+def _kept_with_new_pool(parent_model, parent_npr_args: dict, images, pool: int, parent_pool: int, *, cache_dir=None,
+                        log=print) -> NPRPart:
+    members = list(parent_model.npr)
+    parent_crops, digests = image_crops(images, cache_dir=cache_dir, pool=parent_pool, log=log)
+    held = held_out_by_member(members, parent_npr_args, images, parent_crops, digests, log=log)
+    if held is None:
+        raise ValueError("Cannot change the NPR crop pool of these members: which sources each one never trained on "
+                         "is neither stored nor readable off its stored logits, so no score would be out of source.")
+    del parent_crops
+    crops, _ = image_crops(images, cache_dir=cache_dir, pool=pool, log=log)
+    logits = provenance_logits(members, held, images, crops)
+    log(f"NPR part kept from the parent, crops re-cut (the flattest {CROPS_PER_IMAGE} of {pool}): "
+        f"{len(digests)} images scored by the member that never trained on their source")
+    part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})
+    info = {k: v for k, v in parent_npr_args.items() if k not in ("out_of_source_logits", "stored_logits_used", "scored_by_members")}
+    info.update(kept_from_parent=True, crop_pool=pool, member_held_out_sources=[sorted(h) for h in held],
+                out_of_source_logits={d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)})
     part.info = info
     return part
 
@@ -200,7 +236,7 @@ def fine_tuned_members(parent_model, parent_npr_args: dict, images, *, label_sou
     Falls back to the kept members, untouched, when no labels are present or the members' held-out
     sources are unknown.
     """
-    crops, digests = image_crops(images, cache_dir=cache_dir, log=log)
+    crops, digests = image_crops(images, cache_dir=cache_dir, pool=crop_pool_of({"npr": parent_npr_args}), log=log)
     members = list(parent_model.npr)
     present = {i.sample.source for i in images}
     labels_here = present & set(label_sources)

@@ -190,6 +190,7 @@ def train_probe_detector(
     npr_draws: int | None = None,
     keep_npr_from=None,
     npr_extra_variants=(),
+    npr_crop_pool: int | None = None,
     npr_fine_tune_epochs: int = 0,
     npr_fine_tune_lr: float = 5e-4,
     npr_fine_tune_boost=None,
@@ -206,6 +207,8 @@ def train_probe_detector(
     With `npr_fine_tune_epochs`, kept members other than one train further on the `source_boost`
     sources (the reviewer labels; weighted by `npr_fine_tune_boost` if given) with replay, out of source
     member by member (npr_training.fine_tuned_members).
+    `npr_crop_pool`: the members score the flattest 8 of that many crops (npr.native_crops); by default
+    the parent's pool when kept, else no pool.
     """
     from .training import TrainingResult
 
@@ -230,7 +233,7 @@ def train_probe_detector(
     if arch == NPR_ARCH:
         state, npr_args = _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost,
                                          npr_epochs, npr_draws, keep_npr_from, cache_dir, log, extra_variants=npr_extra_variants,
-                                         fine_tune=(npr_fine_tune_epochs, npr_fine_tune_lr, npr_fine_tune_boost))
+                                         crop_pool=npr_crop_pool, fine_tune=(npr_fine_tune_epochs, npr_fine_tune_lr, npr_fine_tune_boost))
     figures = result["figures"]
     created = datetime.now().astimezone()
     version = f"{arch}-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
@@ -276,7 +279,7 @@ def train_probe_detector(
 
 
 def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost, epochs, draws, keep_from, cache_dir, log,
-                   extra_variants=(), fine_tune=(0, 5e-4, None)):
+                   extra_variants=(), crop_pool=None, fine_tune=(0, 5e-4, None)):
     """The probe's state with NPR members and logit_mix added; `result` gets the mixed model's
     out-of-source logits, Platt scaling, thresholds and figures. Returns (state, training_args["npr"])."""
     from .architectures import model_for_state_dict
@@ -292,18 +295,28 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
         parent_model.load_state_dict(parent.state_dict)
         parent_npr = (parent.training_args or {}).get("npr") or {}
         tune_epochs, tune_lr, tune_boost = fine_tune
+        try:
+            parent_pool = npr_training.crop_pool_of(parent.training_args)
+        except ValueError as exc:
+            raise ProbeError(f"Cannot keep the NPR part of {keep_from}: {exc}") from exc
+        if crop_pool is not None and crop_pool != parent_pool and tune_epochs > 0:
+            raise ProbeError("Change the NPR crop pool of kept members first (without fine-tuning), then fine-tune them.")
         if tune_epochs > 0:
             part = npr_training.fine_tuned_members(
                 parent_model, parent_npr, images, label_sources=tuple(source_boost or ()), exclude_sources=exclude_sources,
                 source_boost=tune_boost if tune_boost is not None else source_boost, human_art_boost=human_art_boost, epochs=tune_epochs, lr=tune_lr,
                 draws=draws or parent_npr.get("draws_per_epoch") or npr_training.DEFAULT_DRAWS, cache_dir=cache_dir, log=log)
         else:
-            part = npr_training.kept_members(parent_model, parent_npr, images, cache_dir=cache_dir, log=log)
+            try:
+                part = npr_training.kept_members(parent_model, parent_npr, images, cache_dir=cache_dir, pool=crop_pool, log=log)
+            except ValueError as exc:
+                raise ProbeError(str(exc)) from exc
     else:
         part = npr_training.train_out_of_source(
             images, result["folds"], exclude_sources=exclude_sources, source_boost=source_boost,
             human_art_boost=human_art_boost, epochs=epochs or npr_training.DEFAULT_EPOCHS,
-            draws=draws or npr_training.DEFAULT_DRAWS, extra_variants=extra_variants, cache_dir=cache_dir, log=log)
+            draws=draws or npr_training.DEFAULT_DRAWS, extra_variants=extra_variants,
+            pool=crop_pool or npr_training.CROPS_PER_IMAGE, cache_dir=cache_dir, log=log)
     labels = np.array([i.sample.label for i in images])
     judged = sides >= MIN_SIDE_JUDGED
     npr_training.calibrate(part, judged, labels, balanced_weights([images[i] for i in np.flatnonzero(judged)]))

@@ -301,3 +301,95 @@ def test_fine_tuning_refuses_the_npr_architecture_with_a_clear_message(tmp_path)
     with pytest.raises(CommandError, match="is trained with --method probe"):
         call_command("train_detector", str(data), "--output", str(tmp_path / "x.pt"), "--arch", NPR_ARCH,
                      stdout=open(tmp_path / "log.txt", "w"))
+
+
+def test_a_crop_pool_keeps_the_flattest_crops_of_the_same_seeded_draw():
+    from detector.ml.npr import residual_energy
+
+    rng = np.random.default_rng(11)
+    pixels = noise(rng, 300, 400)
+    pixels[:, :200] = 128  # the left half is flat: no residual there
+    image = Image.fromarray(pixels)
+    pooled = native_crops(image, pool=32)
+    assert pooled.shape == (CROPS_PER_IMAGE, CROP_SIZE, CROP_SIZE, 3)
+    drawn = native_crops(image, count=32)
+    assert np.array_equal(drawn[:CROPS_PER_IMAGE], native_crops(image)), "a pool extends the unpooled draw"
+    energy = residual_energy(drawn)
+    kept = sorted(float(e) for e in residual_energy(pooled))
+    assert kept == sorted(float(e) for e in energy)[:CROPS_PER_IMAGE], "the flattest of the pool are kept"
+    assert np.array_equal(native_crops(image, pool=32), pooled), "always the same crops"
+    assert np.array_equal(native_crops(image, pool=CROPS_PER_IMAGE), native_crops(image)), "a pool of 8 is no pool"
+
+
+def test_changing_the_crop_pool_of_kept_members_rescores_every_image_out_of_source_and_the_app_uses_it(trained, settings, tmp_path):
+    from django.core.management import call_command
+
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.inference import load_detector
+    from detector.ml.npr_training import image_crops
+    from detector.ml.out_of_source import load_images
+
+    output = tmp_path / "pooled.pt"
+    call_command("train_detector", str(trained.data), "--output", str(output), "--method", "probe", "--arch", NPR_ARCH,
+                 "--folds", "2", "--input-size", str(SIZE), "--train-variants", "original",
+                 "--cache-dir", str(trained.root / "cache"), "--keep-npr-from", str(trained.output), "--npr-crop-pool", "16",
+                 stdout=open(tmp_path / "log.txt", "w"))
+    parent, pooled = read_checkpoint(trained.output), read_checkpoint(output)
+    assert changed_members(parent, pooled) == set(), "the members are kept"
+    npr = pooled.training_args["npr"]
+    assert npr["crop_pool"] == 16
+    held = [set(h) for h in npr["member_held_out_sources"]]
+    images, _ = load_images([str(trained.data)], log=lambda *_: None)
+    crops, digests = image_crops(images, cache_dir=trained.root / "cache", pool=16, log=lambda *_: None)
+    members = members_of(pooled)
+    own = np.stack([members_logits_of(net, crops[:, 0]) for net in members], axis=1)
+    scorer = np.array([next(k for k, h in enumerate(held) if i.sample.source in h) for i in images])
+    stored = np.array([npr["out_of_source_logits"][d][0] for d in digests])
+    assert np.abs(own[np.arange(len(images)), scorer] - stored).max() < 0.02, "each image scored by the member that never saw its source"
+    assert pooled.metrics["out_of_source"]["auc_ai_vs_all_real"] > 0.9
+    detector = load_detector(output)
+    assert detector.patch_model.crop_pool == 16
+    image = Image.fromarray(upsampled(np.random.default_rng(5), 200, 240))
+    assert np.array_equal(detector.patch_model.npr_crops(image), native_crops(image, pool=16))
+    assert load_detector(trained.output).patch_model.crop_pool == CROPS_PER_IMAGE, "older checkpoints score as before"
+    # A retrain fine-tunes the members on the crops they are scored on.
+    settings.AIORNOT_FEATURE_CACHE_DIR = str(trained.root / "cache")
+    labels = write_folder(tmp_path / "labels", {"reviewed": (3, 3, "photo")}, seed=12)
+    _, child = retrain_from(output, [trained.data, labels], tmp_path / "child.pt", settings, npr_epochs=1)
+    child_npr = child.training_args["npr"]
+    assert child_npr["crop_pool"] == 16 and child_npr["fine_tuned"]["label_sources"] == ["reviewed"]
+    keeper = members_of(child)[child_npr["labels_held_out_by"]]
+    label_images, _ = load_images([str(labels)], log=lambda *_: None)
+    label_crops, label_digests = image_crops(label_images, cache_dir=trained.root / "cache", pool=16, log=lambda *_: None)
+    stored = np.array([child_npr["out_of_source_logits"][d][0] for d in label_digests])
+    assert np.abs(members_logits_of(keeper, label_crops[:, 0]) - stored).max() < 0.02
+
+
+def members_logits_of(net, crops):
+    from detector.ml.npr import members_logits
+
+    return members_logits([net], crops)
+
+
+def test_train_detector_refuses_a_crop_pool_out_of_range_or_without_npr(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    base = ["train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe"]
+    with pytest.raises(CommandError, match="--npr-crop-pool must be a whole number from 8"):
+        call_command(*base, "--arch", NPR_ARCH, "--npr-crop-pool", "4")
+    with pytest.raises(CommandError, match="--npr-crop-pool must be a whole number from 8"):
+        call_command(*base, "--arch", NPR_ARCH, "--npr-crop-pool", "100000")
+    with pytest.raises(CommandError, match="applies only to"):
+        call_command(*base, "--arch", "efficientnet_lite0_multilevel", "--npr-crop-pool", "32")
+
+
+def test_a_checkpoint_with_an_unusable_crop_pool_is_refused_with_a_clear_error(trained, tmp_path):
+    from detector.ml.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+    from detector.ml.inference import load_detector
+
+    checkpoint = read_checkpoint(trained.output)
+    checkpoint.training_args["npr"]["crop_pool"] = 10 ** 9
+    path = tmp_path / "hostile.pt"
+    save_checkpoint(checkpoint, path)
+    with pytest.raises(CheckpointError, match="crop pool must be a whole number"):
+        load_detector(path)

@@ -71,6 +71,9 @@ class Command(BaseCommand):
                             help="probe with efficientnet_lite0_multilevel_npr: image variants the NPR patch models also "
                             "train on, beside the original and JPEG q75 + half size (e.g. wild = one random re-save and "
                             "downscale)")
+        parser.add_argument("--npr-crop-pool", type=int, default=None, metavar="N",
+                            help="probe with efficientnet_lite0_multilevel_npr: the NPR patch models score the 8 flattest "
+                            "of N crops per image (8 to 64; default: the kept checkpoint's, else 8, no pool)")
         parser.add_argument("--keep-npr-from", default=None, metavar="CHECKPOINT",
                             help="probe with efficientnet_lite0_multilevel_npr: keep the NPR members (and their stored "
                             "out-of-source logits) of this checkpoint instead of training them again, as retrain does")
@@ -153,6 +156,15 @@ class Command(BaseCommand):
             torch.set_num_threads(options["threads"])
         variants = tuple(v.strip() for v in options["train_variants"].split(",") if v.strip())
         npr_extra = self._npr_extra_variants(options)
+        if options["npr_crop_pool"] is not None:
+            from detector.ml.npr import check_crop_pool
+
+            if options["arch"] != NPR_ARCH:
+                raise CommandError(f"--npr-crop-pool applies only to --arch {NPR_ARCH}.")
+            try:
+                check_crop_pool(options["npr_crop_pool"])
+            except ValueError as exc:
+                raise CommandError(str(exc).replace("The NPR crop pool", "--npr-crop-pool")) from exc
         try:
             check_arch(options["arch"], pretrained=True)  # a probe keeps the backbone's ImageNet weights
         except UnknownArchitectureError as exc:
@@ -164,7 +176,7 @@ class Command(BaseCommand):
                 max_per_source=options["max_per_source"], seed=options["seed"], cache_dir=options["cache_dir"],
                 input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
                 npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
-                log=self.stdout.write,
+                npr_crop_pool=options["npr_crop_pool"], log=self.stdout.write,
             )
         except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
             raise CommandError(str(exc)) from exc
