@@ -42,6 +42,19 @@ def mixed_logits(checkpoint, probe_calibrated: dict, digests) -> dict:
     return mix_logits(probe_calibrated, part, (1.0, 0.0))
 
 
+def probe_out_of_source(data_dirs, settings: dict, cache_dir) -> tuple:
+    """(images, sides, probe part's calibrated out-of-source logits per variant) of a probe checkpoint's
+    training_args, rebuilt from the feature cache by the same protocol."""
+    from detector.ml.out_of_source import run_out_of_source
+
+    result = run_out_of_source(
+        data_dirs, folds=settings["folds"], max_per_source=settings["max_per_source"], seed=settings["seed"],
+        cache_dir=cache_dir, train_variants=tuple(settings["train_variants"]), l2=settings["l2"],
+        exclude_sources=tuple(settings["not_trained_on"]), arch="efficientnet_lite0_multilevel", log=lambda *_: None)
+    slope, intercept = result["platt"]
+    return result["images"], result["sides"], {v: slope * l + intercept for v, l in result["logits"].items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dirs", nargs="+")
@@ -57,20 +70,14 @@ def main(argv=None) -> int:
     from detector.ml.digests import file_sha256
     from detector.ml.metrics import paired_auc_difference, roc_auc
     from detector.ml.npr_training import NPR_VARIANTS
-    from detector.ml.out_of_source import MIN_SIDE_JUDGED, run_out_of_source
+    from detector.ml.out_of_source import MIN_SIDE_JUDGED
 
     before, after = read_checkpoint(args.before), read_checkpoint(args.after)
     settings = before.training_args
     for key in ("folds", "max_per_source", "seed", "train_variants", "l2", "not_trained_on"):
         if settings.get(key) != after.training_args.get(key):
             raise SystemExit(f"The checkpoints differ in {key}: {settings.get(key)!r} and {after.training_args.get(key)!r}.")
-    result = run_out_of_source(
-        args.data_dirs, folds=settings["folds"], max_per_source=settings["max_per_source"], seed=settings["seed"],
-        cache_dir=args.cache_dir, train_variants=tuple(settings["train_variants"]), l2=settings["l2"],
-        exclude_sources=tuple(settings["not_trained_on"]), arch="efficientnet_lite0_multilevel", log=lambda *_: None)
-    images, sides = result["images"], result["sides"]
-    slope, intercept = result["platt"]
-    probe = {v: slope * l + intercept for v, l in result["logits"].items()}
+    images, sides, probe = probe_out_of_source(args.data_dirs, settings, args.cache_dir)
     digests = [file_sha256(i.sample.path) for i in images]
     judged = sides >= MIN_SIDE_JUDGED
     labels = np.array([i.sample.label for i in images])[judged]

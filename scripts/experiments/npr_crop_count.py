@@ -105,20 +105,15 @@ def main(argv=None) -> int:
     from detector.ml.digests import file_sha256
     from detector.ml.metrics import paired_auc_difference, roc_auc
     from detector.ml.npr_training import NPR_VARIANTS, NPRPart, calibrate, held_out_by_member, mix_logits
-    from detector.ml.out_of_source import MIN_SIDE_JUDGED, run_out_of_source
+    from detector.ml.out_of_source import MIN_SIDE_JUDGED
     from detector.ml.probe import balanced_weights
     from detector.ml.architectures import model_for_state_dict
+    from compare_npr_checkpoints import probe_out_of_source  # this folder is on sys.path when run as a script
 
     torch.set_num_threads(2)
     checkpoint = read_checkpoint(args.checkpoint)
     settings = checkpoint.training_args
-    result = run_out_of_source(
-        args.data_dirs, folds=settings["folds"], max_per_source=settings["max_per_source"], seed=settings["seed"],
-        cache_dir=args.cache_dir, train_variants=tuple(settings["train_variants"]), l2=settings["l2"],
-        exclude_sources=tuple(settings["not_trained_on"]), arch="efficientnet_lite0_multilevel", log=lambda *_: None)
-    images, sides = result["images"], result["sides"]
-    slope, intercept = result["platt"]
-    probe = {v: slope * l + intercept for v, l in result["logits"].items()}
+    images, sides, probe = probe_out_of_source(args.data_dirs, settings, args.cache_dir)
     judged = sides >= MIN_SIDE_JUDGED
     labels = np.array([i.sample.label for i in images])
     weights = balanced_weights([images[i] for i in np.flatnonzero(judged)])
