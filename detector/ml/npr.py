@@ -117,10 +117,10 @@ def crop_pool_of(training_args) -> int:
     return check_crop_pool((((training_args or {}).get("npr") or {}).get("crop_pool")) or CROPS_PER_IMAGE)
 
 
-def check_crop_pool(pool: int) -> int:
-    """`pool` as an int between CROPS_PER_IMAGE and MAX_CROP_POOL, or ValueError saying why not."""
+def check_crop_pool(pool: int, name: str = "The NPR crop pool") -> int:
+    """`pool` as an int between CROPS_PER_IMAGE and MAX_CROP_POOL, or ValueError saying (as `name`) why not."""
     if isinstance(pool, bool) or not isinstance(pool, int) or not CROPS_PER_IMAGE <= pool <= MAX_CROP_POOL:
-        raise ValueError(f"The NPR crop pool must be a whole number from {CROPS_PER_IMAGE} (no pool) to {MAX_CROP_POOL}, not {pool!r}.")
+        raise ValueError(f"{name} must be a whole number from {CROPS_PER_IMAGE} (no pool) to {MAX_CROP_POOL}, not {pool!r}.")
     return pool
 
 

@@ -210,10 +210,10 @@ def held_out_by_member(members, parent_npr_args: dict, images, crops, digests, *
 
 
 def provenance_logits(members, held: list[set], images, crops) -> np.ndarray:
-    """(images, variants) logits: each image scored by the member that held its source out, or by
-    every member where none trained on it."""
+    """(images, variants) logits (crops.shape without its last four axes): each image scored by the
+    member that held its source out, or by every member where none trained on it."""
     sources = np.array([i.sample.source for i in images])
-    logits = np.zeros((len(images), len(NPR_VARIANTS)))
+    logits = np.zeros(crops.shape[:-4])
     covered = np.zeros(len(images), dtype=bool)
     for k, net in enumerate(members):
         mine = np.isin(sources, sorted(held[k]))

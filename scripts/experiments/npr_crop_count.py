@@ -59,32 +59,10 @@ def all_crops(images, count: int, cache: Path | None) -> np.ndarray:
 
 
 def crop_energy(crops: np.ndarray) -> np.ndarray:
-    """(n, variants, count) mean |NPR residual| of each crop, computed in chunks of images."""
-    out = np.empty(crops.shape[:3], dtype=np.float32)
-    for start in range(0, len(crops), 256):
-        x = np.asarray(crops[start:start + 256], dtype=np.int16)
-        down = x[..., ::2, ::2, :].repeat(2, axis=-3).repeat(2, axis=-2)
-        out[start:start + 256] = np.abs(x - down).mean(axis=(-3, -2, -1))
-    return out
+    """(n, variants, count) mean |NPR residual| of each crop (npr.residual_energy), in chunks of images."""
+    from detector.ml.npr import residual_energy
 
-
-def per_crop_logits(members, held, images, crops) -> np.ndarray:
-    """(n, variants, count) logit of every crop, by the member that held the image's source out."""
-    from detector.ml.npr import members_logits
-
-    sources = np.array([i.sample.source for i in images])
-    out = np.zeros(crops.shape[:3])
-    covered = np.zeros(len(images), dtype=bool)
-    for k, net in enumerate(members):
-        mine = np.flatnonzero(np.isin(sources, sorted(held[k])))
-        for start in range(0, len(mine), 256):
-            rows = mine[start:start + 256]
-            out[rows] = members_logits([net], np.asarray(crops[rows])[:, :, :, None])
-        covered[mine] = True
-    if (~covered).any():
-        rows = np.flatnonzero(~covered)
-        out[rows] = members_logits(members, np.asarray(crops[rows])[:, :, :, None])
-    return out
+    return np.concatenate([residual_energy(np.asarray(crops[start:start + 256])) for start in range(0, len(crops), 256)])
 
 
 def main(argv=None) -> int:
@@ -104,7 +82,7 @@ def main(argv=None) -> int:
     from detector.ml.checkpoint import read_checkpoint
     from detector.ml.digests import file_sha256
     from detector.ml.metrics import paired_auc_difference, roc_auc
-    from detector.ml.npr_training import NPR_VARIANTS, NPRPart, calibrate, held_out_by_member, mix_logits
+    from detector.ml.npr_training import NPR_VARIANTS, NPRPart, calibrate, held_out_by_member, mix_logits, provenance_logits
     from detector.ml.out_of_source import MIN_SIDE_JUDGED
     from detector.ml.probe import balanced_weights
     from detector.ml.architectures import model_for_state_dict
@@ -132,7 +110,9 @@ def main(argv=None) -> int:
         crop_logits, energy = np.load(saved)["logits"], np.load(saved)["energy"]
     else:
         started = time.monotonic()
-        crop_logits, energy = per_crop_logits(members, held, images, crops), crop_energy(crops)
+        # A crop axis of one: provenance_logits then keeps every crop's logit instead of their mean.
+        crop_logits = provenance_logits(members, held, images, np.asarray(crops)[:, :, :, None])
+        energy = crop_energy(crops)
         print(f"  every crop scored in {time.monotonic() - started:.0f} s", flush=True)
         np.savez(saved, logits=crop_logits, energy=energy, digest=np.array(digests))
 

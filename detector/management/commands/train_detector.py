@@ -162,9 +162,9 @@ class Command(BaseCommand):
             if options["arch"] != NPR_ARCH:
                 raise CommandError(f"--npr-crop-pool applies only to --arch {NPR_ARCH}.")
             try:
-                check_crop_pool(options["npr_crop_pool"])
+                check_crop_pool(options["npr_crop_pool"], "--npr-crop-pool")
             except ValueError as exc:
-                raise CommandError(str(exc).replace("The NPR crop pool", "--npr-crop-pool")) from exc
+                raise CommandError(str(exc)) from exc
         try:
             check_arch(options["arch"], pretrained=True)  # a probe keeps the backbone's ImageNet weights
         except UnknownArchitectureError as exc:
