@@ -366,7 +366,8 @@ def main(argv=None) -> int:
                 max_tiles=int(recipe.get("max_tiles") or 5), exclude_sources=tuple(recipe.get("not_trained_on") or ()),
                 arch=recipe.get("arch") or "efficientnet_lite0", npr_epochs=args.start_npr_epochs or (recipe.get("npr") or {}).get("epochs"),
                 npr_draws=(recipe.get("npr") or {}).get("draws_per_epoch"),
-                npr_crop_pool=(recipe.get("npr") or {}).get("crop_pool"), log=lambda *_: None,
+                npr_crop_pool=(recipe.get("npr") or {}).get("crop_pool"), whole_view=recipe.get("whole_view") is True,
+                log=lambda *_: None,
             )
             say(f"starting probe fitted on the base ({start})")
             if args.save_start:

@@ -48,11 +48,18 @@ def check_arch(arch: str, *, pretrained: bool = False) -> None:
         )
 
 
-def create_model(arch: str, *, pretrained: bool = False) -> torch.nn.Module:
-    """Model with a single-logit head; `pretrained` loads offline ImageNet weights (lite0 backbones only)."""
+# Architectures whose probe can also read the whole picture (Preprocessing.whole_view).
+WHOLE_VIEW_ARCHS = (MULTILEVEL_ARCH, NPR_ARCH)
+
+
+def create_model(arch: str, *, pretrained: bool = False, whole_view: bool = False) -> torch.nn.Module:
+    """Model with a single-logit head; `pretrained` loads offline ImageNet weights (lite0 backbones only).
+    `whole_view` adds the multi-level models' whole-picture head (see multilevel.py)."""
     check_arch(arch, pretrained=pretrained)
+    if whole_view and arch not in WHOLE_VIEW_ARCHS:
+        raise UnknownArchitectureError(f"Only {', '.join(WHOLE_VIEW_ARCHS)} can read a whole view, not {arch!r}.")
     if arch in ARCHITECTURES:
-        model = ARCHITECTURES[arch](pretrained=pretrained)
+        model = ARCHITECTURES[arch](pretrained=pretrained, **({"whole_view": True} if whole_view else {}))
     else:
         # pretrained=False always: timm would otherwise try to download weights.
         model = timm.create_model(arch, pretrained=False, num_classes=1)
@@ -63,10 +70,12 @@ def create_model(arch: str, *, pretrained: bool = False) -> torch.nn.Module:
 
 
 def model_for_state_dict(arch: str, state_dict: dict) -> torch.nn.Module:
-    """An untrained model of `arch` shaped to load `state_dict` (the NPR detector's member count varies)."""
+    """An untrained model of `arch` shaped to load `state_dict` (the NPR detector's member count varies,
+    and a multi-level model has a whole-view head when the state dict holds one)."""
+    whole_view = "whole_classifier.weight" in state_dict and arch in WHOLE_VIEW_ARCHS
     if arch == NPR_ARCH:
-        return create_multilevel_npr(members=members_in_state_dict(state_dict))
-    return create_model(arch, pretrained=False)
+        return create_multilevel_npr(members=members_in_state_dict(state_dict), whole_view=whole_view)
+    return create_model(arch, pretrained=False, whole_view=whole_view)
 
 
 def pre_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -96,3 +105,6 @@ def _init_head(model: torch.nn.Module) -> None:
     if isinstance(head, torch.nn.Linear):
         torch.nn.init.normal_(head.weight, std=0.01)
         torch.nn.init.zeros_(head.bias)
+    whole = getattr(model, "whole_classifier", None)
+    if isinstance(whole, torch.nn.Linear):
+        torch.nn.init.normal_(whole.weight, std=0.01)

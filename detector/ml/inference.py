@@ -34,7 +34,7 @@ from PIL import Image
 
 from .architectures import embedding_features, model_for_state_dict
 from .checkpoint import CheckpointError, DetectorCheckpoint, checkpoint_from_bytes
-from .preprocessing import Preprocessing, extract_tiles, to_rgb, to_tensor
+from .preprocessing import Preprocessing, extract_tiles, to_rgb, to_tensor, whole_view_image
 
 # Crops per forward pass: bounds memory when a batch holds many large images.
 MAX_TILES_PER_FORWARD = 32
@@ -98,10 +98,18 @@ class Detector:
                 f"Detector checkpoint {checkpoint_path or ''} does not match the {self.arch!r} architecture: "
                 f"{_summarise_load_error(exc)}"
             ) from exc
+        if self.preprocessing.whole_view != bool(getattr(model, "whole_view", False)):
+            raise CheckpointError(
+                f"Detector checkpoint {checkpoint_path or ''} is unusable: its preprocessing "
+                f"{'asks for' if self.preprocessing.whole_view else 'has no'} whole view, but its weights "
+                f"{'have' if getattr(model, 'whole_view', False) else 'have no'} whole-view head."
+            )
         self.model = model.to(self.device).eval()
         # efficientnet_lite0_multilevel_npr: the patch models score beside `model` (which may be swapped
         # for a traced or benchmarked copy of the probe part); None for every other architecture.
         self.patch_model = self.model if hasattr(self.model, "npr_logits") else None
+        # A probe with a whole view (Preprocessing.whole_view): scores the shrunk picture beside `model`.
+        self.whole_view_model = self.model if self.preprocessing.whole_view else None
         if self.patch_model is not None:
             from .npr import crop_pool_of
 
@@ -159,14 +167,28 @@ class Detector:
                 ]
             )
         npr = self._npr_logits(images)
+        whole = self._whole_logits(images)
         scores, start = [], 0
         for index, count in enumerate(counts):
             logit = float(logits[start : start + count].mean())
             start += count
+            if whole is not None:  # the whole picture's share of the probe's linear head (multilevel.py)
+                logit += float(whole[index])
             if npr is not None:  # efficientnet_lite0_multilevel_npr: the probe's and the patch models' logits mixed
                 logit = self.patch_model.combine(logit, npr[index])
             scores.append(DetectorScore(p_ai=calibrated_probability(logit, self.temperature), logit=logit, tiles=count))
         return scores
+
+    def _whole_logits(self, images):
+        """Each image's whole-view logit, or None for a model without a whole view."""
+        if self.whole_view_model is None:
+            return None
+        views = to_tensor([whole_view_image(image, self.preprocessing) for image in images], self.preprocessing)
+        with torch.inference_mode():
+            return torch.cat([
+                self.whole_view_model.whole_logits(views[i : i + self.tiles_per_forward].to(self.device)).float().cpu()
+                for i in range(0, views.shape[0], self.tiles_per_forward)
+            ]).numpy()
 
     def _npr_logits(self, images):
         """Each image's NPR patch-model logit (native-resolution crops), or None for a model without one."""

@@ -23,6 +23,13 @@ Image similarity (known-image matching, the missed-AI alert, "unlike the trainin
 Grad-CAM (explain.py) uses `forward_cam_features` / `forward_cam_head`: the map is on the last
 convolution's output (post bn2, as for the plain lite0) and explains the part of the
 logit that the final pooled feature contributes; the stage statistics enter as a constant.
+
+With a whole view (Preprocessing.whole_view), the head reads 2 x 2848 numbers: the crops' mean
+vector and the vector of the whole picture shrunk to one crop (preprocessing.whole_view_image).
+Being linear, it splits into `classifier` (the crops' half and the bias; `forward` still gives a
+crop's share, so crops are scored and averaged as before) and `whole_classifier` (the whole view's
+half, no bias; `whole_logits`), whose logit is added once per image. Grad-CAM explains the crops'
+part only.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ class MultiLevelLite0(torch.nn.Module):
     # so vectors stored before then are never compared with these.
     embedding_tag = "global-224-final"
 
-    def __init__(self, num_classes: int = 1):
+    def __init__(self, num_classes: int = 1, whole_view: bool = False):
         super().__init__()
         self.backbone = timm.create_model(LITE0_ARCH, pretrained=False, num_classes=0)
         channels = tuple(_out_channels(stage) for stage in self.backbone.blocks)
@@ -72,6 +79,8 @@ class MultiLevelLite0(torch.nn.Module):
             )
         self.num_features = NUM_FEATURES
         self.classifier = torch.nn.Linear(NUM_FEATURES, num_classes)
+        self.whole_view = bool(whole_view)
+        self.whole_classifier = torch.nn.Linear(NUM_FEATURES, num_classes, bias=False) if whole_view else None
 
     # --- features ---------------------------------------------------------------------------
 
@@ -100,6 +109,12 @@ class MultiLevelLite0(torch.nn.Module):
     def get_classifier(self) -> torch.nn.Module:
         return self.classifier
 
+    def whole_logits(self, views: torch.Tensor) -> torch.Tensor:
+        """(N,) the whole-view part of each image's logit, from its whole_view_image tensor (N, 3, s, s)."""
+        if self.whole_classifier is None:
+            raise RuntimeError("This model has no whole view.")
+        return self.whole_classifier(self.forward_features(views)).reshape(-1)
+
     def embedding_features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 1280) final pooled features: what image similarity compares (architectures.embedding_features).
 
@@ -126,9 +141,9 @@ def _out_channels(stage: torch.nn.Module) -> int:
     return convs[-1].out_channels if convs else -1
 
 
-def create_multilevel(*, pretrained: bool = False, num_classes: int = 1) -> MultiLevelLite0:
+def create_multilevel(*, pretrained: bool = False, num_classes: int = 1, whole_view: bool = False) -> MultiLevelLite0:
     """The model; `pretrained` loads the offline ImageNet weights into the backbone (every shape checked)."""
-    model = MultiLevelLite0(num_classes=num_classes)
+    model = MultiLevelLite0(num_classes=num_classes, whole_view=whole_view)
     if pretrained:
         load_lite0_pretrained(model.backbone)
     return model

@@ -110,11 +110,13 @@ def run_out_of_source(
     source_boost=None,
     human_art_boost: float = 1.0,
     arch: str = DEFAULT_ARCH,
+    whole_view: bool = False,
     log=print,
 ) -> dict:
     """Out-of-source scores and figures for the images of `data_dirs` (see the module docstring).
 
-    The features are those of `arch`'s ImageNet backbone (unless an `extractor` is given).
+    The features are those of `arch`'s ImageNet backbone (unless an `extractor` is given); with
+    `whole_view`, the whole picture's vector follows the crops' (preprocessing.whole_view_image).
     """
     for variant in train_variants:
         if variant not in VARIANTS:
@@ -125,7 +127,7 @@ def run_out_of_source(
     if sources < 2:
         raise ProbeError(f"The out-of-source protocol needs at least 2 sources; the data has {sources}.")
     fold_of = source_folds(images, min(folds, sources), seed)
-    preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles)
+    preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles, whole_view=bool(whole_view))
     extractor = extractor or FeatureExtractor.imagenet(preprocessing, arch=arch, cache_dir=cache_dir)
     needed = list(dict.fromkeys([*train_variants, "original", "jpeg75_half"]))
     features = extract(extractor, images, needed, log=log)
@@ -144,6 +146,7 @@ def run_out_of_source(
             "sources_per_fold": {str(k): sorted(v) for k, v in sorted(sources_per_fold.items())},
             "train_variants": list(train_variants), "l2": l2, "max_per_source": max_per_source, "seed": seed,
             "arch": arch,
+            **({"whole_view": True} if whole_view else {}),
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}),
             "human_art_boost": human_art_boost,
@@ -194,6 +197,7 @@ def train_probe_detector(
     npr_fine_tune_epochs: int = 0,
     npr_fine_tune_lr: float = 5e-4,
     npr_fine_tune_boost=None,
+    whole_view: bool = False,
     log=print,
 ):
     """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint.
@@ -209,6 +213,7 @@ def train_probe_detector(
     member by member (npr_training.fine_tuned_members).
     `npr_crop_pool`: the members score the flattest 8 of that many crops (npr.native_crops); by default
     the parent's pool when kept, else no pool.
+    `whole_view`: the head also reads the whole picture shrunk to one crop (multilevel archs only).
     """
     from .training import TrainingResult
 
@@ -216,7 +221,8 @@ def train_probe_detector(
     result = run_out_of_source(
         data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
         train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles,
-        exclude_sources=exclude_sources, source_boost=source_boost, human_art_boost=human_art_boost, arch=arch, log=log,
+        exclude_sources=exclude_sources, source_boost=source_boost, human_art_boost=human_art_boost, arch=arch,
+        whole_view=whole_view, log=log,
     )
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
@@ -239,7 +245,8 @@ def train_probe_detector(
     version = f"{arch}-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
     metrics = {
         "method": "frozen ImageNet backbone + linear head, out-of-source calibrated",
-        "features": "2848-d multi-level (stage means/stds + final pooled)" if arch != DEFAULT_ARCH else "pooled backbone features",
+        "features": ("pooled backbone features" if arch == DEFAULT_ARCH else "2848-d multi-level (stage means/stds + final pooled)"
+                     + (" of the crops, and of the whole picture shrunk to one crop" if whole_view else "")),
         "out_of_source": _plain_figures(figures),
         "protocol": result["protocol"],
         "threshold_info": result["threshold_info"],
@@ -267,7 +274,7 @@ def train_probe_detector(
             "max_per_source": max_per_source, "seed": seed, "train_variants": list(train_variants), "l2": l2,
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}), "human_art_boost": human_art_boost, "parent_version": parent_version,
-            "input_size": input_size, "max_tiles": max_tiles,
+            "input_size": input_size, "max_tiles": max_tiles, **({"whole_view": True} if whole_view else {}),
             **({"npr": npr_args} if npr_args is not None else {}),
         },
         created_at=created.isoformat(timespec="seconds"),

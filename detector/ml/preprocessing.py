@@ -6,6 +6,11 @@ image is shrunk to a thumbnail. So images are never downscaled here: a large ima
 cut into input_size x input_size crops at its native resolution and the logits of the
 crops are averaged; only an image smaller than a crop is upscaled (bicubic).
 
+With `whole_view`, the probe also sees the whole picture once, shrunk so that its short side is
+input_size and centre-cropped (`whole_view_image`): the composition, lighting and rendering style
+that a person sees and that the native-resolution crops of a large image miss (issue 11: out of
+source the two views together ranked unseen generators' images far better than the crops alone).
+
 EXIF orientation is not applied here; rotating the pixels is the caller's job and
 does not change the pixel statistics anyway.
 """
@@ -44,6 +49,7 @@ class Preprocessing:
     max_tiles: int = 5
     upscale: str = UPSCALE_BICUBIC
     alpha_background: tuple[int, int, int] = field(default=DEFAULT_ALPHA_BACKGROUND)
+    whole_view: bool = False  # the probe also reads whole_view_image (one more forward pass)
 
     def __post_init__(self):
         if int(self.input_size) < 8:
@@ -58,6 +64,8 @@ class Preprocessing:
             raise ValueError("mean and std must hold three numbers each, and std must be positive.")
         if len(self.alpha_background) != 3:
             raise ValueError("alpha_background must be an RGB triple.")
+        if not isinstance(self.whole_view, bool):
+            raise ValueError(f"whole_view must be true or false, got {self.whole_view!r}.")
 
     def to_dict(self) -> dict:
         """Plain-type form stored in the checkpoint."""
@@ -69,6 +77,8 @@ class Preprocessing:
             "max_tiles": int(self.max_tiles),
             "upscale": self.upscale,
             "alpha_background": [int(v) for v in self.alpha_background],
+            # Only when set, so that the dicts of checkpoints made before it existed stay as they were.
+            **({"whole_view": True} if self.whole_view else {}),
         }
 
     @classmethod
@@ -85,6 +95,7 @@ class Preprocessing:
                 max_tiles=int(data.get("max_tiles", 5)),
                 upscale=str(data.get("upscale", UPSCALE_BICUBIC)),
                 alpha_background=tuple(int(v) for v in data.get("alpha_background", DEFAULT_ALPHA_BACKGROUND)),
+                whole_view=data.get("whole_view", False),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"preprocessing is malformed ({exc!r}).") from exc
@@ -216,6 +227,33 @@ def extract_tiles(image: Image.Image, preprocessing: Preprocessing) -> Tiles:
     ]
     tiles = [rgb.resize((size, size), Image.Resampling.BICUBIC, box=b) for b in boxes]
     return Tiles(tiles, boxes, scale)
+
+
+# A panorama or banner is cut to this aspect ratio around its centre before the whole view is
+# shrunk, so that a 60-megapixel strip never becomes a huge resized copy (the view keeps only the
+# centre square anyway).
+WHOLE_VIEW_MAX_ASPECT = 4
+
+
+def whole_view_image(image: Image.Image, preprocessing: Preprocessing) -> Image.Image:
+    """The whole picture as one input_size square: short side scaled to input_size (a box
+    reduction, then bicubic: Pillow's reducing_gap 3), centre-cropped. Small images are enlarged."""
+    rgb = to_rgb(image, preprocessing.alpha_background)
+    size = preprocessing.input_size
+    width, height = rgb.size
+    if width < 1 or height < 1:
+        raise ValueError("Image has no pixels.")
+    short = min(width, height)
+    if max(width, height) > WHOLE_VIEW_MAX_ASPECT * short:
+        keep_w, keep_h = min(width, WHOLE_VIEW_MAX_ASPECT * short), min(height, WHOLE_VIEW_MAX_ASPECT * short)
+        left, top = (width - keep_w) // 2, (height - keep_h) // 2
+        rgb = rgb.crop((left, top, left + keep_w, top + keep_h))
+        width, height = rgb.size
+    scale = size / short
+    resized = rgb.resize((max(size, round(width * scale)), max(size, round(height * scale))),
+                         Image.Resampling.BICUBIC, reducing_gap=3.0)
+    left, top = (resized.width - size) // 2, (resized.height - size) // 2
+    return resized.crop((left, top, left + size, top + size))
 
 
 def random_crop(image: Image.Image, size: int, rng: random.Random) -> Image.Image:

@@ -28,7 +28,10 @@ from PIL import Image
 from .architectures import create_model, pre_logits
 from .datasets import Sample, load_image
 from .metrics import roc_auc, sigmoid, wilson_interval
-from .preprocessing import Preprocessing, extract_tiles, to_tensor
+from .preprocessing import Preprocessing, extract_tiles, to_tensor, whole_view_image
+
+# Cache folder of the whole views' vectors: var/feature-cache/<the crops' tag><this>/<variant>/.
+WHOLE_VIEW_CACHE_SUFFIX = "-whole224"
 
 # What a submitted image has often been through: a re-save and a downscale.
 VARIANTS = ("original", "jpeg75_half", "wild")
@@ -131,13 +134,30 @@ class FeatureExtractor:
     def imagenet(cls, preprocessing: Preprocessing, *, arch: str = "efficientnet_lite0", cache_dir=None):
         """The extractor of `arch` with ImageNet weights (efficientnet_lite0: 1280-d pooled features;
         efficientnet_lite0_multilevel: 2848-d multi-level features), cached under cache_tag(arch)."""
-        return cls(create_model(arch, pretrained=True), preprocessing, cache_dir=cache_dir, tag=cache_tag(arch))
+        model = create_model(arch, pretrained=True, whole_view=preprocessing.whole_view)
+        return cls(model, preprocessing, cache_dir=cache_dir, tag=cache_tag(arch))
 
     def features_of_image(self, image: Image.Image) -> np.ndarray:
+        """The crops' mean vector, followed by the whole view's vector when preprocessing.whole_view."""
+        return np.concatenate([part(image) for _suffix, part in self._parts()])
+
+    def _parts(self):
+        """(cache folder suffix, image -> vector) of each part of the feature vector, in order."""
+        parts = [("", self._crops_vector)]
+        if self.preprocessing.whole_view:
+            parts.append((WHOLE_VIEW_CACHE_SUFFIX, self._whole_vector))
+        return parts
+
+    def _crops_vector(self, image: Image.Image) -> np.ndarray:
         tiles = to_tensor(extract_tiles(image, self.preprocessing).images, self.preprocessing)
         with torch.inference_mode():
             pooled = pre_logits(self.model, tiles)  # what the model's classifier sees, per crop
         return pooled.float().mean(0).numpy()
+
+    def _whole_vector(self, image: Image.Image) -> np.ndarray:
+        view = to_tensor([whole_view_image(image, self.preprocessing)], self.preprocessing)
+        with torch.inference_mode():
+            return pre_logits(self.model, view).float()[0].numpy()
 
     def features(self, paths, variant: str = "original", *, log=None) -> np.ndarray:
         """(n, d) features of the files, one row per path; cached per file content and variant."""
@@ -149,20 +169,26 @@ class FeatureExtractor:
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
     def _cached(self, path, variant: str) -> np.ndarray:
+        """Each part of the vector from its own cache folder (so the crops' vectors are shared with
+        models without a whole view), computed for the parts not cached yet."""
         data = Path(path).read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        cache = None
-        if self.cache_dir is not None:
-            cache = self.cache_dir / self.tag / variant / f"{digest}.npy"
-            if cache.is_file():
-                return np.load(cache)
-        image, _lossless = load_image(io.BytesIO(data))
-        seed = int(digest[:8], 16)
-        feature = self.features_of_image(variant_image(image, variant, seed)).astype(np.float32)
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            np.save(cache, feature)
-        return feature
+        vectors, missing = {}, []
+        for suffix, part in self._parts():
+            cache = self.cache_dir / f"{self.tag}{suffix}" / variant / f"{digest}.npy" if self.cache_dir is not None else None
+            if cache is not None and cache.is_file():
+                vectors[suffix] = np.load(cache)
+            else:
+                missing.append((suffix, part, cache))
+        if missing:
+            image, _lossless = load_image(io.BytesIO(data))
+            varied = variant_image(image, variant, int(digest[:8], 16))
+            for suffix, part, cache in missing:
+                vectors[suffix] = part(varied).astype(np.float32)
+                if cache is not None:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    np.save(cache, vectors[suffix])
+        return np.concatenate([vectors[suffix] for suffix, _part in self._parts()])
 
 
 @dataclass
@@ -407,16 +433,22 @@ def probabilities_from_logits(logits, slope: float = 1.0, intercept: float = 0.0
 
 
 def head_state_dict(model: torch.nn.Module, head: LinearHead) -> dict:
-    """The backbone's state dict with the classifier replaced by the head."""
+    """The backbone's state dict with the classifier replaced by the head (with a whole view, the
+    head's second half becomes whole_classifier: see multilevel.py)."""
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     classifier = model.get_classifier()
     names = [k for k in state if k.startswith("classifier.")]
     if not isinstance(classifier, torch.nn.Linear) or sorted(names) != ["classifier.bias", "classifier.weight"]:
         raise ProbeError("The backbone's classifier is not a single linear layer; a probe head cannot replace it.")
-    if tuple(state["classifier.weight"].shape) != (1, head.weight.shape[0]):
+    crops_inputs = state["classifier.weight"].shape[1]
+    whole_inputs = state["whole_classifier.weight"].shape[1] if "whole_classifier.weight" in state else 0
+    if state["classifier.weight"].shape[0] != 1 or crops_inputs + whole_inputs != head.weight.shape[0]:
         raise ProbeError(
-            f"The head has {head.weight.shape[0]} inputs but the classifier expects {tuple(state['classifier.weight'].shape)}."
+            f"The head has {head.weight.shape[0]} inputs but the classifier expects {crops_inputs + whole_inputs}."
         )
-    state["classifier.weight"] = torch.as_tensor(head.weight, dtype=torch.float32).reshape(1, -1)
+    weight = torch.as_tensor(head.weight, dtype=torch.float32).reshape(1, -1)
+    state["classifier.weight"] = weight[:, :crops_inputs].clone()
     state["classifier.bias"] = torch.as_tensor([head.bias], dtype=torch.float32)
+    if whole_inputs:
+        state["whole_classifier.weight"] = weight[:, crops_inputs:].clone()
     return state

@@ -5,7 +5,8 @@
         --before detector/weights/default.pt --after var/models/candidate.pt --cache-dir var/feature-cache
 
 Both checkpoints must come from `train_detector --method probe --arch efficientnet_lite0_multilevel_npr`
-with the same data, folds and probe settings: their probe parts are then the same, and each stores
+with the same data, folds and probe settings (a whole view, --whole-view, may differ: each probe part is
+then rebuilt with its own features): their probe parts are then the same, and each stores
 its NPR members' out-of-source logits (by sha256). The script rebuilds the probe's out-of-source
 logits from the feature cache (run_out_of_source, the same protocol), mixes each checkpoint's NPR
 logits in with that checkpoint's stored Platt scalings, and prints, on the judged (>= 64 px) images,
@@ -50,7 +51,8 @@ def probe_out_of_source(data_dirs, settings: dict, cache_dir) -> tuple:
     result = run_out_of_source(
         data_dirs, folds=settings["folds"], max_per_source=settings["max_per_source"], seed=settings["seed"],
         cache_dir=cache_dir, train_variants=tuple(settings["train_variants"]), l2=settings["l2"],
-        exclude_sources=tuple(settings["not_trained_on"]), arch="efficientnet_lite0_multilevel", log=lambda *_: None)
+        exclude_sources=tuple(settings["not_trained_on"]), arch="efficientnet_lite0_multilevel",
+        whole_view=settings.get("whole_view") is True, log=lambda *_: None)
     slope, intercept = result["platt"]
     return result["images"], result["sides"], {v: slope * l + intercept for v, l in result["logits"].items()}
 
@@ -78,10 +80,16 @@ def main(argv=None) -> int:
         if settings.get(key) != after.training_args.get(key):
             raise SystemExit(f"The checkpoints differ in {key}: {settings.get(key)!r} and {after.training_args.get(key)!r}.")
     images, sides, probe = probe_out_of_source(args.data_dirs, settings, args.cache_dir)
+    after_probe = probe
+    if (after.training_args.get("whole_view") is True) != (settings.get("whole_view") is True):
+        # Probe parts that read different features: each checkpoint's own, by the same protocol on the same images.
+        after_images, _, after_probe = probe_out_of_source(args.data_dirs, after.training_args, args.cache_dir)
+        if [i.sample.path for i in after_images] != [i.sample.path for i in images]:
+            raise SystemExit("The two probe parts were not scored on the same images.")
     digests = [file_sha256(i.sample.path) for i in images]
     judged = sides >= MIN_SIDE_JUDGED
     labels = np.array([i.sample.label for i in images])[judged]
-    mixes = {"before": mixed_logits(before, probe, digests), "after": mixed_logits(after, probe, digests)}
+    mixes = {"before": mixed_logits(before, probe, digests), "after": mixed_logits(after, after_probe, digests)}
     for variant in NPR_VARIANTS:
         aucs = {name: roc_auc(labels, mix[variant][judged]) for name, mix in mixes.items()}
         difference, low, high = paired_auc_difference(labels, mixes["before"][variant][judged], mixes["after"][variant][judged])

@@ -74,6 +74,9 @@ class Command(BaseCommand):
         parser.add_argument("--npr-crop-pool", type=int, default=None, metavar="N",
                             help="probe with efficientnet_lite0_multilevel_npr: the NPR patch models score the 8 flattest "
                             "of N crops per image (8 to 64; default: the kept checkpoint's, else 8, no pool)")
+        parser.add_argument("--whole-view", action="store_true",
+                            help="probe with efficientnet_lite0_multilevel or _npr: the head also reads the whole picture "
+                            "shrunk to one 224-px crop, beside the native-resolution crops")
         parser.add_argument("--keep-npr-from", default=None, metavar="CHECKPOINT",
                             help="probe with efficientnet_lite0_multilevel_npr: keep the NPR members (and their stored "
                             "out-of-source logits) of this checkpoint instead of training them again, as retrain does")
@@ -132,7 +135,7 @@ class Command(BaseCommand):
         )
 
     def _probe(self, options):
-        from detector.ml.architectures import UnknownArchitectureError, check_arch  # torch stays out of the web process
+        from detector.ml.architectures import WHOLE_VIEW_ARCHS, UnknownArchitectureError, check_arch  # torch stays out of the web process
         from detector.ml.datasets import DatasetError
         from detector.ml.out_of_source import train_probe_detector
         from detector.ml.pretrained import PretrainedWeightsError
@@ -169,6 +172,8 @@ class Command(BaseCommand):
             check_arch(options["arch"], pretrained=True)  # a probe keeps the backbone's ImageNet weights
         except UnknownArchitectureError as exc:
             raise CommandError(str(exc)) from exc
+        if options["whole_view"] and options["arch"] not in WHOLE_VIEW_ARCHS:
+            raise CommandError(f"--whole-view applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
         try:
             result = train_probe_detector(
                 options["data_dirs"], options["output"], folds=options["folds"], train_variants=variants, l2=options["l2"],
@@ -176,7 +181,7 @@ class Command(BaseCommand):
                 max_per_source=options["max_per_source"], seed=options["seed"], cache_dir=options["cache_dir"],
                 input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
                 npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
-                npr_crop_pool=options["npr_crop_pool"], log=self.stdout.write,
+                npr_crop_pool=options["npr_crop_pool"], whole_view=options["whole_view"], log=self.stdout.write,
             )
         except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
             raise CommandError(str(exc)) from exc

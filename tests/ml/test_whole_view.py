@@ -1,0 +1,172 @@
+"""The probe's whole view: the picture shrunk to one crop, read by the head beside the native crops."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.images import write_manifest_folder
+
+from detector.ml.multilevel import MULTILEVEL_ARCH, NUM_FEATURES
+from detector.ml.npr import NPR_ARCH
+from detector.ml.preprocessing import WHOLE_VIEW_MAX_ASPECT, Preprocessing, whole_view_image
+
+SIZE = 64
+
+
+def _framed(width, height, centre=(0, 0, 255), edge=(255, 0, 0)) -> Image.Image:
+    """Red left and right margins around a blue centre square."""
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:] = edge
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    pixels[top:top + side, left:left + side] = centre
+    return Image.fromarray(pixels)
+
+
+def test_the_whole_view_is_the_centre_square_of_the_picture_shrunk_to_one_crop():
+    preprocessing = Preprocessing(input_size=SIZE, whole_view=True)
+    view = np.asarray(whole_view_image(_framed(400, 200), preprocessing))
+    assert view.shape == (SIZE, SIZE, 3)
+    assert (view[4:-4, 4:-4] == (0, 0, 255)).all(), "the centre square fills the view; the margins are cut"
+    small = whole_view_image(_framed(30, 20), preprocessing)
+    assert small.size == (SIZE, SIZE), "a small picture is enlarged to one crop"
+    strip = whole_view_image(Image.new("RGB", (20_000, 50), (10, 200, 30)), preprocessing)
+    assert strip.size == (SIZE, SIZE) and np.asarray(strip)[SIZE // 2, SIZE // 2].tolist() == [10, 200, 30]
+    assert WHOLE_VIEW_MAX_ASPECT == 4
+    rgba = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+    assert (np.asarray(whole_view_image(rgba, preprocessing)) == 255).all(), "transparency on white, as the crops"
+
+
+def test_the_whole_view_setting_is_stored_only_when_set_and_a_malformed_one_is_refused():
+    assert "whole_view" not in Preprocessing().to_dict(), "older checkpoints' preprocessing stays as it was"
+    stored = Preprocessing(whole_view=True).to_dict()
+    assert stored["whole_view"] is True and Preprocessing.from_dict(stored).whole_view is True
+    assert Preprocessing.from_dict(Preprocessing().to_dict()).whole_view is False
+    with pytest.raises(ValueError, match="whole_view must be true or false"):
+        Preprocessing.from_dict({**stored, "whole_view": "yes"})
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    """A multi-level probe with a whole view, trained by train_probe_detector on real files."""
+    from detector.ml.out_of_source import train_probe_detector
+
+    root = tmp_path_factory.mktemp("whole")
+    data = write_manifest_folder(root / "data", {
+        "a": (5, 5, "photo"), "b": (5, 5, "painting"), "c": (5, 0, "photo"), "d": (0, 5, "photo"),
+    })
+    output = root / "probe.pt"
+    train_probe_detector([data], output, folds=2, max_per_source=None, input_size=SIZE, max_tiles=1,
+                         cache_dir=root / "cache", train_variants=("original",), arch=MULTILEVEL_ARCH, whole_view=True,
+                         log=lambda *_: None)
+    return SimpleNamespace(root=root, data=data, output=output)
+
+
+def test_a_whole_view_probe_stores_both_halves_of_its_head_and_says_so(probe):
+    from detector.ml.checkpoint import read_checkpoint
+
+    checkpoint = read_checkpoint(probe.output)
+    assert checkpoint.state_dict["classifier.weight"].shape == (1, NUM_FEATURES)
+    assert checkpoint.state_dict["whole_classifier.weight"].shape == (1, NUM_FEATURES)
+    assert checkpoint.preprocessing["whole_view"] is True and checkpoint.training_args["whole_view"] is True
+    assert "whole picture" in checkpoint.metrics["features"]
+    # The crops' vectors share their cache with models without a whole view; the views have their own.
+    crops = list((probe.root / "cache" / "lite0-multilevel" / "original").glob("*.npy"))
+    views = list((probe.root / "cache" / "lite0-multilevel-whole224" / "original").glob("*.npy"))
+    assert len(crops) == len(views) == 30 and np.load(views[0]).shape == (NUM_FEATURES,)
+
+
+def test_the_app_scores_a_whole_view_probe_with_the_features_it_was_trained_on(probe):
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.inference import load_detector
+    from detector.ml.probe import FeatureExtractor
+
+    checkpoint = read_checkpoint(probe.output)
+    detector = load_detector(probe.output)
+    image = Image.fromarray(np.random.default_rng(4).integers(0, 256, (90, 150, 3), dtype=np.uint8))
+    features = FeatureExtractor(detector.model, detector.preprocessing).features_of_image(image)
+    assert features.shape == (2 * NUM_FEATURES,)
+    weight = torch.cat([checkpoint.state_dict["classifier.weight"], checkpoint.state_dict["whole_classifier.weight"]], 1)
+    expected = float(weight[0].double() @ torch.from_numpy(features).double()) + float(checkpoint.state_dict["classifier.bias"])
+    assert detector.score(image).logit == pytest.approx(expected, abs=1e-3)
+    assert load_detector(probe.output, optimize="torchscript").score(image).logit == pytest.approx(expected, abs=1e-3)
+    brighter = Image.fromarray(np.full((80, 96, 3), 170, dtype=np.uint8))
+    darker = Image.fromarray(np.full((80, 96, 3), 70, dtype=np.uint8))
+    assert detector.score(brighter).p_ai > detector.score(darker).p_ai, "the fixture's AI images are the brighter ones"
+
+
+def test_heatmap_and_similarity_still_work_with_a_whole_view(probe):
+    from detector.ml.explain import heatmap
+    from detector.ml.inference import load_detector
+
+    detector = load_detector(probe.output)
+    image = Image.fromarray(np.random.default_rng(6).integers(0, 256, (90, 150, 3), dtype=np.uint8))
+    assert heatmap(detector, image).grid.shape[0] > 0
+    assert detector.embed_batch([image]).shape == (1, 1280)
+
+
+def test_a_checkpoint_whose_preprocessing_and_weights_disagree_about_the_whole_view_is_refused(probe, tmp_path):
+    from detector.ml.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+    from detector.ml.inference import load_detector
+
+    checkpoint = read_checkpoint(probe.output)
+    del checkpoint.preprocessing["whole_view"]
+    path = tmp_path / "mismatch.pt"
+    save_checkpoint(checkpoint, path)
+    with pytest.raises(CheckpointError, match="has no whole view, but its weights have"):
+        load_detector(path)
+
+
+def test_a_retrain_keeps_the_parents_whole_view(probe, settings, tmp_path):
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.inference import load_detector
+    from registry.retraining import _retrain_probe
+
+    settings.AIORNOT_FEATURE_CACHE_DIR = str(probe.root / "cache")
+    parent = read_checkpoint(probe.output)
+    labels = write_manifest_folder(tmp_path / "labels", {"reviewed": (3, 3, "photo")}, seed=9)
+    active = SimpleNamespace(version=parent.model_version, arch=MULTILEVEL_ARCH)
+    output = tmp_path / "candidate.pt"
+    _retrain_probe([probe.data, labels], output, parent.training_args, active, probe.output, None, 0, lambda *_: None)
+    child = read_checkpoint(output)
+    assert child.preprocessing["whole_view"] is True and "whole_classifier.weight" in child.state_dict
+    assert child.training_args["parent_version"] == parent.model_version
+    assert load_detector(output).preprocessing.whole_view
+
+
+def test_npr_members_kept_under_a_new_whole_view_probe(tmp_path):
+    """The shipped recipe: a whole-view probe fitted again, mixed with NPR members kept from a checkpoint."""
+    from django.core.management import call_command
+
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.inference import load_detector
+
+    data = write_manifest_folder(tmp_path / "data", {"a": (4, 4, "photo"), "b": (4, 4, "painting"), "c": (4, 4, "photo")})
+    common = ["--method", "probe", "--arch", NPR_ARCH, "--folds", "2", "--input-size", str(SIZE),
+              "--train-variants", "original", "--cache-dir", str(tmp_path / "cache")]
+    first = tmp_path / "npr.pt"
+    call_command("train_detector", str(data), "--output", str(first), *common, "--npr-epochs", "1", "--npr-draws", "128",
+                 stdout=open(tmp_path / "log1.txt", "w"))
+    output = tmp_path / "whole.pt"
+    call_command("train_detector", str(data), "--output", str(output), *common, "--keep-npr-from", str(first), "--whole-view",
+                 stdout=open(tmp_path / "log2.txt", "w"))
+    parent, child = read_checkpoint(first), read_checkpoint(output)
+    assert child.preprocessing["whole_view"] is True and "whole_classifier.weight" in child.state_dict
+    for key, value in parent.state_dict.items():
+        if key.startswith("npr."):
+            assert torch.equal(value, child.state_dict[key]), "the NPR members are kept"
+    detector = load_detector(output)
+    assert 0.0 <= detector.score(Image.new("RGB", (120, 90), (30, 60, 90))).p_ai <= 1.0
+
+
+def test_train_detector_refuses_a_whole_view_for_an_arch_without_one(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--whole-view applies only to"):
+        call_command("train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe",
+                     "--arch", "efficientnet_lite0", "--whole-view")
