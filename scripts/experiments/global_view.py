@@ -30,7 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from detector.ml.metrics import roc_auc  # noqa: E402
+from detector.ml.metrics import paired_auc_difference, roc_auc  # noqa: E402
 from detector.ml.out_of_source import load_images  # noqa: E402
 from detector.ml.multilevel import NUM_FEATURES  # noqa: E402
 from detector.ml.preprocessing import Preprocessing  # noqa: E402
@@ -39,16 +39,22 @@ from detector.ml.probe import FeatureExtractor, balanced_weights, fit_linear_hea
 VARIANTS = ("original", "jpeg75_half")
 
 
-def paired_bootstrap(y, a, b, resamples=1000, seed=0):
-    """(b - a AUC, 2.5th and 97.5th percentiles) over resamples of images."""
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(resamples):
-        pick = rng.integers(0, len(y), len(y))
-        if len(set(y[pick].tolist())) < 2:
-            continue
-        diffs.append(roc_auc(y[pick], b[pick]) - roc_auc(y[pick], a[pick]))
-    return roc_auc(y, b) - roc_auc(y, a), np.percentile(diffs, 2.5), np.percentile(diffs, 97.5)
+def head_scores(x: dict, y, weights, folds, trainable, l2: float, folds_count: int = 5):
+    """The shipped head recipe on feature matrices x[(where, variant)] (where: train or wild): the
+    out-of-source logits of the training images per variant (each fold scored by a head fitted on
+    the other folds' trainable images, original + JPEG q75/half copies), and the wild logits per
+    variant of a head fitted on every trainable image."""
+    def fit(mask):
+        return fit_linear_head(np.r_[x[("train", "original")][mask], x[("train", "jpeg75_half")][mask]],
+                               np.r_[y[mask], y[mask]], np.r_[weights[mask], weights[mask]], l2=l2)
+
+    oos = {v: np.zeros(len(y)) for v in VARIANTS}
+    for fold in range(folds_count):
+        head = fit((folds != fold) & trainable)
+        for v in VARIANTS:
+            oos[v][folds == fold] = head.logits(x[("train", v)][folds == fold])
+    head = fit(trainable)
+    return oos, {v: head.logits(x[("wild", v)]) for v in VARIANTS}
 
 
 def zscore_on_real(logits, y, reference):
@@ -87,18 +93,7 @@ def main(argv=None) -> int:
     def scores(names, l2):
         """(out-of-source logits per variant, wild logits per variant) of one head on `names`' vectors."""
         x = {(where, v): np.hstack([feats[(n, where, v)] for n in names]) for where in ("train", "wild") for v in VARIANTS}
-
-        def fit(mask):
-            return fit_linear_head(np.r_[x[("train", "original")][mask], x[("train", "jpeg75_half")][mask]],
-                                   np.r_[y[mask], y[mask]], np.r_[weights[mask], weights[mask]], l2=l2)
-
-        oos = {v: np.zeros(len(y)) for v in VARIANTS}
-        for fold in range(5):
-            head = fit((folds != fold) & trainable)
-            for v in VARIANTS:
-                oos[v][folds == fold] = head.logits(x[("train", v)][folds == fold])
-        head = fit(trainable)
-        return oos, {v: head.logits(x[("wild", v)]) for v in VARIANTS}
+        return head_scores(x, y, weights, folds, trainable, l2)
 
     rows = {
         "crops (shipped probe)": scores(["tiles"], args.l2),
@@ -123,7 +118,7 @@ def main(argv=None) -> int:
         parts = []
         for name, yy, mask, a, b in (("out of source", y, judged, base_oos, oos), ("wild", y_wild, judged_wild, base_wild, wl)):
             for v in VARIANTS:
-                d, lo, hi = paired_bootstrap(yy[mask], a[v][mask], b[v][mask])
+                d, lo, hi = paired_auc_difference(yy[mask], a[v][mask], b[v][mask])
                 parts.append(f"{name} {v} {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
         print(f"- {label}: " + "; ".join(parts))
 

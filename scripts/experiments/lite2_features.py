@@ -33,7 +33,8 @@ from detector.ml.metrics import roc_auc  # noqa: E402
 from detector.ml.out_of_source import load_images  # noqa: E402
 from detector.ml.preprocessing import Preprocessing  # noqa: E402
 from detector.ml.pretrained import map_lite0_state_dict  # noqa: E402
-from detector.ml.probe import FeatureExtractor, balanced_weights, fit_linear_head, source_folds, trainable_mask  # noqa: E402
+from detector.ml.probe import FeatureExtractor, balanced_weights, source_folds, trainable_mask  # noqa: E402
+from global_view import head_scores  # noqa: E402  (this folder is on sys.path when run as a script)
 
 
 class MultiLevelLite2(torch.nn.Module):
@@ -90,18 +91,7 @@ def main(argv=None) -> int:
 
     def run(label, names, l2=0.1):
         x = {(where, v): np.hstack([feats[(n, where, v)] for n in names]) for where in ("train", "wild") for v in variants}
-
-        def fit(mask):
-            return fit_linear_head(np.r_[x[("train", "original")][mask], x[("train", "jpeg75_half")][mask]],
-                                   np.r_[y[mask], y[mask]], np.r_[weights[mask], weights[mask]], l2=l2)
-
-        oos = {v: np.zeros(len(y)) for v in variants}
-        for fold in range(5):
-            head = fit((folds != fold) & trainable)
-            for v in variants:
-                oos[v][folds == fold] = head.logits(x[("train", v)][folds == fold])
-        head = fit(trainable)
-        wild_scores = {v: head.logits(x[("wild", v)]) for v in variants}
+        oos, wild_scores = head_scores(x, y, weights, folds, trainable, l2)
         print(f"| {label} | {roc_auc(y[judged], oos['original'][judged]):.3f} | {roc_auc(y[judged], oos['jpeg75_half'][judged]):.3f} | "
               f"{roc_auc(y_wild[judged_wild], wild_scores['original'][judged_wild]):.3f} | "
               f"{roc_auc(y_wild[judged_wild], wild_scores['jpeg75_half'][judged_wild]):.3f} |", flush=True)
