@@ -170,3 +170,21 @@ def test_train_detector_refuses_a_whole_view_for_an_arch_without_one(tmp_path):
     with pytest.raises(CommandError, match="--whole-view applies only to"):
         call_command("train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe",
                      "--arch", "efficientnet_lite0", "--whole-view")
+
+
+def test_evaluate_detector_runs_the_out_of_source_protocol_with_a_whole_view(tmp_path):
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    data = write_manifest_folder(tmp_path / "data", {"a": (4, 4, "photo"), "b": (4, 0, "painting"), "c": (0, 4, "photo")})
+    out = tmp_path / "report"
+    call_command("evaluate_detector", str(data), "--out", str(out), "--out-of-source", "2", "--cache-dir",
+                 str(tmp_path / "c"), "--arch", MULTILEVEL_ARCH, "--train-variants", "original", "--whole-view",
+                 stdout=open(tmp_path / "log.txt", "w"))
+    report = json.loads((out / "out-of-source.json").read_text())
+    assert report["protocol"]["whole_view"] is True
+    assert len(list((tmp_path / "c" / "lite0-multilevel-whole224" / "original").glob("*.npy"))) == 16
+    with pytest.raises(CommandError, match="--whole-view applies only to"):
+        call_command("evaluate_detector", str(data), "--out", str(tmp_path / "r2"), "--out-of-source", "2",
+                     "--whole-view", stdout=open(tmp_path / "log2.txt", "w"))

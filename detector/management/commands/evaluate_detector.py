@@ -76,6 +76,9 @@ class Command(BaseCommand):
                             help="out-of-source protocol: backbone whose ImageNet features the heads are fitted on: "
                             "efficientnet_lite0 (pooled 1280-d) or efficientnet_lite0_multilevel (2848-d multi-level) "
                             "(default: %(default)s)")
+        parser.add_argument("--whole-view", action="store_true",
+                            help="out-of-source protocol with efficientnet_lite0_multilevel: the head also reads the "
+                            "whole picture shrunk to one 224-px crop, as the default model's probe part does")
 
     def handle(self, *args, **options):
         from detector.ml.evaluation import EvaluationError, check_device  # torch stays out of the web process
@@ -100,11 +103,13 @@ class Command(BaseCommand):
             raise
 
     def _out_of_source(self, out_dir, options):
-        from detector.ml.architectures import UnknownArchitectureError, check_arch  # torch stays out of the web process
+        from detector.ml.architectures import WHOLE_VIEW_ARCHS, UnknownArchitectureError, check_arch  # torch stays out of the web process
         from detector.ml.datasets import DatasetError
         from detector.ml.out_of_source import run_out_of_source, write_out_of_source_report
         from detector.ml.probe import ProbeError
 
+        if options["whole_view"] and options["arch"] not in WHOLE_VIEW_ARCHS:
+            raise CommandError(f"--whole-view applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
         try:
             check_arch(options["arch"], pretrained=True)
             result = run_out_of_source(
@@ -112,7 +117,7 @@ class Command(BaseCommand):
                 seed=options["seed"], cache_dir=options["cache_dir"], log=self.stdout.write, l2=options["l2"],
                 train_variants=tuple(v.strip() for v in options["train_variants"].split(",") if v.strip()),
                 exclude_sources=tuple(v.strip() for v in options["exclude_sources"].split(",") if v.strip()),
-                arch=options["arch"],
+                arch=options["arch"], whole_view=options["whole_view"],
             )
         except (DatasetError, ProbeError, UnknownArchitectureError) as exc:
             raise CommandError(str(exc)) from exc
