@@ -102,7 +102,7 @@ class Detector:
             raise CheckpointError(
                 f"Detector checkpoint {checkpoint_path or ''} is unusable: its preprocessing "
                 f"{'asks for' if self.preprocessing.whole_view else 'has no'} whole view, but its weights "
-                f"{'have' if getattr(model, 'whole_view', False) else 'have no'} whole-view head."
+                f"{'have a' if getattr(model, 'whole_view', False) else 'have no'} whole-view head."
             )
         self.model = model.to(self.device).eval()
         # efficientnet_lite0_multilevel_npr: the patch models score beside `model` (which may be swapped
