@@ -211,6 +211,8 @@ def _classifier_outputs(detector, images) -> list[dict]:
     outputs = []
     for i, score in enumerate(scores[: len(images)]):
         raw = {"p_ai": score.p_ai, "logit": score.logit, "tiles": score.tiles, "arch": detector.arch}
+        if detector.preprocessing.whole_view:  # part of this score has no heatmap (selectors.heatmap_unmapped_parts)
+            raw["whole_view"] = True
         if settings.AIORNOT_STABILITY_CHECK:
             perturbed = scores[len(images) + i]
             raw["perturbed"] = {

@@ -69,11 +69,18 @@ def submission_outcome_for(submission: Submission, user) -> ReviewOutcome:
 HEATMAP_PARTIAL_ARCHS = ("efficientnet_lite0_multilevel_npr",)
 
 
-def heatmap_explains_part_of_score(submission: Submission) -> bool:
-    """True when the model that scored the submission has a part its heatmap does not show
-    (a model version begins with its architecture's name)."""
+def heatmap_unmapped_parts(submission: Submission) -> frozenset:
+    """The parts of the submission's score that its heatmap does not show: "pixel_trace" (the NPR
+    patch models; a model version begins with its architecture's name) and "whole_view" (the
+    probe's look at the whole picture at once, recorded with the classifier's reading)."""
+    parts = set()
     version = submission.model_version or ""
-    return any(version.startswith(f"{arch}-") for arch in HEATMAP_PARTIAL_ARCHS)
+    if any(version.startswith(f"{arch}-") for arch in HEATMAP_PARTIAL_ARCHS):
+        parts.add("pixel_trace")
+    evidence = submission.classifier_evidence
+    if evidence is not None and (evidence.raw or {}).get("whole_view"):
+        parts.add("whole_view")
+    return frozenset(parts)
 
 
 # A heatmap still missing this long after the verdict will not come (its worker stopped).

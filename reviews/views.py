@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from aiornot_site.roles import is_reviewer, is_site_admin, role_required
 from detector.policy import VERDICTS
 from detector.novelty import asset_novelty
-from detector.selectors import heatmap_explains_part_of_score
+from detector.selectors import heatmap_unmapped_parts
 from detector.stored_files import asset_thumbnail
 from detector.views.files import asset_file_response, heatmap_file_response, heatmap_name_for, private_file_response
 
@@ -206,7 +206,7 @@ def case_detail(request, pk: int):
             "next_id": next_id,
             "holds_other_case": mode != "decide" and case_held_by(request.user) is not None,
             "has_heatmap": bool(heatmap_name_for(case.first_submission)),
-            "heatmap_partial": heatmap_explains_part_of_score(case.first_submission),
+            "heatmap_unmapped": heatmap_unmapped_parts(case.first_submission),
             "context": case_context(case, request.user),
             "undo": undoable_decision(request.user) if mode == "decide" else None,
             "shortcuts": SHORTCUTS,

@@ -20,7 +20,7 @@ from ..models import Submission
 from ..selectors import (
     SUBMISSION_LIST_SORTS,
     SUBMISSION_LIST_STATES,
-    heatmap_explains_part_of_score,
+    heatmap_unmapped_parts,
     heatmap_state,
     submission_get_for_report,
     submission_get_for_user,
@@ -114,7 +114,7 @@ def submission_detail(request, pk: int):
             "outcome": submission_outcome_for(submission, request.user),
             "has_heatmap": bool(heatmap_name_for(submission)),
             "heatmap_state": heatmap_state(submission),
-            "heatmap_partial": heatmap_explains_part_of_score(submission),
+            "heatmap_unmapped": heatmap_unmapped_parts(submission),
             "heatmap_open": submission.p_ai is not None and submission.p_ai >= HEATMAP_OPEN_FROM_P_AI,
             "withheld": verdict_withheld(submission, request.user),
             "events": submission.events.select_related("actor").all(),
@@ -172,7 +172,7 @@ def submission_report(request, pk: int):
             "submission": submission,
             "entry": entry,
             "has_heatmap": bool(heatmap_name_for(submission)) and entry.shows_score,
-            "heatmap_partial": heatmap_explains_part_of_score(submission),
+            "heatmap_unmapped": heatmap_unmapped_parts(submission),
             "now": timezone.now(),
         },
     )

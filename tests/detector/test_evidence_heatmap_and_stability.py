@@ -182,8 +182,9 @@ def test_stability_is_not_claimed_when_it_was_not_measured():
 
 
 def test_the_heatmap_says_what_it_does_not_explain_for_the_shipped_npr_model(settings, web, submitter, reviewer, png):
-    """The shipped model's score is half a pixel-trace check the heatmap cannot draw: a reviewer
-    reading the map must not take it for the whole reason."""
+    """The shipped model's score is half a pixel-trace check, and its probe also looks at the whole
+    picture at once: the heatmap draws neither, and a reviewer reading the map must not take it for
+    the whole reason."""
     from pathlib import Path
 
     settings.AIORNOT_DETECTOR_CHECKPOINT = Path(__file__).resolve().parents[2] / "detector" / "weights" / "default.pt"
@@ -192,7 +193,8 @@ def test_the_heatmap_says_what_it_does_not_explain_for_the_shipped_npr_model(set
     client.post(reverse("submit"), {"image": SimpleUploadedFile("b.png", png(seed=33, size=(300, 200)))})
     shipped = Submission.objects.get()
     assert shipped.model_version.startswith("efficientnet_lite0_multilevel_npr-")
-    note = "the pixel-trace check, about half of the score, has no map"
+    note = ("The map explains only the close-up crops, one part of the score; the pixel-trace check (about half "
+            "of the score) and the look at the whole picture at once have no map.")
     assert note in client.get(reverse("submission-detail", args=[shipped.pk])).content.decode()
     assert note in client.get(reverse("submission-report", args=[shipped.pk])).content.decode()
     reviewer_client = web.login_as(reviewer)
@@ -206,6 +208,23 @@ def test_a_model_without_a_pixel_trace_part_gets_no_such_note(settings, web, sub
     client.post(reverse("submit"), {"image": SimpleUploadedFile("a.png", png(seed=32, size=(300, 200)))})
     page = client.get(reverse("submission-detail", args=[Submission.objects.get().pk])).content.decode()
     assert "Where the model looked" in page and "heatmap-partial" not in page  # the test model is a plain lite0
+
+
+@pytest.mark.parametrize("unmapped, says, not_says", [
+    ({"pixel_trace"}, "the image-content check only; the pixel-trace check, about half of the score, has no map",
+     "whole picture"),
+    ({"whole_view"}, "only the close-up crops, one part of the score; the look at the whole picture at once has no map",
+     "pixel-trace"),
+    (set(), None, "The map explains"),
+])
+def test_the_heatmap_legend_names_exactly_the_parts_it_does_not_draw(unmapped, says, not_says):
+    """A model with NPR but no whole view (the defaults before 2026-12-03), a whole-view probe
+    without NPR, and a plain model each get their own sentence, or none."""
+    from django.template.loader import render_to_string
+
+    html = render_to_string("detector/_heatmap_legend.html", {"heatmap_unmapped": frozenset(unmapped)})
+    assert says is None or says in html
+    assert not_says not in html
 
 
 def test_the_partial_heatmap_architectures_match_the_npr_detector():

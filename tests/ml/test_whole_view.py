@@ -110,6 +110,23 @@ def test_heatmap_and_similarity_still_work_with_a_whole_view(probe):
     assert detector.embed_batch([image]).shape == (1, 1280)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_whole_view_score_is_recorded_and_its_heatmap_legend_says_the_whole_view_has_no_map(probe, settings, web, submitter, png):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from detector.models import Submission
+
+    settings.AIORNOT_DETECTOR_CHECKPOINT = probe.output
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1e-12
+    client = web.login_as(submitter)
+    client.post(reverse("submit"), {"image": SimpleUploadedFile("w.png", png(seed=34, size=(300, 200)))})
+    submission = Submission.objects.get()
+    assert submission.classifier_evidence.raw["whole_view"] is True
+    page = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
+    assert "the look at the whole picture at once has no map" in page and "pixel-trace" not in page
+
+
 def test_a_checkpoint_whose_preprocessing_and_weights_disagree_about_the_whole_view_is_refused(probe, tmp_path):
     from detector.ml.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
     from detector.ml.inference import load_detector
