@@ -280,18 +280,53 @@ def fine_tuned_members(parent_model, parent_npr_args: dict, images, *, label_sou
     return part
 
 
-def mix_logits(probe_calibrated: dict, part: NPRPart, final_platt: tuple) -> dict:
-    """The detector's logit per variant: the Platt scaling of the mean of the two calibrated logits."""
+# The NPR part's share of the mixed logit unless a run chooses another (train_probe_detector's npr_weight).
+DEFAULT_NPR_WEIGHT = 0.5
+# The shares `npr_weight="auto"` chooses among.
+NPR_WEIGHT_GRID = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+
+
+def mix_logits(probe_calibrated: dict, part: NPRPart, final_platt: tuple, npr_weight: float = DEFAULT_NPR_WEIGHT) -> dict:
+    """The detector's logit per variant: the Platt scaling of the weighted mean of the two calibrated
+    logits (the NPR part's share `npr_weight`)."""
     slope, intercept = final_platt
     npr = part.calibrated()
-    return {v: slope * (probe_calibrated[v] + npr[v]) / 2 + intercept for v in probe_calibrated if v in npr}
+    return {v: slope * ((1 - npr_weight) * probe_calibrated[v] + npr_weight * npr[v]) + intercept
+            for v in probe_calibrated if v in npr}
 
 
-def logit_mix(part: NPRPart, final_platt: tuple) -> torch.Tensor:
+def logit_mix(part: NPRPart, final_platt: tuple, npr_weight: float = DEFAULT_NPR_WEIGHT) -> torch.Tensor:
     """MultiLevelNPR.logit_mix for a probe head that already outputs its calibrated logit."""
     slope, intercept = final_platt
     a, b = part.platt
-    return torch.tensor([slope / 2, slope * a / 2, slope * b / 2 + intercept], dtype=torch.float32)
+    return torch.tensor([slope * (1 - npr_weight), slope * npr_weight * a, slope * npr_weight * b + intercept],
+                        dtype=torch.float32)
+
+
+def chosen_npr_weight(probe_calibrated: np.ndarray, npr_calibrated: np.ndarray, labels, folds, grid=NPR_WEIGHT_GRID) -> dict:
+    """The NPR share with the highest AUC over all images (out-of-source logits of the judged
+    originals), and an honest estimate of what choosing it is worth: each source fold scored with
+    the share chosen on the other folds only (the `nested` AUC, to compare with the fixed default's)."""
+    from .metrics import roc_auc
+
+    labels, folds = np.asarray(labels), np.asarray(folds)
+
+    def best(mask):
+        aucs = [roc_auc(labels[mask], (1 - w) * probe_calibrated[mask] + w * npr_calibrated[mask]) for w in grid]
+        return grid[int(np.nanargmax(aucs))], aucs
+
+    weight, aucs = best(np.ones(len(labels), bool))
+    nested = np.empty(len(labels))
+    per_fold = {}
+    for fold in np.unique(folds):
+        inside = folds == fold
+        w, _ = best(~inside)
+        per_fold[int(fold)] = w
+        nested[inside] = (1 - w) * probe_calibrated[inside] + w * npr_calibrated[inside]
+    fixed = (1 - DEFAULT_NPR_WEIGHT) * probe_calibrated + DEFAULT_NPR_WEIGHT * npr_calibrated
+    return {"npr_weight": float(weight), "grid": {f"{w:g}": float(a) for w, a in zip(grid, aucs)},
+            "chosen_per_fold_on_the_others": per_fold, "nested_auc": roc_auc(labels, nested),
+            "default_auc": roc_auc(labels, fixed)}
 
 
 def calibrate(part: NPRPart, judged, labels, judged_weights) -> None:

@@ -198,6 +198,7 @@ def train_probe_detector(
     npr_fine_tune_lr: float = 5e-4,
     npr_fine_tune_boost=None,
     whole_view: bool = False,
+    npr_weight=None,
     log=print,
 ):
     """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint.
@@ -214,6 +215,8 @@ def train_probe_detector(
     `npr_crop_pool`: the members score the flattest 8 of that many crops (npr.native_crops); by default
     the parent's pool when kept, else no pool.
     `whole_view`: the head also reads the whole picture shrunk to one crop (multilevel archs only).
+    `npr_weight`: the NPR part's share of the mixed logit (0 to 1); "auto" chooses it on the
+    out-of-source logits (npr_training.chosen_npr_weight); by default the kept parent's, else 0.5.
     """
     from .training import TrainingResult
 
@@ -239,7 +242,8 @@ def train_probe_detector(
     if arch == NPR_ARCH:
         state, npr_args = _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost,
                                          npr_epochs, npr_draws, keep_npr_from, cache_dir, log, extra_variants=npr_extra_variants,
-                                         crop_pool=npr_crop_pool, fine_tune=(npr_fine_tune_epochs, npr_fine_tune_lr, npr_fine_tune_boost))
+                                         crop_pool=npr_crop_pool, fine_tune=(npr_fine_tune_epochs, npr_fine_tune_lr, npr_fine_tune_boost),
+                                         npr_weight=npr_weight)
     figures = result["figures"]
     created = datetime.now().astimezone()
     version = f"{arch}-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
@@ -286,7 +290,7 @@ def train_probe_detector(
 
 
 def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost, epochs, draws, keep_from, cache_dir, log,
-                   extra_variants=(), crop_pool=None, fine_tune=(0, 5e-4, None)):
+                   extra_variants=(), crop_pool=None, fine_tune=(0, 5e-4, None), npr_weight=None):
     """The probe's state with NPR members and logit_mix added; `result` gets the mixed model's
     out-of-source logits, Platt scaling, thresholds and figures. Returns (state, training_args["npr"])."""
     from .architectures import model_for_state_dict
@@ -329,20 +333,35 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
     npr_training.calibrate(part, judged, labels, balanced_weights([images[i] for i in np.flatnonzero(judged)]))
     slope, intercept = result["platt"]
     probe_calibrated = {v: slope * l + intercept for v, l in result["logits"].items()}
-    averaged = npr_training.mix_logits(probe_calibrated, part, (1.0, 0.0))
+    weight_choice = None
+    if npr_weight == "auto":
+        weight_choice = npr_training.chosen_npr_weight(probe_calibrated["original"][judged], part.calibrated()["original"][judged],
+                                                       labels[judged], np.asarray(result["folds"])[judged])
+        npr_weight = weight_choice["npr_weight"]
+        log(f"NPR share chosen out of source: {npr_weight:g} (AUC by share: "
+            + ", ".join(f"{w} {a:.3f}" for w, a in weight_choice["grid"].items())
+            + f"); each fold scored with the share chosen on the others: AUC {weight_choice['nested_auc']:.3f}"
+            f" vs {weight_choice['default_auc']:.3f} at {npr_training.DEFAULT_NPR_WEIGHT:g}")
+    elif npr_weight is None:
+        npr_weight = (parent_npr.get("npr_weight") if keep_from is not None else None) or npr_training.DEFAULT_NPR_WEIGHT
+    if not 0.0 < float(npr_weight) < 1.0:
+        raise ProbeError(f"The NPR part's share of the mixed logit must be between 0 and 1, not {npr_weight!r}.")
+    npr_weight = float(npr_weight)
+    averaged = npr_training.mix_logits(probe_calibrated, part, (1.0, 0.0), npr_weight)
     calibration = calibrated_figures(averaged, images, sides)
-    result.update(calibration, logits=npr_training.mix_logits(probe_calibrated, part, calibration["platt"]),
+    result.update(calibration, logits=npr_training.mix_logits(probe_calibrated, part, calibration["platt"], npr_weight),
                   platt=(1.0, 0.0))
     npr_figures = calibrated_figures(part.logits, images, sides)["figures"]
     log(f"out of source: probe AUC {probe_auc(probe_calibrated, images, sides):.3f}, NPR part "
         f"{npr_figures['auc_ai_vs_all_real']:.3f}, mixed {calibration['figures']['auc_ai_vs_all_real']:.3f}")
     state = {k: v for k, v in state.items() if not k.startswith("npr.")}
     state.update(npr_training.members_state(part.members))
-    state["logit_mix"] = npr_training.logit_mix(part, calibration["platt"])
+    state["logit_mix"] = npr_training.logit_mix(part, calibration["platt"], npr_weight)
     difference, low, high = paired_auc_difference(labels[judged], probe_calibrated["original"][judged],
                                                   result["logits"]["original"][judged])
     log(f"out of source: mixed minus probe AUC {difference:+.3f} (95% bootstrap interval over images {low:+.3f} to {high:+.3f})")
-    args = dict(part.info, platt=list(part.platt), mix_platt=list(calibration["platt"]),
+    args = dict({k: v for k, v in part.info.items() if k != "npr_weight_choice"}, platt=list(part.platt), mix_platt=list(calibration["platt"]), npr_weight=npr_weight,
+                **({"npr_weight_choice": weight_choice} if weight_choice else {}),
                 auc_gain_over_probe={"difference": difference, "interval": [low, high], "resamples": 1000},
                 npr_part_out_of_source_auc=npr_figures["auc_ai_vs_all_real"],
                 npr_part_auc_after_jpeg75_half=npr_figures["auc_after_jpeg75_half"])

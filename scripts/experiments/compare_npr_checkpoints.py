@@ -40,7 +40,7 @@ def mixed_logits(checkpoint, probe_calibrated: dict, digests) -> dict:
         raise SystemExit(f"{len(missing)} images have no stored NPR logit in this checkpoint: not the same data.")
     stored = np.array([table[d] for d in digests], dtype=np.float64)
     part = NPRPart([], {v: stored[:, k] for k, v in enumerate(NPR_VARIANTS)}, platt=tuple(npr["platt"]))
-    return mix_logits(probe_calibrated, part, (1.0, 0.0))
+    return mix_logits(probe_calibrated, part, (1.0, 0.0), float(npr.get("npr_weight", 0.5)))
 
 
 def probe_out_of_source(data_dirs, settings: dict, cache_dir) -> tuple:

@@ -8,6 +8,7 @@ them) without ever scoring an image with a member that trained on its source.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -393,3 +394,58 @@ def test_a_checkpoint_with_an_unusable_crop_pool_is_refused_with_a_clear_error(t
     save_checkpoint(checkpoint, path)
     with pytest.raises(CheckpointError, match="crop pool must be a whole number"):
         load_detector(path)
+
+
+def test_the_npr_share_is_chosen_where_the_out_of_source_auc_is_highest_with_a_nested_estimate():
+    from detector.ml.npr_training import DEFAULT_NPR_WEIGHT, NPR_WEIGHT_GRID, chosen_npr_weight
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1], 200)
+    folds = np.tile(np.arange(4), 100)
+    signal = labels * 2.0 + rng.normal(size=400)
+    useless = rng.normal(size=400)
+    probe_good = chosen_npr_weight(signal, useless, labels, folds)
+    assert probe_good["npr_weight"] == min(NPR_WEIGHT_GRID)
+    assert probe_good["nested_auc"] > probe_good["default_auc"], "a share chosen on the other folds still helps here"
+    assert set(probe_good["chosen_per_fold_on_the_others"]) == {0, 1, 2, 3}
+    npr_good = chosen_npr_weight(useless, signal, labels, folds)
+    assert npr_good["npr_weight"] == max(NPR_WEIGHT_GRID)
+    assert npr_good["grid"][f"{DEFAULT_NPR_WEIGHT:g}"] == pytest.approx(npr_good["default_auc"])
+
+
+def test_an_auto_npr_share_is_stored_in_the_mix_the_app_scores_and_a_retrain_keeps_it(trained, settings, tmp_path):
+    from django.core.management import call_command
+
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.npr_training import NPR_WEIGHT_GRID
+
+    output = tmp_path / "auto.pt"
+    log = io.StringIO()
+    call_command("train_detector", str(trained.data), "--output", str(output), "--method", "probe", "--arch", NPR_ARCH,
+                 "--folds", "2", "--input-size", str(SIZE), "--train-variants", "original", "--cache-dir",
+                 str(trained.root / "cache"), "--keep-npr-from", str(trained.output), "--npr-weight", "auto",
+                 stdout=log)
+    assert "NPR share chosen out of source" in log.getvalue()
+    checkpoint = read_checkpoint(output)
+    npr = checkpoint.training_args["npr"]
+    share = npr["npr_weight"]
+    assert share in NPR_WEIGHT_GRID and set(npr["npr_weight_choice"]["grid"]) == {f"{w:g}" for w in NPR_WEIGHT_GRID}
+    a, b, _ = checkpoint.state_dict["logit_mix"].tolist()
+    assert b / a == pytest.approx(share / (1 - share) * npr["platt"][0], rel=1e-4), "the app mixes with the chosen share"
+    _, candidate = retrain_from(output, [trained.data], tmp_path / "candidate.pt", settings, npr_epochs=0)
+    assert candidate.training_args["npr"]["npr_weight"] == share and "npr_weight_choice" not in candidate.training_args["npr"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("half", "must be a number between 0 and 1 or 'auto'"), ("0", "between 0 and 1"), ("1.5", "between 0 and 1"),
+    ("nan", "between 0 and 1"),
+])
+def test_train_detector_refuses_an_npr_share_that_is_not_a_fraction(tmp_path, value, message):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message):
+        call_command("train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe",
+                     "--arch", NPR_ARCH, "--npr-weight", value)
+    with pytest.raises(CommandError, match="--npr-weight applies only to"):
+        call_command("train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe",
+                     "--arch", "efficientnet_lite0_multilevel", "--npr-weight", "0.3")

@@ -77,6 +77,10 @@ class Command(BaseCommand):
         parser.add_argument("--whole-view", action="store_true",
                             help="probe with efficientnet_lite0_multilevel or _npr: the head also reads the whole picture "
                             "shrunk to one 224-px crop, beside the native-resolution crops")
+        parser.add_argument("--npr-weight", default=None, metavar="SHARE",
+                            help="probe with efficientnet_lite0_multilevel_npr: the NPR part's share of the mixed logit, "
+                            "between 0 and 1, or 'auto' to choose it on the out-of-source logits (the log shows each "
+                            "share's AUC and a nested estimate); default: the kept checkpoint's, else 0.5")
         parser.add_argument("--keep-npr-from", default=None, metavar="CHECKPOINT",
                             help="probe with efficientnet_lite0_multilevel_npr: keep the NPR members (and their stored "
                             "out-of-source logits) of this checkpoint instead of training them again, as retrain does")
@@ -174,6 +178,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if options["whole_view"] and options["arch"] not in WHOLE_VIEW_ARCHS:
             raise CommandError(f"--whole-view applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
+        npr_weight = self._npr_weight(options)
         try:
             result = train_probe_detector(
                 options["data_dirs"], options["output"], folds=options["folds"], train_variants=variants, l2=options["l2"],
@@ -181,7 +186,8 @@ class Command(BaseCommand):
                 max_per_source=options["max_per_source"], seed=options["seed"], cache_dir=options["cache_dir"],
                 input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
                 npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
-                npr_crop_pool=options["npr_crop_pool"], whole_view=options["whole_view"], log=self.stdout.write,
+                npr_crop_pool=options["npr_crop_pool"], whole_view=options["whole_view"], npr_weight=npr_weight,
+                log=self.stdout.write,
             )
         except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
             raise CommandError(str(exc)) from exc
@@ -192,6 +198,25 @@ class Command(BaseCommand):
             f"Wrote {result.checkpoint_path} ({result.model_version}): out-of-source ROC AUC "
             f"{oos['auc_ai_vs_all_real']:.3f}; thresholds {oos['thresholds']}."
         ))
+
+    @staticmethod
+    def _npr_weight(options):
+        from detector.ml.npr import NPR_ARCH
+
+        value = options["npr_weight"]
+        if value is None:
+            return None
+        if options["arch"] != NPR_ARCH:
+            raise CommandError(f"--npr-weight applies only to --arch {NPR_ARCH}.")
+        if value.strip().lower() == "auto":
+            return "auto"
+        try:
+            share = float(value)
+        except ValueError:
+            raise CommandError(f"--npr-weight must be a number between 0 and 1 or 'auto', got {value!r}.") from None
+        if not 0.0 < share < 1.0:
+            raise CommandError(f"--npr-weight must be between 0 and 1 (exclusive), got {value}.")
+        return share
 
     @staticmethod
     def _npr_extra_variants(options) -> tuple:
