@@ -303,10 +303,13 @@ def logit_mix(part: NPRPart, final_platt: tuple, npr_weight: float = DEFAULT_NPR
                         dtype=torch.float32)
 
 
-def chosen_npr_weight(probe_calibrated: np.ndarray, npr_calibrated: np.ndarray, labels, folds, grid=NPR_WEIGHT_GRID) -> dict:
+def chosen_npr_weight(probe_calibrated: np.ndarray, npr_calibrated: np.ndarray, labels, folds, grid=NPR_WEIGHT_GRID,
+                      resaved: tuple | None = None) -> dict:
     """The NPR share with the highest AUC over all images (out-of-source logits of the judged
     originals), and an honest estimate of what choosing it is worth: each source fold scored with
-    the share chosen on the other folds only (the `nested` AUC, to compare with the fixed default's)."""
+    the share chosen on the other folds only (the `nested` AUC, to compare with the fixed default's).
+    `resaved`: the two parts' logits of the JPEG q75 + half size copies, whose AUC per share is
+    reported beside (not used to choose)."""
     from .metrics import roc_auc
 
     labels, folds = np.asarray(labels), np.asarray(folds)
@@ -324,7 +327,11 @@ def chosen_npr_weight(probe_calibrated: np.ndarray, npr_calibrated: np.ndarray, 
         per_fold[int(fold)] = w
         nested[inside] = (1 - w) * probe_calibrated[inside] + w * npr_calibrated[inside]
     fixed = (1 - DEFAULT_NPR_WEIGHT) * probe_calibrated + DEFAULT_NPR_WEIGHT * npr_calibrated
-    return {"npr_weight": float(weight), "grid": {f"{w:g}": float(a) for w, a in zip(grid, aucs)},
+    after = {}
+    if resaved is not None:
+        p, n = resaved
+        after = {"grid_after_jpeg75_half": {f"{w:g}": float(roc_auc(labels, (1 - w) * p + w * n)) for w in grid}}
+    return {"npr_weight": float(weight), "grid": {f"{w:g}": float(a) for w, a in zip(grid, aucs)}, **after,
             "chosen_per_fold_on_the_others": per_fold, "nested_auc": roc_auc(labels, nested),
             "default_auc": roc_auc(labels, fixed)}
 

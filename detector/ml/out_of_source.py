@@ -335,11 +335,16 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
     probe_calibrated = {v: slope * l + intercept for v, l in result["logits"].items()}
     weight_choice = None
     if npr_weight == "auto":
-        weight_choice = npr_training.chosen_npr_weight(probe_calibrated["original"][judged], part.calibrated()["original"][judged],
-                                                       labels[judged], np.asarray(result["folds"])[judged])
+        npr_calibrated = part.calibrated()
+        weight_choice = npr_training.chosen_npr_weight(
+            probe_calibrated["original"][judged], npr_calibrated["original"][judged], labels[judged],
+            np.asarray(result["folds"])[judged],
+            resaved=(probe_calibrated["jpeg75_half"][judged], npr_calibrated["jpeg75_half"][judged]))
         npr_weight = weight_choice["npr_weight"]
         log(f"NPR share chosen out of source: {npr_weight:g} (AUC by share: "
             + ", ".join(f"{w} {a:.3f}" for w, a in weight_choice["grid"].items())
+            + "; after JPEG q75 + half size: "
+            + ", ".join(f"{w} {a:.3f}" for w, a in weight_choice["grid_after_jpeg75_half"].items())
             + f"); each fold scored with the share chosen on the others: AUC {weight_choice['nested_auc']:.3f}"
             f" vs {weight_choice['default_auc']:.3f} at {npr_training.DEFAULT_NPR_WEIGHT:g}")
     elif npr_weight is None:

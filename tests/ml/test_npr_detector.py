@@ -430,6 +430,7 @@ def test_an_auto_npr_share_is_stored_in_the_mix_the_app_scores_and_a_retrain_kee
     npr = checkpoint.training_args["npr"]
     share = npr["npr_weight"]
     assert share in NPR_WEIGHT_GRID and set(npr["npr_weight_choice"]["grid"]) == {f"{w:g}" for w in NPR_WEIGHT_GRID}
+    assert set(npr["npr_weight_choice"]["grid_after_jpeg75_half"]) == set(npr["npr_weight_choice"]["grid"])
     a, b, _ = checkpoint.state_dict["logit_mix"].tolist()
     assert b / a == pytest.approx(share / (1 - share) * npr["platt"][0], rel=1e-4), "the app mixes with the chosen share"
     _, candidate = retrain_from(output, [trained.data], tmp_path / "candidate.pt", settings, npr_epochs=0)
