@@ -308,32 +308,46 @@ def chosen_npr_weight(probe_calibrated: np.ndarray, npr_calibrated: np.ndarray, 
     """The NPR share with the highest AUC over all images (out-of-source logits of the judged
     originals), and an honest estimate of what choosing it is worth: each source fold scored with
     the share chosen on the other folds only (the `nested` AUC, to compare with the fixed default's).
-    `resaved`: the two parts' logits of the JPEG q75 + half size copies, whose AUC per share is
-    reported beside (not used to choose)."""
+
+    `resaved`: the two parts' logits of the JPEG q75 + half size copies. When given, the share is
+    chosen on the mean of the clean and the re-saved AUC (a submitted image has usually been
+    re-saved, and the two parts lose different amounts to it), and both are reported, nested too.
+    """
     from .metrics import roc_auc
 
     labels, folds = np.asarray(labels), np.asarray(folds)
+    copies = [(probe_calibrated, npr_calibrated)] + ([tuple(resaved)] if resaved is not None else [])
+
+    def mixed(copy, w, mask):
+        p, n = copy
+        return (1 - w) * p[mask] + w * n[mask]
+
+    def auc_by_share(mask):
+        return np.array([[roc_auc(labels[mask], mixed(c, w, mask)) for w in grid] for c in copies])
 
     def best(mask):
-        aucs = [roc_auc(labels[mask], (1 - w) * probe_calibrated[mask] + w * npr_calibrated[mask]) for w in grid]
-        return grid[int(np.nanargmax(aucs))], aucs
+        return grid[int(np.nanargmax(auc_by_share(mask).mean(axis=0)))]
 
-    weight, aucs = best(np.ones(len(labels), bool))
-    nested = np.empty(len(labels))
+    everything = np.ones(len(labels), bool)
+    table = auc_by_share(everything)
+    weight = grid[int(np.nanargmax(table.mean(axis=0)))]
+    nested = [np.empty(len(labels)) for _ in copies]
     per_fold = {}
     for fold in np.unique(folds):
         inside = folds == fold
-        w, _ = best(~inside)
+        w = best(~inside)
         per_fold[int(fold)] = w
-        nested[inside] = (1 - w) * probe_calibrated[inside] + w * npr_calibrated[inside]
-    fixed = (1 - DEFAULT_NPR_WEIGHT) * probe_calibrated + DEFAULT_NPR_WEIGHT * npr_calibrated
-    after = {}
+        for out, copy in zip(nested, copies):
+            out[inside] = mixed(copy, w, inside)
+    fixed = [roc_auc(labels, mixed(c, DEFAULT_NPR_WEIGHT, everything)) for c in copies]
+    choice = {"npr_weight": float(weight), "chosen_on": "AUC" if resaved is None else "mean of the clean and the re-saved AUC",
+              "grid": {f"{w:g}": float(a) for w, a in zip(grid, table[0])},
+              "chosen_per_fold_on_the_others": per_fold, "nested_auc": roc_auc(labels, nested[0]),
+              "default_auc": fixed[0]}
     if resaved is not None:
-        p, n = resaved
-        after = {"grid_after_jpeg75_half": {f"{w:g}": float(roc_auc(labels, (1 - w) * p + w * n)) for w in grid}}
-    return {"npr_weight": float(weight), "grid": {f"{w:g}": float(a) for w, a in zip(grid, aucs)}, **after,
-            "chosen_per_fold_on_the_others": per_fold, "nested_auc": roc_auc(labels, nested),
-            "default_auc": roc_auc(labels, fixed)}
+        choice.update(grid_after_jpeg75_half={f"{w:g}": float(a) for w, a in zip(grid, table[1])},
+                      nested_auc_after_jpeg75_half=roc_auc(labels, nested[1]), default_auc_after_jpeg75_half=fixed[1])
+    return choice
 
 
 def calibrate(part: NPRPart, judged, labels, judged_weights) -> None:

@@ -345,8 +345,10 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
             + ", ".join(f"{w} {a:.3f}" for w, a in weight_choice["grid"].items())
             + "; after JPEG q75 + half size: "
             + ", ".join(f"{w} {a:.3f}" for w, a in weight_choice["grid_after_jpeg75_half"].items())
-            + f"); each fold scored with the share chosen on the others: AUC {weight_choice['nested_auc']:.3f}"
-            f" vs {weight_choice['default_auc']:.3f} at {npr_training.DEFAULT_NPR_WEIGHT:g}")
+            + f"; chosen on the {weight_choice['chosen_on']}); each fold scored with the share chosen on the others:"
+            f" AUC {weight_choice['nested_auc']:.3f} vs {weight_choice['default_auc']:.3f} at {npr_training.DEFAULT_NPR_WEIGHT:g},"
+            f" after JPEG q75 + half size {weight_choice['nested_auc_after_jpeg75_half']:.3f}"
+            f" vs {weight_choice['default_auc_after_jpeg75_half']:.3f}")
     elif npr_weight is None:
         npr_weight = (parent_npr.get("npr_weight") if keep_from is not None else None) or npr_training.DEFAULT_NPR_WEIGHT
     if not 0.0 < float(npr_weight) < 1.0:

@@ -335,7 +335,9 @@ def choose_out_of_source_thresholds(p_ai, images, *, resaved=None) -> tuple[dict
 
     `resaved`: the same images' scores after a re-save (JPEG q75 + half size). When given, likely_ai
     must also keep the re-saved photos and artworks at or under 1%: a contest entry or a news photo
-    has usually been re-saved, and an accusation is the error that costs most.
+    has usually been re-saved, and an accusation is the error that costs most. likely_human must
+    then also let at most 10% of the re-saved AI images through: a re-save lowers an AI image's
+    score, and "likely human-made" clears an entry unless it is sampled.
 
     Where fewer than 100 photos or 100 artworks were scored, a 1% rate cannot be seen: likely_ai is
     held at >= 0.95 and the note says so (the uncertain band widens).
@@ -360,23 +362,29 @@ def choose_out_of_source_thresholds(p_ai, images, *, resaved=None) -> tuple[dict
             likely_ai = max(likely_ai, LIKELY_AI_FALLBACK)
     if not met:
         notes.append("no threshold up to 0.999 kept both false-positive rates at or under 1%")
-    ai_scores = np.sort(p[is_ai])
-    likely_human = 0.0
-    if len(ai_scores):
-        allowed = int(math.floor(LIKELY_HUMAN_MAX_AI_RATE * len(ai_scores)))
-        likely_human = float(ai_scores[allowed]) if allowed < len(ai_scores) else 0.5
-        likely_human = min(0.5, math.floor(likely_human / _GRID) * _GRID)
+    likely_human = min(_highest_clearing_threshold(c[is_ai]) for c in copies)
     if likely_human >= likely_ai:
         likely_human = min(likely_human, likely_ai - 0.05)
     info = {
         "likely_ai_rule": "lowest threshold >= 0.5 with <= 1% of out-of-source photos and <= 1% of out-of-source artworks at or above it"
                           + (", as they are and after JPEG q75 + half size" if resaved is not None else ""),
-        "likely_human_rule": "highest threshold <= 0.5 with <= 10% of out-of-source AI images below it",
+        "likely_human_rule": "highest threshold <= 0.5 with <= 10% of out-of-source AI images below it"
+                             + (", as they are and after JPEG q75 + half size" if resaved is not None else ""),
         "likely_ai_target_met": bool(met),
         "notes": notes,
         "photos": int(photos.sum()), "artworks": int(art.sum()), "ai_images": int(is_ai.sum()),
     }
     return {"likely_ai": float(likely_ai), "likely_human": float(round(likely_human, 4))}, info
+
+
+def _highest_clearing_threshold(ai_scores) -> float:
+    """The highest grid threshold <= 0.5 below which at most LIKELY_HUMAN_MAX_AI_RATE of these AI scores fall."""
+    ai_scores = np.sort(np.asarray(ai_scores, dtype=np.float64))
+    if not len(ai_scores):
+        return 0.0
+    allowed = int(math.floor(LIKELY_HUMAN_MAX_AI_RATE * len(ai_scores)))
+    t = float(ai_scores[allowed]) if allowed < len(ai_scores) else 0.5
+    return min(0.5, math.floor(t / _GRID) * _GRID)
 
 
 def _rate(condition) -> float:

@@ -182,7 +182,7 @@ def test_stability_is_not_claimed_when_it_was_not_measured():
 
 
 def test_the_heatmap_says_what_it_does_not_explain_for_the_shipped_npr_model(settings, web, submitter, reviewer, png):
-    """The shipped model's score is half a pixel-trace check, and its probe also looks at the whole
+    """The shipped model's score is partly a pixel-trace check, and its probe also looks at the whole
     picture at once: the heatmap draws neither, and a reviewer reading the map must not take it for
     the whole reason."""
     from pathlib import Path
@@ -193,8 +193,8 @@ def test_the_heatmap_says_what_it_does_not_explain_for_the_shipped_npr_model(set
     client.post(reverse("submit"), {"image": SimpleUploadedFile("b.png", png(seed=33, size=(300, 200)))})
     shipped = Submission.objects.get()
     assert shipped.model_version.startswith("efficientnet_lite0_multilevel_npr-")
-    note = ("The map explains only the close-up crops, one part of the score; the pixel-trace check (about half "
-            "of the score) and the look at the whole picture at once have no map.")
+    note = ("The map explains only the close-up crops, one part of the score; the pixel-trace check and the look "
+            "at the whole picture at once, the other parts, have no map.")
     assert note in client.get(reverse("submission-detail", args=[shipped.pk])).content.decode()
     assert note in client.get(reverse("submission-report", args=[shipped.pk])).content.decode()
     reviewer_client = web.login_as(reviewer)
@@ -211,7 +211,7 @@ def test_a_model_without_a_pixel_trace_part_gets_no_such_note(settings, web, sub
 
 
 @pytest.mark.parametrize("unmapped, says, not_says", [
-    ({"pixel_trace"}, "the image-content check only; the pixel-trace check, about half of the score, has no map",
+    ({"pixel_trace"}, "the image-content check only; the pixel-trace check, the other part of the score, has no map",
      "whole picture"),
     ({"whole_view"}, "only the close-up crops, one part of the score; the look at the whole picture at once has no map",
      "pixel-trace"),

@@ -413,6 +413,23 @@ def test_the_npr_share_is_chosen_where_the_out_of_source_auc_is_highest_with_a_n
     assert npr_good["grid"][f"{DEFAULT_NPR_WEIGHT:g}"] == pytest.approx(npr_good["default_auc"])
 
 
+def test_with_re_saved_logits_the_npr_share_is_chosen_on_clean_and_re_saved_auc_together():
+    from detector.ml.npr_training import NPR_WEIGHT_GRID, chosen_npr_weight
+
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1], 300)
+    folds = np.tile(np.arange(5), 120)
+    probe, npr = labels * 1.0 + rng.normal(size=600), labels * 1.2 + rng.normal(size=600)
+    clean_only = chosen_npr_weight(probe, npr, labels, folds)
+    # a re-save erases the NPR part's trace and leaves the probe's
+    both = chosen_npr_weight(probe, npr, labels, folds,
+                             resaved=(probe + rng.normal(scale=0.1, size=600), rng.normal(size=600)))
+    assert clean_only["npr_weight"] > 0.5 > both["npr_weight"] >= min(NPR_WEIGHT_GRID)
+    assert both["chosen_on"] == "mean of the clean and the re-saved AUC"
+    assert both["grid_after_jpeg75_half"]["0.2"] > both["grid_after_jpeg75_half"]["0.6"]
+    assert both["nested_auc_after_jpeg75_half"] > both["default_auc_after_jpeg75_half"]
+
+
 def test_an_auto_npr_share_is_stored_in_the_mix_the_app_scores_and_a_retrain_keeps_it(trained, settings, tmp_path):
     from django.core.management import call_command
 

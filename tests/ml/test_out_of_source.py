@@ -116,6 +116,20 @@ def test_likely_ai_also_keeps_re_saved_photos_and_art_at_or_under_one_percent():
     assert "after JPEG q75 + half size" in info["likely_ai_rule"]
 
 
+def test_likely_human_also_lets_through_at_most_ten_percent_of_re_saved_ai_images():
+    images = corpus({"photos": (200, 0, "photo"), "art": (200, 0, "painting"), "gen": (0, 200, "photo")})
+    p = np.concatenate([np.linspace(0.0, 0.7, 200), np.linspace(0.0, 0.7, 200), np.linspace(0.3, 1.0, 200)])
+    resaved = p.copy()
+    resaved[400:] = np.linspace(0.1, 0.9, 200)  # a re-save pulls the AI images' scores down
+    plain, _ = choose_out_of_source_thresholds(p, images)
+    thresholds, info = choose_out_of_source_thresholds(p, images, resaved=resaved)
+    assert (resaved[400:] <= plain["likely_human"]).mean() > 0.10  # the plain rule would clear too many
+    assert (resaved[400:] <= thresholds["likely_human"]).mean() <= 0.10
+    assert (p[400:] <= thresholds["likely_human"]).mean() <= 0.10
+    assert thresholds["likely_human"] < plain["likely_human"]
+    assert "after JPEG q75 + half size" in info["likely_human_rule"]
+
+
 def test_too_few_artworks_hold_likely_ai_high_and_say_so():
     images = corpus({"photos": (300, 0, "photo"), "art": (20, 0, "painting"), "gen": (0, 100, "photo")})
     p = np.concatenate([np.full(300, 0.1), np.full(20, 0.1), np.full(100, 0.9)])
