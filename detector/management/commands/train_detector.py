@@ -79,8 +79,9 @@ class Command(BaseCommand):
                             "shrunk to one 224-px crop, beside the native-resolution crops")
         parser.add_argument("--npr-weight", default=None, metavar="SHARE",
                             help="probe with efficientnet_lite0_multilevel_npr: the NPR part's share of the mixed logit, "
-                            "between 0 and 1, or 'auto' to choose it on the out-of-source logits (the log shows each "
-                            "share's AUC and a nested estimate); default: the kept checkpoint's, else 0.5")
+                            "between 0 and 1, or 'auto' to choose it on the mean of the clean and the re-saved out-of-source "
+                            "AUC (the log shows each share's AUC and a nested estimate); default: the kept checkpoint's, "
+                            "else 0.5")
         parser.add_argument("--keep-npr-from", default=None, metavar="CHECKPOINT",
                             help="probe with efficientnet_lite0_multilevel_npr: keep the NPR members (and their stored "
                             "out-of-source logits) of this checkpoint instead of training them again, as retrain does")
