@@ -326,16 +326,16 @@ def chosen_npr_weight(probe_calibrated: np.ndarray, npr_calibrated: np.ndarray, 
         return np.array([[roc_auc(labels[mask], mixed(c, w, mask)) for w in grid] for c in copies])
 
     def best(mask):
-        return grid[int(np.nanargmax(auc_by_share(mask).mean(axis=0)))]
+        table = auc_by_share(mask)
+        return grid[int(np.nanargmax(table.mean(axis=0)))], table
 
     everything = np.ones(len(labels), bool)
-    table = auc_by_share(everything)
-    weight = grid[int(np.nanargmax(table.mean(axis=0)))]
+    weight, table = best(everything)
     nested = [np.empty(len(labels)) for _ in copies]
     per_fold = {}
     for fold in np.unique(folds):
         inside = folds == fold
-        w = best(~inside)
+        w, _ = best(~inside)
         per_fold[int(fold)] = w
         for out, copy in zip(nested, copies):
             out[inside] = mixed(copy, w, inside)
