@@ -111,6 +111,7 @@ def run_out_of_source(
     human_art_boost: float = 1.0,
     arch: str = DEFAULT_ARCH,
     whole_view: bool = False,
+    consistency: float = 0.0,
     log=print,
 ) -> dict:
     """Out-of-source scores and figures for the images of `data_dirs` (see the module docstring).
@@ -133,7 +134,7 @@ def run_out_of_source(
     features = extract(extractor, images, needed, log=log)
     logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2,
                                   exclude_sources=exclude_sources, source_boost=source_boost,
-                                  human_art_boost=human_art_boost, log=log)
+                                  human_art_boost=human_art_boost, consistency=consistency, log=log)
     calibration = calibrated_figures(logits, images, sides)
     sources_per_fold = {}
     for image, fold in zip(images, fold_of):
@@ -147,6 +148,7 @@ def run_out_of_source(
             "train_variants": list(train_variants), "l2": l2, "max_per_source": max_per_source, "seed": seed,
             "arch": arch,
             **({"whole_view": True} if whole_view else {}),
+            **({"consistency": consistency} if consistency else {}),
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}),
             "human_art_boost": human_art_boost,
@@ -199,6 +201,7 @@ def train_probe_detector(
     npr_fine_tune_boost=None,
     whole_view: bool = False,
     npr_weight=None,
+    consistency: float = 0.0,
     log=print,
 ):
     """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint.
@@ -217,6 +220,8 @@ def train_probe_detector(
     `whole_view`: the head also reads the whole picture shrunk to one crop (multilevel archs only).
     `npr_weight`: the NPR part's share of the mixed logit (0 to 1); "auto" chooses it on the
     out-of-source logits (npr_training.chosen_npr_weight); by default the kept parent's, else 0.5.
+    `consistency`: how much the head pays for scoring an image and its `train_variants` copies
+    differently (probe.fit_linear_head); 0 fits it on the copies as independent images.
     """
     from .training import TrainingResult
 
@@ -225,7 +230,7 @@ def train_probe_detector(
         data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
         train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles,
         exclude_sources=exclude_sources, source_boost=source_boost, human_art_boost=human_art_boost, arch=arch,
-        whole_view=whole_view, log=log,
+        whole_view=whole_view, consistency=consistency, log=log,
     )
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
@@ -234,7 +239,7 @@ def train_probe_detector(
     x = np.concatenate([result["features"][v][trainable] for v in train_variants])
     y = np.concatenate([labels[trainable]] * len(train_variants))
     w = np.concatenate([weights[trainable]] * len(train_variants))
-    head = fit_linear_head(x, y, w, l2=l2).scaled(*result["platt"])
+    head = fit_linear_head(x, y, w, l2=l2, copies=len(train_variants), consistency=consistency).scaled(*result["platt"])
     model = result["extractor"].model
     state = head_state_dict(model, head)
     probe_figures = result["figures"]
@@ -279,6 +284,7 @@ def train_probe_detector(
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}), "human_art_boost": human_art_boost, "parent_version": parent_version,
             "input_size": input_size, "max_tiles": max_tiles, **({"whole_view": True} if whole_view else {}),
+            **({"consistency": consistency} if consistency else {}),
             **({"npr": npr_args} if npr_args is not None else {}),
         },
         created_at=created.isoformat(timespec="seconds"),

@@ -206,8 +206,15 @@ class LinearHead:
         return LinearHead(self.weight * slope, self.bias * slope + intercept)
 
 
-def fit_linear_head(features, labels, weights=None, *, l2: float = 1e-2, max_iter: int = 300) -> LinearHead:
-    """Weighted, L2-regularised logistic regression (classes balanced), returned on raw features."""
+def fit_linear_head(features, labels, weights=None, *, l2: float = 1e-2, max_iter: int = 300,
+                    copies: int = 1, consistency: float = 0.0) -> LinearHead:
+    """Weighted, L2-regularised logistic regression (classes balanced), returned on raw features.
+
+    `copies`: the rows are that many stacked copies of the same images (the original first, then
+    e.g. its JPEG q75 + half size copy, in the same order). With `consistency` > 0, the loss also
+    pays that much per unit of the weighted mean squared difference between an image's logit and
+    each of its copies' logits, so the head leans on what a re-save keeps.
+    """
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     if len(set(y.tolist())) < 2:
@@ -221,6 +228,13 @@ def fit_linear_head(features, labels, weights=None, *, l2: float = 1e-2, max_ite
     yt, wt = torch.as_tensor(y), torch.as_tensor(w)
     coef = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     intercept = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    pairs = None
+    if consistency > 0 and copies > 1:
+        if len(y) % copies:
+            raise ProbeError(f"{len(y)} rows cannot be {copies} copies of the same images.")
+        n = len(y) // copies
+        # Differences between each copy and the original, weighted by the image's share of the original's weight.
+        pairs = (xs[n:] - xs[:n].repeat(copies - 1, 1), torch.as_tensor(np.tile(w[:n] / w[:n].sum(), copies - 1) / (copies - 1)))
     optimizer = torch.optim.LBFGS([coef, intercept], max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure():
@@ -228,6 +242,9 @@ def fit_linear_head(features, labels, weights=None, *, l2: float = 1e-2, max_ite
         logits = xs @ coef + intercept
         loss = (wt * torch.nn.functional.binary_cross_entropy_with_logits(logits, yt, reduction="none")).sum()
         loss = loss + 0.5 * l2 * (coef * coef).sum()
+        if pairs is not None:
+            differences, pair_weights = pairs
+            loss = loss + consistency * (pair_weights * (differences @ coef) ** 2).sum()
         loss.backward()
         return loss
 
@@ -297,7 +314,8 @@ def trainable_mask(images, exclude_sources=()) -> np.ndarray:
 
 
 def out_of_source_logits(features_by_variant: dict, images, folds, *, train_variants, l2: float = 1e-2,
-                         exclude_sources=(), source_boost=None, human_art_boost: float = 1.0, log=None):
+                         exclude_sources=(), source_boost=None, human_art_boost: float = 1.0, consistency: float = 0.0,
+                         log=None):
     """For every image and variant: the logit of a head trained on the other folds' sources only.
 
     `exclude_sources` are never trained on (they teach a shortcut) but are scored like the rest.
@@ -312,7 +330,7 @@ def out_of_source_logits(features_by_variant: dict, images, folds, *, train_vari
         x = np.concatenate([features_by_variant[v][train] for v in train_variants])
         y = np.concatenate([labels[train]] * len(train_variants))
         w = np.concatenate([weights[train]] * len(train_variants))
-        head = fit_linear_head(x, y, w, l2=l2)
+        head = fit_linear_head(x, y, w, l2=l2, copies=len(train_variants), consistency=consistency)
         scored = folds == fold
         for variant, features in features_by_variant.items():
             out[variant][scored] = head.logits(features[scored])

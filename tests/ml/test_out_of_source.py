@@ -90,6 +90,53 @@ def test_out_of_source_scores_never_come_from_a_head_that_saw_the_source():
     assert roc_auc(labels, logits["original"]) < 0.75  # what an unseen source gets
 
 
+def _fragile_and_stable_features(n=400, seed=0):
+    """Originals and their re-saved copies: feature 0 separates the classes well but a re-save
+    erases it; feature 1 separates them less well and survives the re-save."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    sign = 2 * labels - 1
+    original = np.stack([sign * 3.0 + rng.normal(0, 1, n), sign * 0.5 + rng.normal(0, 1, n)], axis=1)
+    resaved = np.stack([rng.normal(0, 1, n), original[:, 1] + rng.normal(0, 0.1, n)], axis=1)
+    return original, resaved, labels
+
+
+def test_a_consistent_head_scores_an_image_and_its_re_saved_copy_alike():
+    from detector.ml.metrics import roc_auc
+
+    original, resaved, labels = _fragile_and_stable_features()
+    x, y = np.concatenate([original, resaved]), np.concatenate([labels, labels])
+    plain = fit_linear_head(x, y, copies=2)
+    consistent = fit_linear_head(x, y, copies=2, consistency=10.0)
+
+    def gap(head):
+        return float(np.mean((head.logits(original) - head.logits(resaved)) ** 2))
+
+    assert gap(consistent) < 0.2 * gap(plain)
+    # It leans on the feature that survives the re-save, so re-saved copies are ranked better...
+    assert abs(consistent.weight[0]) < 0.1 * abs(plain.weight[0])
+    assert abs(consistent.weight[0]) < 0.1 * abs(consistent.weight[1])
+    fresh_original, fresh_resaved, fresh_labels = _fragile_and_stable_features(seed=1)
+    assert roc_auc(fresh_labels, consistent.logits(fresh_resaved)) > roc_auc(fresh_labels, plain.logits(fresh_resaved))
+    # ...and without the penalty the copies are just more images: consistency 0 is the plain fit.
+    np.testing.assert_allclose(fit_linear_head(x, y, copies=2, consistency=0.0).weight, plain.weight)
+
+
+def test_copies_that_do_not_line_up_with_the_rows_are_refused():
+    original, resaved, labels = _fragile_and_stable_features(n=9)
+    with pytest.raises(ProbeError, match="cannot be 2 copies"):
+        fit_linear_head(np.concatenate([original, resaved[:-1]]), np.concatenate([labels, labels[:-1]]),
+                        copies=2, consistency=1.0)
+
+
+def test_train_detector_refuses_a_negative_consistency(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--consistency must be 0 or more, got -1.0"):
+        call_command("train_detector", str(tmp_path), "--method", "probe", "--output", str(tmp_path / "m.pt"),
+                     "--consistency", "-1")
+
+
 def test_likely_ai_is_the_stricter_of_the_photo_and_art_limits():
     images = corpus({"photos": (200, 0, "photo"), "art": (200, 0, "painting"), "gen": (0, 200, "photo")})
     p = np.concatenate([np.linspace(0.0, 0.7, 200), np.linspace(0.0, 0.9, 200), np.linspace(0.3, 1.0, 200)])

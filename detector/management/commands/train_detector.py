@@ -63,6 +63,9 @@ class Command(BaseCommand):
                             help="probe: sources (first folder of a path) never trained on but still scored out of "
                             "source, e.g. cifake,hardfaces whose thumbnails and face crops teach shortcuts")
         parser.add_argument("--l2", type=float, default=0.1, help="probe: L2 penalty of the head on standardised features")
+        parser.add_argument("--consistency", type=float, default=0.0,
+                            help="probe: penalty on the squared difference between an image's logit and its "
+                            "--train-variants copies' logits (0, the default, treats the copies as independent images)")
         parser.add_argument("--npr-epochs", type=int, default=None,
                             help="probe with efficientnet_lite0_multilevel_npr: epochs of each NPR patch model (default 16)")
         parser.add_argument("--npr-draws", type=int, default=None,
@@ -150,6 +153,8 @@ class Command(BaseCommand):
             raise CommandError(f"--folds must be at least 2, got {options['folds']}.")
         if options["l2"] <= 0:
             raise CommandError(f"--l2 must be positive, got {options['l2']}.")
+        if not options["consistency"] >= 0:  # also refuses nan
+            raise CommandError(f"--consistency must be 0 or more, got {options['consistency']}.")
         from detector.ml.checkpoint import CheckpointError
         from detector.ml.npr import NPR_ARCH
 
@@ -188,7 +193,7 @@ class Command(BaseCommand):
                 input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
                 npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
                 npr_crop_pool=options["npr_crop_pool"], whole_view=options["whole_view"], npr_weight=npr_weight,
-                log=self.stdout.write,
+                consistency=options["consistency"], log=self.stdout.write,
             )
         except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
             raise CommandError(str(exc)) from exc
