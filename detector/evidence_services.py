@@ -25,7 +25,7 @@ from .models import Evidence, ImageAsset, ImageFingerprint
 
 logger = logging.getLogger(__name__)
 
-PROVENANCE_VERSION = "provenance/2"  # 2: shipped trust lists, the vouching list named
+PROVENANCE_VERSION = "provenance/3"  # 2: shipped trust lists, the vouching list named; 3: low JPEG quality shown
 WATERMARK_VERSION = "sd-watermark/1"
 VISIBLE_MARK_VERSION = "visible-marks/1"
 LAYER_VERSIONS = {

@@ -98,6 +98,11 @@ EVIDENCE_SENTENCES = {
     provenance.CODE_CAMERA_EXIF_PARTIAL: _(
         "Partial camera EXIF (%(settings)s): too incomplete to count as a camera capture."
     ),
+    provenance.CODE_JPEG_LOW_QUALITY: _(
+        "Saved as a JPEG at about quality %(quality)s, lower than cameras and editing programs usually save: it may be a "
+        "re-compressed copy. The pixel classifier is less reliable on re-compressed or downscaled copies; if the "
+        "verdict matters, ask for the original file."
+    ),
     # Visible marks.
     visible_marks.CODE_GEMINI_SPARKLE: _(
         "A visible mark like Gemini's four-pointed sparkle (%(generator)s) is in the bottom-right corner, where "

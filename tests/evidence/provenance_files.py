@@ -35,6 +35,9 @@ def _xmp(source_type: str = "trainedAlgorithmicMedia", creator_tool: str = "Adob
 
 
 def _image(fmt: str, size=(32, 24), **save_args) -> bytes:
+    if fmt == "JPEG":
+        # A camera's quality: Pillow's default (75) reads as a re-compressed copy (jpeg_quality.py).
+        save_args.setdefault("quality", 95)
     buffer = io.BytesIO()
     Image.new("RGB", size, (120, 80, 200)).save(buffer, fmt, **save_args)
     return buffer.getvalue()

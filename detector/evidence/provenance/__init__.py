@@ -47,6 +47,7 @@ from .c2pa_manifest import (
     c2pa_findings,
 )
 from .containers import scan_container, sniff_format
+from .jpeg_quality import CODE_JPEG_LOW_QUALITY, estimate_jpeg_quality, jpeg_quality_findings
 from .exif import (
     CODE_CAMERA_EXIF,
     CODE_CAMERA_EXIF_PARTIAL,
@@ -93,6 +94,7 @@ __all__ = [
     "GENERATOR_NAMES",
     "LAYER",
     "TrustList",
+    "estimate_jpeg_quality",
     "read_provenance",
     # Sentence codes, worded in the reader's language by detector/evidence_text.py.
     "CODE_C2PA_ACTIONS",
@@ -118,6 +120,7 @@ __all__ = [
     "CODE_C2PA_STATE_VALID",
     "CODE_C2PA_UNVALIDATED_CLAIM",
     "CODE_CAMERA_EXIF",
+    "CODE_JPEG_LOW_QUALITY",
     "CODE_CAMERA_EXIF_PARTIAL",
     "CODE_DAMAGED_CHUNK",
     "CODE_DECOMPRESSION_BOMB",
@@ -179,6 +182,7 @@ def _read_provenance(data: bytes, trust_lists: list[TrustList], limit: int) -> l
     exif = guarded_exif(container)
     findings += guarded("software_tag", "The Software tag", software_tag_findings, container, exif)
     findings += guarded("camera_exif", "The camera EXIF", camera_exif_findings, exif)
+    findings += guarded("jpeg_quality", "The JPEG quantisation tables", jpeg_quality_findings, data)
     findings += container.problems.values()
     return findings
 
