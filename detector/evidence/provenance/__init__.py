@@ -47,7 +47,6 @@ from .c2pa_manifest import (
     c2pa_findings,
 )
 from .containers import scan_container, sniff_format
-from .jpeg_quality import CODE_JPEG_LOW_QUALITY, estimate_jpeg_quality, jpeg_quality_findings
 from .exif import (
     CODE_CAMERA_EXIF,
     CODE_CAMERA_EXIF_PARTIAL,
@@ -69,6 +68,7 @@ from .findings import (
     guarded,
     unreadable_finding,
 )
+from .jpeg_quality import CODE_JPEG_LOW_QUALITY, estimate_jpeg_quality, jpeg_quality_findings
 from .png_text import (
     CODE_PNG_GENERATOR,
     CODE_PNG_GENERATOR_CHUNKS,
@@ -120,10 +120,10 @@ __all__ = [
     "CODE_C2PA_STATE_VALID",
     "CODE_C2PA_UNVALIDATED_CLAIM",
     "CODE_CAMERA_EXIF",
-    "CODE_JPEG_LOW_QUALITY",
     "CODE_CAMERA_EXIF_PARTIAL",
     "CODE_DAMAGED_CHUNK",
     "CODE_DECOMPRESSION_BOMB",
+    "CODE_JPEG_LOW_QUALITY",
     "CODE_PNG_GENERATOR",
     "CODE_PNG_GENERATOR_CHUNKS",
     "CODE_PNG_GENERATOR_CHUNKS_SETTINGS",
