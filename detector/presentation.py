@@ -114,6 +114,15 @@ def _classifier_contribution(fusion: dict | None) -> dict | None:
     return next((c for c in (fusion or {}).get("contributions", []) if c.get("layer") == "classifier"), None)
 
 
+def recompressed_copy_quality(fusion: dict | None) -> int | None:
+    """The JPEG quality of a file the provenance layer read as a possible re-compressed copy, or None."""
+    for finding in (fusion or {}).get("findings", []):
+        if finding.get("signal") == "jpeg_quality":
+            quality = (finding.get("params") or {}).get("quality")
+            return quality if isinstance(quality, int) else None
+    return None
+
+
 def stability_wording(fusion: dict | None) -> dict[str, str] | None:
     """{"state": "stable" | "unstable", "label": ..., "text": ...}, or None when it was not measured
     (no altered copy was scored, or the image is too small for the score to count)."""

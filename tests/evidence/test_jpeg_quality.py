@@ -52,7 +52,15 @@ def test_the_result_page_says_a_low_quality_jpeg_may_be_a_copy_and_it_does_not_m
     assert copy.p_ai == pytest.approx(copy.fusion["classifier_p_ai"], abs=1e-6)
     page = client.get(reverse("submission-detail", args=[copy.pk])).content.decode()
     assert "Saved as a JPEG at about quality 60" in page and "ask for the original file" in page
+    # Beside the verdict too, where a reader who stops at the verdict sees it.
+    assert 'data-testid="recompressed-copy"' in page
+    assert "This file was saved as a JPEG at about quality 60" in page
+
+    original = submit(client, encode(scene(5), "JPEG", quality=95), "camera.jpg")
+    page = client.get(reverse("submission-detail", args=[original.pk])).content.decode()
+    assert 'data-testid="recompressed-copy"' not in page and "about quality" not in page
 
     client.post("/i18n/setlang/", {"language": "ko", "next": "/"})
     page = client.get(reverse("submission-detail", args=[copy.pk])).content.decode()
     assert "JPEG 품질 약 60(으)로 저장되었습니다" in page and "원본 파일을 요청하십시오" in page
+    assert "이 파일은 JPEG 품질 약 60(으)로 저장되었습니다" in page
