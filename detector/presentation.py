@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from .evidence.provenance import CODE_JPEG_LOW_QUALITY
 from .evidence_text import finding_text
 from .models import Verdict
 
@@ -117,7 +118,7 @@ def _classifier_contribution(fusion: dict | None) -> dict | None:
 def recompressed_copy_quality(fusion: dict | None) -> int | None:
     """The JPEG quality of a file the provenance layer read as a possible re-compressed copy, or None."""
     for finding in (fusion or {}).get("findings", []):
-        if finding.get("signal") == "jpeg_quality":
+        if finding.get("code") == CODE_JPEG_LOW_QUALITY:
             quality = (finding.get("params") or {}).get("quality")
             return quality if isinstance(quality, int) else None
     return None
