@@ -368,6 +368,7 @@ def main(argv=None) -> int:
                 arch=recipe.get("arch") or "efficientnet_lite0", npr_epochs=args.start_npr_epochs or (recipe.get("npr") or {}).get("epochs"),
                 npr_draws=(recipe.get("npr") or {}).get("draws_per_epoch"),
                 npr_crop_pool=(recipe.get("npr") or {}).get("crop_pool"), whole_view=recipe.get("whole_view") is True,
+                whole_view_mirrored=recipe.get("whole_view_mirrored") is True,
                 npr_weight=(recipe.get("npr") or {}).get("npr_weight"),
                 log=lambda *_: None,
             )

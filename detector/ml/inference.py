@@ -184,6 +184,13 @@ class Detector:
         if self.whole_view_model is None:
             return None
         views = to_tensor([whole_view_image(image, self.preprocessing) for image in images], self.preprocessing)
+        logits = self._whole_view_logits(views)
+        if self.preprocessing.whole_view_mirrored:
+            # The head is linear: the mean of the two logits is the logit of the two vectors' mean.
+            logits = 0.5 * (logits + self._whole_view_logits(torch.flip(views, dims=[3])))
+        return logits
+
+    def _whole_view_logits(self, views: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
             return torch.cat([
                 self.whole_view_model.whole_logits(views[i : i + self.tiles_per_forward].to(self.device)).float().cpu()

@@ -111,13 +111,15 @@ def run_out_of_source(
     human_art_boost: float = 1.0,
     arch: str = DEFAULT_ARCH,
     whole_view: bool = False,
+    whole_view_mirrored: bool = False,
     consistency: float = 0.0,
     log=print,
 ) -> dict:
     """Out-of-source scores and figures for the images of `data_dirs` (see the module docstring).
 
     The features are those of `arch`'s ImageNet backbone (unless an `extractor` is given); with
-    `whole_view`, the whole picture's vector follows the crops' (preprocessing.whole_view_image).
+    `whole_view`, the whole picture's vector follows the crops' (preprocessing.whole_view_image);
+    `whole_view_mirrored` averages it with the mirrored picture's.
     """
     for variant in train_variants:
         if variant not in VARIANTS:
@@ -128,7 +130,8 @@ def run_out_of_source(
     if sources < 2:
         raise ProbeError(f"The out-of-source protocol needs at least 2 sources; the data has {sources}.")
     fold_of = source_folds(images, min(folds, sources), seed)
-    preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles, whole_view=bool(whole_view))
+    preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles, whole_view=bool(whole_view),
+                                  whole_view_mirrored=bool(whole_view_mirrored))
     extractor = extractor or FeatureExtractor.imagenet(preprocessing, arch=arch, cache_dir=cache_dir)
     needed = list(dict.fromkeys([*train_variants, "original", "jpeg75_half"]))
     features = extract(extractor, images, needed, log=log)
@@ -148,6 +151,7 @@ def run_out_of_source(
             "train_variants": list(train_variants), "l2": l2, "max_per_source": max_per_source, "seed": seed,
             "arch": arch,
             **({"whole_view": True} if whole_view else {}),
+            **({"whole_view_mirrored": True} if whole_view_mirrored else {}),
             **({"consistency": consistency} if consistency else {}),
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}),
@@ -200,6 +204,7 @@ def train_probe_detector(
     npr_fine_tune_lr: float = 5e-4,
     npr_fine_tune_boost=None,
     whole_view: bool = False,
+    whole_view_mirrored: bool = False,
     npr_weight=None,
     consistency: float = 0.0,
     log=print,
@@ -217,7 +222,8 @@ def train_probe_detector(
     member by member (npr_training.fine_tuned_members).
     `npr_crop_pool`: the members score the flattest 8 of that many crops (npr.native_crops); by default
     the parent's pool when kept, else no pool.
-    `whole_view`: the head also reads the whole picture shrunk to one crop (multilevel archs only).
+    `whole_view`: the head also reads the whole picture shrunk to one crop (multilevel archs only);
+    `whole_view_mirrored`: that view's vector averaged with its left-right mirror's.
     `npr_weight`: the NPR part's share of the mixed logit (0 to 1); "auto" chooses it on the
     out-of-source logits (npr_training.chosen_npr_weight); by default the kept parent's, else 0.5.
     `consistency`: how much the head pays for scoring an image and its `train_variants` copies
@@ -230,7 +236,7 @@ def train_probe_detector(
         data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
         train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles,
         exclude_sources=exclude_sources, source_boost=source_boost, human_art_boost=human_art_boost, arch=arch,
-        whole_view=whole_view, consistency=consistency, log=log,
+        whole_view=whole_view, whole_view_mirrored=whole_view_mirrored, consistency=consistency, log=log,
     )
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
@@ -255,7 +261,8 @@ def train_probe_detector(
     metrics = {
         "method": "frozen ImageNet backbone + linear head, out-of-source calibrated",
         "features": ("pooled backbone features" if arch == DEFAULT_ARCH else "2848-d multi-level (stage means/stds + final pooled)"
-                     + (" of the crops, and of the whole picture shrunk to one crop" if whole_view else "")),
+                     + (" of the crops, and of the whole picture shrunk to one crop" if whole_view else "")
+                     + (" (averaged with its mirror image)" if whole_view_mirrored else "")),
         "out_of_source": _plain_figures(figures),
         "protocol": result["protocol"],
         "threshold_info": result["threshold_info"],
@@ -284,6 +291,7 @@ def train_probe_detector(
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}), "human_art_boost": human_art_boost, "parent_version": parent_version,
             "input_size": input_size, "max_tiles": max_tiles, **({"whole_view": True} if whole_view else {}),
+            **({"whole_view_mirrored": True} if whole_view_mirrored else {}),
             **({"consistency": consistency} if consistency else {}),
             **({"npr": npr_args} if npr_args is not None else {}),
         },

@@ -10,6 +10,9 @@ With `whole_view`, the probe also sees the whole picture once, shrunk so that it
 input_size and centre-cropped (`whole_view_image`): the composition, lighting and rendering style
 that a person sees and that the native-resolution crops of a large image miss (issue 11: out of
 source the two views together ranked unseen generators' images far better than the crops alone).
+With `whole_view_mirrored` as well, the whole view is read twice, as it is and mirrored left-right,
+and the two vectors are averaged: a picture and its mirror image then get the same whole-view
+share (a small out-of-source gain, docs/model/MODEL_CARD.md).
 
 EXIF orientation is not applied here; rotating the pixels is the caller's job and
 does not change the pixel statistics anyway.
@@ -50,6 +53,8 @@ class Preprocessing:
     upscale: str = UPSCALE_BICUBIC
     alpha_background: tuple[int, int, int] = field(default=DEFAULT_ALPHA_BACKGROUND)
     whole_view: bool = False  # the probe also reads whole_view_image (one more forward pass)
+    # The whole view's vector is the mean of the view's and its left-right mirror's (one more pass).
+    whole_view_mirrored: bool = False
 
     def __post_init__(self):
         if int(self.input_size) < 8:
@@ -66,6 +71,10 @@ class Preprocessing:
             raise ValueError("alpha_background must be an RGB triple.")
         if not isinstance(self.whole_view, bool):
             raise ValueError(f"whole_view must be true or false, got {self.whole_view!r}.")
+        if not isinstance(self.whole_view_mirrored, bool):
+            raise ValueError(f"whole_view_mirrored must be true or false, got {self.whole_view_mirrored!r}.")
+        if self.whole_view_mirrored and not self.whole_view:
+            raise ValueError("whole_view_mirrored needs whole_view.")
 
     def to_dict(self) -> dict:
         """Plain-type form stored in the checkpoint."""
@@ -79,6 +88,7 @@ class Preprocessing:
             "alpha_background": [int(v) for v in self.alpha_background],
             # Only when set, so that the dicts of checkpoints made before it existed stay as they were.
             **({"whole_view": True} if self.whole_view else {}),
+            **({"whole_view_mirrored": True} if self.whole_view_mirrored else {}),
         }
 
     @classmethod
@@ -96,6 +106,7 @@ class Preprocessing:
                 upscale=str(data.get("upscale", UPSCALE_BICUBIC)),
                 alpha_background=tuple(int(v) for v in data.get("alpha_background", DEFAULT_ALPHA_BACKGROUND)),
                 whole_view=data.get("whole_view", False),
+                whole_view_mirrored=data.get("whole_view_mirrored", False),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"preprocessing is malformed ({exc!r}).") from exc

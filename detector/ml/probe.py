@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .architectures import create_model, pre_logits
 from .datasets import Sample, load_image
@@ -32,6 +32,8 @@ from .preprocessing import Preprocessing, extract_tiles, to_tensor, whole_view_i
 
 # Cache folder of the whole views' vectors: var/feature-cache/<the crops' tag><this>/<variant>/.
 WHOLE_VIEW_CACHE_SUFFIX = "-whole224"
+# ... and of the mirrored whole views (Preprocessing.whole_view_mirrored).
+MIRRORED_WHOLE_VIEW_CACHE_SUFFIX = "-wholeflip224"
 
 # What a submitted image has often been through: a re-save and a downscale.
 VARIANTS = ("original", "jpeg75_half", "wild")
@@ -139,14 +141,23 @@ class FeatureExtractor:
 
     def features_of_image(self, image: Image.Image) -> np.ndarray:
         """The crops' mean vector, followed by the whole view's vector when preprocessing.whole_view."""
-        return np.concatenate([part(image) for _suffix, part in self._parts()])
+        return self._joined({suffix: part(image) for suffix, part in self._parts()})
 
     def _parts(self):
         """(cache folder suffix, image -> vector) of each part of the feature vector, in order."""
         parts = [("", self._crops_vector)]
         if self.preprocessing.whole_view:
             parts.append((WHOLE_VIEW_CACHE_SUFFIX, self._whole_vector))
+        if self.preprocessing.whole_view_mirrored:
+            parts.append((MIRRORED_WHOLE_VIEW_CACHE_SUFFIX, self._mirrored_whole_vector))
         return parts
+
+    def _joined(self, vectors: dict) -> np.ndarray:
+        """The feature vector from its parts' vectors (the mirrored whole view averaged into the whole view's)."""
+        if MIRRORED_WHOLE_VIEW_CACHE_SUFFIX in vectors:
+            whole = 0.5 * (vectors[WHOLE_VIEW_CACHE_SUFFIX] + vectors[MIRRORED_WHOLE_VIEW_CACHE_SUFFIX])
+            return np.concatenate([vectors[""], whole.astype(np.float32)])
+        return np.concatenate([vectors[suffix] for suffix, _part in self._parts()])
 
     def _crops_vector(self, image: Image.Image) -> np.ndarray:
         tiles = to_tensor(extract_tiles(image, self.preprocessing).images, self.preprocessing)
@@ -154,10 +165,15 @@ class FeatureExtractor:
             pooled = pre_logits(self.model, tiles)  # what the model's classifier sees, per crop
         return pooled.float().mean(0).numpy()
 
-    def _whole_vector(self, image: Image.Image) -> np.ndarray:
-        view = to_tensor([whole_view_image(image, self.preprocessing)], self.preprocessing)
+    def _whole_vector(self, image: Image.Image, mirrored: bool = False) -> np.ndarray:
+        view = whole_view_image(image, self.preprocessing)
+        if mirrored:
+            view = ImageOps.mirror(view)
         with torch.inference_mode():
-            return pre_logits(self.model, view).float()[0].numpy()
+            return pre_logits(self.model, to_tensor([view], self.preprocessing)).float()[0].numpy()
+
+    def _mirrored_whole_vector(self, image: Image.Image) -> np.ndarray:
+        return self._whole_vector(image, mirrored=True)
 
     def features(self, paths, variant: str = "original", *, log=None) -> np.ndarray:
         """(n, d) features of the files, one row per path; cached per file content and variant."""
@@ -188,7 +204,7 @@ class FeatureExtractor:
                 if cache is not None:
                     cache.parent.mkdir(parents=True, exist_ok=True)
                     np.save(cache, vectors[suffix])
-        return np.concatenate([vectors[suffix] for suffix, _part in self._parts()])
+        return self._joined(vectors)
 
 
 @dataclass

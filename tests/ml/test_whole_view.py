@@ -205,3 +205,98 @@ def test_evaluate_detector_runs_the_out_of_source_protocol_with_a_whole_view(tmp
     with pytest.raises(CommandError, match="--whole-view applies only to"):
         call_command("evaluate_detector", str(data), "--out", str(tmp_path / "r2"), "--out-of-source", "2",
                      "--whole-view", stdout=open(tmp_path / "log2.txt", "w"))
+
+
+# --- the mirrored whole view (Preprocessing.whole_view_mirrored) ------------------------------
+
+
+def test_the_mirrored_whole_view_setting_is_stored_only_when_set_and_needs_a_whole_view():
+    assert "whole_view_mirrored" not in Preprocessing(whole_view=True).to_dict(), "the shipped checkpoints' dicts stay"
+    stored = Preprocessing(whole_view=True, whole_view_mirrored=True).to_dict()
+    assert stored["whole_view_mirrored"] is True and Preprocessing.from_dict(stored).whole_view_mirrored is True
+    with pytest.raises(ValueError, match="whole_view_mirrored needs whole_view"):
+        Preprocessing.from_dict({**stored, "whole_view": False})
+    with pytest.raises(ValueError, match="whole_view_mirrored must be true or false"):
+        Preprocessing.from_dict({**stored, "whole_view_mirrored": 1})
+
+
+@pytest.fixture(scope="module")
+def mirrored_probe(tmp_path_factory):
+    """A whole-view probe whose whole view is averaged with its mirror image, trained by train_detector."""
+    from django.core.management import call_command
+
+    root = tmp_path_factory.mktemp("mirrored")
+    data = write_manifest_folder(root / "data", {
+        "a": (5, 5, "photo"), "b": (5, 5, "painting"), "c": (5, 0, "photo"), "d": (0, 5, "photo"),
+    })
+    output = root / "mirrored.pt"
+    call_command("train_detector", str(data), "--output", str(output), "--method", "probe", "--arch", MULTILEVEL_ARCH,
+                 "--folds", "2", "--input-size", str(SIZE), "--train-variants", "original", "--cache-dir",
+                 str(root / "cache"), "--whole-view", "--mirror-whole-view", stdout=open(root / "log.txt", "w"))
+    return SimpleNamespace(root=root, data=data, output=output)
+
+
+def _asymmetric(seed: int) -> Image.Image:
+    """A square picture whose left and right halves differ (so its mirror image is another picture)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    pixels[:, :48] //= 4
+    return Image.fromarray(pixels)
+
+
+def test_a_mirrored_whole_view_gives_a_picture_and_its_mirror_image_the_same_whole_view_share(mirrored_probe):
+    from PIL import ImageOps
+
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.inference import load_detector
+
+    checkpoint = read_checkpoint(mirrored_probe.output)
+    assert checkpoint.preprocessing["whole_view_mirrored"] is True
+    assert checkpoint.training_args["whole_view_mirrored"] is True and "mirror image" in checkpoint.metrics["features"]
+    detector = load_detector(mirrored_probe.output)
+    image = _asymmetric(8)
+    whole, mirrored = detector._whole_logits([image, ImageOps.mirror(image)])
+    assert whole == pytest.approx(mirrored, abs=1e-4)
+    plain = load_detector(mirrored_probe.output)
+    plain.preprocessing = Preprocessing(input_size=SIZE, max_tiles=5, whole_view=True)
+    one, other = plain._whole_logits([image, ImageOps.mirror(image)])
+    assert abs(one - other) > 1e-3, "without the mirror the two pictures' whole views differ (the test can fail)"
+
+
+def test_the_app_scores_a_mirrored_whole_view_probe_with_the_features_it_was_trained_on(mirrored_probe):
+    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.inference import load_detector
+    from detector.ml.probe import FeatureExtractor
+
+    checkpoint = read_checkpoint(mirrored_probe.output)
+    detector = load_detector(mirrored_probe.output)
+    image = _asymmetric(9)
+    features = FeatureExtractor(detector.model, detector.preprocessing).features_of_image(image)
+    assert features.shape == (2 * NUM_FEATURES,)
+    weight = torch.cat([checkpoint.state_dict["classifier.weight"], checkpoint.state_dict["whole_classifier.weight"]], 1)
+    expected = float(weight[0].double() @ torch.from_numpy(features).double()) + float(checkpoint.state_dict["classifier.bias"])
+    assert detector.score(image).logit == pytest.approx(expected, abs=1e-3)
+    # Training cached the two whole views apart, so a model without the mirror reuses the unmirrored vectors.
+    flipped = list((mirrored_probe.root / "cache" / "lite0-multilevel-wholeflip224" / "original").glob("*.npy"))
+    assert len(flipped) == 30
+
+
+def test_a_retrain_keeps_the_parents_mirrored_whole_view(mirrored_probe, settings, tmp_path):
+    from detector.ml.checkpoint import read_checkpoint
+    from registry.retraining import _retrain_probe
+
+    settings.AIORNOT_FEATURE_CACHE_DIR = str(mirrored_probe.root / "cache")
+    parent = read_checkpoint(mirrored_probe.output)
+    labels = write_manifest_folder(tmp_path / "labels", {"reviewed": (3, 3, "photo")}, seed=9)
+    active = SimpleNamespace(version=parent.model_version, arch=MULTILEVEL_ARCH)
+    output = tmp_path / "candidate.pt"
+    _retrain_probe([mirrored_probe.data, labels], output, parent.training_args, active, mirrored_probe.output, None, 0,
+                   lambda *_: None)
+    assert read_checkpoint(output).preprocessing["whole_view_mirrored"] is True
+
+
+def test_train_detector_refuses_a_mirrored_whole_view_without_a_whole_view(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--mirror-whole-view needs --whole-view"):
+        call_command("train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe",
+                     "--arch", MULTILEVEL_ARCH, "--mirror-whole-view")

@@ -80,6 +80,9 @@ class Command(BaseCommand):
         parser.add_argument("--whole-view", action="store_true",
                             help="probe with efficientnet_lite0_multilevel or _npr: the head also reads the whole picture "
                             "shrunk to one 224-px crop, beside the native-resolution crops")
+        parser.add_argument("--mirror-whole-view", action="store_true",
+                            help="with --whole-view: read the whole picture also mirrored left-right and average the two "
+                            "views' features (one more forward pass per image)")
         parser.add_argument("--npr-weight", default=None, metavar="SHARE",
                             help="probe with efficientnet_lite0_multilevel_npr: the NPR part's share of the mixed logit, "
                             "between 0 and 1, or 'auto' to choose it on the mean of the clean and the re-saved out-of-source "
@@ -184,6 +187,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if options["whole_view"] and options["arch"] not in WHOLE_VIEW_ARCHS:
             raise CommandError(f"--whole-view applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
+        if options["mirror_whole_view"] and not options["whole_view"]:
+            raise CommandError("--mirror-whole-view needs --whole-view.")
         npr_weight = self._npr_weight(options)
         try:
             result = train_probe_detector(
@@ -193,6 +198,7 @@ class Command(BaseCommand):
                 input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
                 npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
                 npr_crop_pool=options["npr_crop_pool"], whole_view=options["whole_view"], npr_weight=npr_weight,
+                whole_view_mirrored=options["mirror_whole_view"],
                 consistency=options["consistency"], log=self.stdout.write,
             )
         except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
