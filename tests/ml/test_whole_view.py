@@ -16,6 +16,8 @@ from detector.ml.npr import NPR_ARCH
 from detector.ml.preprocessing import WHOLE_VIEW_MAX_ASPECT, Preprocessing, whole_view_image
 
 SIZE = 64
+# (real, AI, kind of real image) per source: two sources with both classes, one of each class alone.
+FOUR_SOURCES = {"a": (5, 5, "photo"), "b": (5, 5, "painting"), "c": (5, 0, "photo"), "d": (0, 5, "photo")}
 
 
 def _framed(width, height, centre=(0, 0, 255), edge=(255, 0, 0)) -> Image.Image:
@@ -57,9 +59,7 @@ def probe(tmp_path_factory):
     from detector.ml.out_of_source import train_probe_detector
 
     root = tmp_path_factory.mktemp("whole")
-    data = write_manifest_folder(root / "data", {
-        "a": (5, 5, "photo"), "b": (5, 5, "painting"), "c": (5, 0, "photo"), "d": (0, 5, "photo"),
-    })
+    data = write_manifest_folder(root / "data", FOUR_SOURCES)
     output = root / "probe.pt"
     train_probe_detector([data], output, folds=2, max_per_source=None, input_size=SIZE, max_tiles=1,
                          cache_dir=root / "cache", train_variants=("original",), arch=MULTILEVEL_ARCH, whole_view=True,
@@ -139,18 +139,24 @@ def test_a_checkpoint_whose_preprocessing_and_weights_disagree_about_the_whole_v
         load_detector(path)
 
 
-def test_a_retrain_keeps_the_parents_whole_view(probe, settings, tmp_path):
+def _retrained(trained, settings, tmp_path):
+    """(parent, child) checkpoints: `trained` retrained as the app retrains a probe, on a few reviewer labels."""
     from detector.ml.checkpoint import read_checkpoint
-    from detector.ml.inference import load_detector
     from registry.retraining import _retrain_probe
 
-    settings.AIORNOT_FEATURE_CACHE_DIR = str(probe.root / "cache")
-    parent = read_checkpoint(probe.output)
+    settings.AIORNOT_FEATURE_CACHE_DIR = str(trained.root / "cache")
+    parent = read_checkpoint(trained.output)
     labels = write_manifest_folder(tmp_path / "labels", {"reviewed": (3, 3, "photo")}, seed=9)
     active = SimpleNamespace(version=parent.model_version, arch=MULTILEVEL_ARCH)
     output = tmp_path / "candidate.pt"
-    _retrain_probe([probe.data, labels], output, parent.training_args, active, probe.output, None, 0, lambda *_: None)
-    child = read_checkpoint(output)
+    _retrain_probe([trained.data, labels], output, parent.training_args, active, trained.output, None, 0, lambda *_: None)
+    return parent, read_checkpoint(output), output
+
+
+def test_a_retrain_keeps_the_parents_whole_view(probe, settings, tmp_path):
+    from detector.ml.inference import load_detector
+
+    parent, child, output = _retrained(probe, settings, tmp_path)
     assert child.preprocessing["whole_view"] is True and "whole_classifier.weight" in child.state_dict
     assert child.training_args["parent_version"] == parent.model_version
     assert load_detector(output).preprocessing.whole_view
@@ -226,9 +232,7 @@ def mirrored_probe(tmp_path_factory):
     from django.core.management import call_command
 
     root = tmp_path_factory.mktemp("mirrored")
-    data = write_manifest_folder(root / "data", {
-        "a": (5, 5, "photo"), "b": (5, 5, "painting"), "c": (5, 0, "photo"), "d": (0, 5, "photo"),
-    })
+    data = write_manifest_folder(root / "data", FOUR_SOURCES)
     output = root / "mirrored.pt"
     call_command("train_detector", str(data), "--output", str(output), "--method", "probe", "--arch", MULTILEVEL_ARCH,
                  "--folds", "2", "--input-size", str(SIZE), "--train-variants", "original", "--cache-dir",
@@ -281,17 +285,8 @@ def test_the_app_scores_a_mirrored_whole_view_probe_with_the_features_it_was_tra
 
 
 def test_a_retrain_keeps_the_parents_mirrored_whole_view(mirrored_probe, settings, tmp_path):
-    from detector.ml.checkpoint import read_checkpoint
-    from registry.retraining import _retrain_probe
-
-    settings.AIORNOT_FEATURE_CACHE_DIR = str(mirrored_probe.root / "cache")
-    parent = read_checkpoint(mirrored_probe.output)
-    labels = write_manifest_folder(tmp_path / "labels", {"reviewed": (3, 3, "photo")}, seed=9)
-    active = SimpleNamespace(version=parent.model_version, arch=MULTILEVEL_ARCH)
-    output = tmp_path / "candidate.pt"
-    _retrain_probe([mirrored_probe.data, labels], output, parent.training_args, active, mirrored_probe.output, None, 0,
-                   lambda *_: None)
-    assert read_checkpoint(output).preprocessing["whole_view_mirrored"] is True
+    _parent, child, _output = _retrained(mirrored_probe, settings, tmp_path)
+    assert child.preprocessing["whole_view_mirrored"] is True and child.training_args["whole_view_mirrored"] is True
 
 
 def test_train_detector_refuses_a_mirrored_whole_view_without_a_whole_view(tmp_path):
