@@ -35,8 +35,11 @@ WHOLE_VIEW_CACHE_SUFFIX = "-whole224"
 # ... and of the mirrored whole views (Preprocessing.whole_view_mirrored).
 MIRRORED_WHOLE_VIEW_CACHE_SUFFIX = "-wholeflip224"
 
-# What a submitted image has often been through: a re-save and a downscale.
-VARIANTS = ("original", "jpeg75_half", "wild")
+# What a submitted image has often been through: a re-save and a downscale. jpeg75_small: shrunk to
+# a thumbnail-sized picture (short side 112-224 px, so the crops are upscaled) and re-saved, as a
+# small image is after a messenger halves it.
+VARIANTS = ("original", "jpeg75_half", "wild", "jpeg75_small")
+SMALL_SHORT_SIDES = (112, 224)
 LIKELY_AI_MAX_RATE = 0.01  # of out-of-source photos, and of out-of-source artworks
 LIKELY_HUMAN_MAX_AI_RATE = 0.10  # of out-of-source AI images may fall below likely_human
 MIN_REAL_PER_KIND = 100  # a 1% rate cannot be seen on fewer
@@ -95,6 +98,9 @@ def variant_image(image: Image.Image, variant: str, seed: int) -> Image.Image:
     if variant == "wild":
         rng = random.Random(seed)
         return _jpeg(_scaled(image, rng.uniform(0.4, 1.0)), rng.randint(50, 95))
+    if variant == "jpeg75_small":
+        short = random.Random(seed).randint(*SMALL_SHORT_SIDES)
+        return _jpeg(_scaled(image, min(1.0, short / max(1, min(image.size)))), 75)
     raise ProbeError(f"Unknown image variant {variant!r}; known: {', '.join(VARIANTS)}.")
 
 

@@ -232,3 +232,19 @@ def test_evaluate_detector_out_of_source_writes_its_report(tmp_path):
     folds = report["protocol"]["sources_per_fold"]
     assert sorted(s for v in folds.values() for s in v) == ["a", "b", "c", "d"]
     assert "Per generator family" in (out / "out-of-source.md").read_text()
+
+
+def test_the_small_copy_is_a_thumbnail_sized_jpeg_and_the_same_every_time():
+    from detector.ml.probe import SMALL_SHORT_SIDES, variant_image
+
+    photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (600, 900, 3), dtype=np.uint8))
+    small = variant_image(photo, "jpeg75_small", seed=41)
+    assert SMALL_SHORT_SIDES[0] <= min(small.size) <= SMALL_SHORT_SIDES[1]
+    assert abs(small.size[0] / small.size[1] - 1.5) < 0.02, "the picture keeps its shape"
+    assert small.size == variant_image(photo, "jpeg75_small", seed=41).size, "deterministic per file"
+    assert {min(variant_image(photo, "jpeg75_small", seed=s).size) for s in range(20)} != {min(small.size)}
+    assert np.asarray(small).std() < np.asarray(photo).std(), "re-saved as JPEG: the noise is smoothed"
+    tiny = Image.new("RGB", (80, 60), (10, 20, 30))
+    assert variant_image(tiny, "jpeg75_small", seed=1).size == (80, 60), "a picture already smaller is not enlarged"
+    with pytest.raises(ProbeError, match="jpeg75_small"):
+        variant_image(photo, "jpeg75_tiny", seed=1)

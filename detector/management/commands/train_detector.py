@@ -58,7 +58,8 @@ class Command(BaseCommand):
         parser.add_argument("--cache-dir", default=None, help="probe: folder to cache backbone features in")
         parser.add_argument("--train-variants", default="original,wild,jpeg75_half",
                             help="probe: image variants the head is fitted on (original, wild = one random re-save "
-                            "and downscale, jpeg75_half)")
+                            "and downscale, jpeg75_half, jpeg75_small = shrunk to a 112-224 px short side and "
+                            "re-saved)")
         parser.add_argument("--exclude-sources", default="",
                             help="probe: sources (first folder of a path) never trained on but still scored out of "
                             "source, e.g. cifake,hardfaces whose thumbnails and face crops teach shortcuts")
