@@ -239,6 +239,11 @@ class Submission(models.Model):
             return bool(self.fusion.get("too_small"))
         return policy.too_small_to_judge(self.asset.width, self.asset.height)
 
+    @property
+    def small_image_caution(self) -> bool:
+        """The image is judged but small: the model errs more often at this size, both ways."""
+        return not self.too_small_to_judge and policy.small_for_reliable_verdict(self.asset.width, self.asset.height)
+
 
 class SubmissionEvent(AuditEvent):
     """Append-only audit trail of everything that happened to a submission."""

@@ -16,6 +16,11 @@ from .ml.metrics import wilson_interval
 # the generator traces the model looks for are gone, and a false accusation is the worst error.
 MIN_SIDE_FOR_VERDICT = 64
 
+# Below this short side (px) a judged image gets a caution beside its verdict: both errors gather
+# there (docs/model/MODEL_CARD.md, "Small images"): more AI images read likely human-made, and the
+# only real images called likely AI out of source were re-saved copies of this size.
+SMALL_IMAGE_BELOW = 448
+
 LIKELY_AI = "likely_ai"
 UNCERTAIN = "uncertain"
 LIKELY_HUMAN = "likely_human"
@@ -73,6 +78,13 @@ def too_small_to_judge(width: int | None, height: int | None) -> bool:
     if width is None or height is None:
         return False
     return min(int(width), int(height)) < MIN_SIDE_FOR_VERDICT
+
+
+def small_for_reliable_verdict(width: int | None, height: int | None) -> bool:
+    """True when the image is judged but small enough that its verdict deserves a caution."""
+    if width is None or height is None:
+        return False
+    return MIN_SIDE_FOR_VERDICT <= min(int(width), int(height)) < SMALL_IMAGE_BELOW
 
 
 def sampled_for_review(sha256: str, rate: float) -> bool:

@@ -116,6 +116,10 @@ class ScoreSerializer(serializers.Serializer):
     too_small_to_judge = serializers.BooleanField(
         help_text="the image's short side is under the policy minimum (64 px), so it reads uncertain"
     )
+    small_image_caution = serializers.BooleanField(
+        help_text="judged, but the short side is under 448 px, where the model errs more often both ways; "
+        "ask for the original file if the verdict matters"
+    )
     heatmap_url = serializers.CharField(allow_null=True, help_text="Grad-CAM overlay, when stored")
     classifier_p_ai = serializers.FloatField(allow_null=True, help_text="the classifier's P(AI) before fusion")
     evidence = EvidenceItemSerializer(many=True, help_text="every piece of evidence, classifier first")
@@ -199,6 +203,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "p_ai_reencoded": (raw.get("perturbed") or {}).get("p_ai"),
             "unstable_under_reencoding": obj.unstable_under_reencoding,
             "too_small_to_judge": obj.too_small_to_judge,
+            "small_image_caution": obj.small_image_caution,
             "heatmap_url": heatmap_url,
             "classifier_p_ai": (obj.fusion or {}).get("classifier_p_ai"),
             "evidence": _evidence_items(obj.fusion or {}),
