@@ -6,6 +6,7 @@ from django.utils.translation import gettext
 from detector.evidence_text import fusion_notes as _fusion_notes
 from detector.models import Verdict
 from detector.presentation import contribution_bars as _contribution_bars, result_headline as _result_headline, DISCLAIMER, event_action_label as _event_action_label, ROUTING_REASON_TEXT, VERDICT_TEXT, WITHHELD_AFTER_REVIEW_TEXT, WITHHELD_TEXT, evidence_rows as _evidence_rows, percent as _percent, probability_lines as _lines, recompressed_copy_quality as _recompressed_copy_quality, stability_wording as _stability_wording, verdict_wording as _verdict_wording
+from detector import policy
 from detector.selectors import sees_escalations, verdict_withheld
 
 register = template.Library()
@@ -71,6 +72,12 @@ def stability(fusion):
 def recompressed_copy_quality(fusion):
     """The JPEG quality of a possible re-compressed copy (shown beside the verdict), or None."""
     return _recompressed_copy_quality(fusion)
+
+
+@register.filter
+def small_image_caution(asset):
+    """True when the image is judged but small enough that its verdict deserves a caution."""
+    return policy.small_for_reliable_verdict(getattr(asset, "width", None), getattr(asset, "height", None))
 
 
 @register.filter

@@ -47,3 +47,16 @@ def test_the_result_page_cautions_on_a_small_image_and_not_on_a_large_or_unjudge
     client.post("/i18n/setlang/", {"language": "ko", "next": "/"})
     page = client.get(reverse("submission-detail", args=[small.pk])).content.decode()
     assert "이 이미지는 400×300 픽셀에 불과합니다" in page and "원본 파일을 요청하십시오" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reviewer_deciding_a_small_image_reads_the_same_caution(settings, web, submitter, reviewer, png):
+    settings.AIORNOT_LIKELY_HUMAN_THRESHOLD, settings.AIORNOT_LIKELY_AI_THRESHOLD = 0.0, 1.0  # every image is uncertain
+    submitter_client = web.login_as(submitter)
+    submitter_client.post(reverse("submit"), {"image": SimpleUploadedFile("entry.png", png(seed=42, size=(300, 420)))})
+    assert Submission.objects.get().verdict == "uncertain"
+
+    client = web.login_as(reviewer)
+    location = client.post(reverse("review-claim-next"))["Location"]
+    page = client.get(location).content.decode()
+    assert 'data-testid="small-image"' in page and "This image is only 300×420 pixels" in page
