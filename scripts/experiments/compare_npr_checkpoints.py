@@ -13,6 +13,10 @@ logits in with that checkpoint's stored Platt scalings, and prints, on the judge
 each one's AUC as it is and after JPEG q75 + half size, and the paired bootstrap (1,000 resamples of
 images) of after minus before. It says nothing about training-seed noise: two trainings of the same
 recipe differ too.
+
+With `--after-data-dirs`, the after checkpoint was trained on other folders (a larger corpus, say):
+its probe part is rebuilt on those, and both are compared on the images the two have in common (by
+sha256), each scored by a model that never saw that image's source.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--before", required=True)
     parser.add_argument("--after", required=True)
     parser.add_argument("--cache-dir", required=True)
+    parser.add_argument("--after-data-dirs", nargs="+", default=None,
+                        help="the folders the after checkpoint was trained on, if not data_dirs")
     args = parser.parse_args(argv)
 
     import django
@@ -82,15 +88,26 @@ def main(argv=None) -> int:
             raise SystemExit(f"The checkpoints differ in {key}: {settings.get(key)!r} and {after.training_args.get(key)!r}.")
     images, sides, probe = probe_out_of_source(args.data_dirs, settings, args.cache_dir)
     after_probe = probe
-    if any((after.training_args.get(key) is True) != (settings.get(key) is True) for key in ("whole_view", "whole_view_mirrored")):
+    digests = [file_sha256(i.sample.path) for i in images]
+    if args.after_data_dirs:
+        after_images, _, after_probe = probe_out_of_source(args.after_data_dirs, after.training_args, args.cache_dir)
+        after_digests = [file_sha256(i.sample.path) for i in after_images]
+        position = {d: k for k, d in enumerate(after_digests)}
+        common = [k for k, d in enumerate(digests) if d in position]
+        print(f"{len(common)} of {len(images)} images are also among the after checkpoint's {len(after_images)}")
+        after_mix = mixed_logits(after, after_probe, after_digests)
+        after_mix = {v: l[[position[digests[k]] for k in common]] for v, l in after_mix.items()}
+        images, sides, digests = [images[k] for k in common], sides[common], [digests[k] for k in common]
+        probe = {v: l[common] for v, l in probe.items()}
+    elif any((after.training_args.get(key) is True) != (settings.get(key) is True) for key in ("whole_view", "whole_view_mirrored")):
         # Probe parts that read different features: each checkpoint's own, by the same protocol on the same images.
         after_images, _, after_probe = probe_out_of_source(args.data_dirs, after.training_args, args.cache_dir)
         if [i.sample.path for i in after_images] != [i.sample.path for i in images]:
             raise SystemExit("The two probe parts were not scored on the same images.")
-    digests = [file_sha256(i.sample.path) for i in images]
     judged = sides >= MIN_SIDE_JUDGED
     labels = np.array([i.sample.label for i in images])[judged]
-    mixes = {"before": mixed_logits(before, probe, digests), "after": mixed_logits(after, after_probe, digests)}
+    mixes = {"before": mixed_logits(before, probe, digests),
+             "after": after_mix if args.after_data_dirs else mixed_logits(after, after_probe, digests)}
     for variant in NPR_VARIANTS:
         aucs = {name: roc_auc(labels, mix[variant][judged]) for name, mix in mixes.items()}
         difference, low, high = paired_auc_difference(labels, mixes["before"][variant][judged], mixes["after"][variant][judged])
