@@ -207,6 +207,7 @@ def train_probe_detector(
     whole_view_mirrored: bool = False,
     npr_weight=None,
     consistency: float = 0.0,
+    fold_draws: int = 0,
     log=print,
 ):
     """Fit the head on every source, calibrate and threshold it out of source, write a checkpoint.
@@ -228,6 +229,9 @@ def train_probe_detector(
     out-of-source logits (npr_training.chosen_npr_weight); by default the kept parent's, else 0.5.
     `consistency`: how much the head pays for scoring an image and its `train_variants` copies
     differently (probe.fit_linear_head); 0 fits it on the copies as independent images.
+    `fold_draws`: also score the images under that many other draws of the source folds (seeds after
+    `seed`) and record the AUC of each (`fold_draws_out_of_source`): how far the out-of-source AUC moves
+    with which sources happen to be held out together. Thresholds and the checkpoint do not change.
     """
     from .training import TrainingResult
 
@@ -256,6 +260,11 @@ def train_probe_detector(
                                          crop_pool=npr_crop_pool, fine_tune=(npr_fine_tune_epochs, npr_fine_tune_lr, npr_fine_tune_boost),
                                          npr_weight=npr_weight)
     figures = result["figures"]
+    draws = None
+    if fold_draws > 0:
+        draws = other_fold_draws(result, fold_draws, seed=seed, folds=folds, train_variants=train_variants, l2=l2,
+                                 exclude_sources=exclude_sources, source_boost=source_boost,
+                                 human_art_boost=human_art_boost, consistency=consistency, log=log)
     created = datetime.now().astimezone()
     version = f"{arch}-probe-{created:%Y-%m-%d}-{state_dict_digest(stored_state_dict(state))[:8]}"
     metrics = {
@@ -276,6 +285,8 @@ def train_probe_detector(
                              "out-of-source calibrated")
         metrics["probe_part_out_of_source"] = _plain_figures(probe_figures)
         metrics["npr_part"] = {k: v for k, v in npr_args.items() if k != "out_of_source_logits"}
+    if draws is not None:
+        metrics["fold_draws_out_of_source"] = draws
     checkpoint = DetectorCheckpoint(
         arch=arch,
         state_dict=state,
@@ -372,6 +383,7 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
     calibration = calibrated_figures(averaged, images, sides)
     result.update(calibration, logits=npr_training.mix_logits(probe_calibrated, part, calibration["platt"], npr_weight),
                   platt=(1.0, 0.0))
+    result["mix_probe"] = lambda calibrated: npr_training.mix_logits(calibrated, part, (1.0, 0.0), npr_weight)
     npr_figures = calibrated_figures(part.logits, images, sides)["figures"]
     log(f"out of source: probe AUC {probe_auc(probe_calibrated, images, sides):.3f}, NPR part "
         f"{npr_figures['auc_ai_vs_all_real']:.3f}, mixed {calibration['figures']['auc_ai_vs_all_real']:.3f}")
@@ -387,6 +399,36 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
                 npr_part_out_of_source_auc=npr_figures["auc_ai_vs_all_real"],
                 npr_part_auc_after_jpeg75_half=npr_figures["auc_after_jpeg75_half"])
     return state, args
+
+
+def other_fold_draws(result, draws: int, *, seed: int, folds: int, train_variants, l2, exclude_sources=(),
+                     source_boost=None, human_art_boost: float = 1.0, consistency: float = 0.0, log=print) -> dict:
+    """The out-of-source AUC (as the files are and after JPEG q75 + half size) of the same recipe under
+    `draws` other draws of the source folds, beside the run's own. Each draw fits the head afresh on
+    the cached features, Platt-scales it out of source and, for an NPR model, mixes in the NPR part's
+    out-of-source logits (`result["mix_probe"]`; its members never saw the source of the images they score)."""
+    images, sides = result["images"], result["sides"]
+    labels = np.array([i.sample.label for i in images])
+    judged = sides >= MIN_SIDE_JUDGED
+    k = min(folds, len({i.sample.source for i in images}))
+    mix = result.get("mix_probe")
+    rows = [{"seed": seed, "auc": float(result["figures"]["auc_ai_vs_all_real"]),
+             "auc_after_jpeg75_half": float(result["figures"]["auc_after_jpeg75_half"])}]
+    for draw_seed in range(seed + 1, seed + 1 + draws):
+        logits = out_of_source_logits(result["features"], images, source_folds(images, k, draw_seed),
+                                      train_variants=train_variants, l2=l2, exclude_sources=exclude_sources,
+                                      source_boost=source_boost, human_art_boost=human_art_boost, consistency=consistency)
+        slope, intercept = calibrated_figures(logits, images, sides)["platt"]
+        scored = {v: slope * l + intercept for v, l in logits.items()}
+        if mix is not None:
+            scored = mix(scored)
+        rows.append({"seed": draw_seed, "auc": roc_auc(labels[judged], scored["original"][judged]),
+                     "auc_after_jpeg75_half": roc_auc(labels[judged], scored["jpeg75_half"][judged])})
+    aucs = [r["auc"] for r in rows]
+    summary = {"draws": rows, "auc_min": min(aucs), "auc_max": max(aucs), "auc_mean": float(np.mean(aucs))}
+    log(f"out of source over {len(rows)} draws of the source folds: AUC {summary['auc_min']:.3f} to {summary['auc_max']:.3f}"
+        f" (mean {summary['auc_mean']:.3f}; this run's folds {aucs[0]:.3f})")
+    return summary
 
 
 def probe_auc(logits: dict, images, sides) -> float:
@@ -453,6 +495,13 @@ def write_out_of_source_report(out_dir, figures, protocol, thresholds, threshold
                **(extra or {})}
     (out_dir / "out-of-source.json").write_text(json.dumps(_plain_figures(payload), indent=2))
     markdown = figures_markdown(figures, title, command=command)
+    draws = (extra or {}).get("fold_draws_out_of_source")
+    if draws:
+        markdown += ("\n## Other draws of the source folds\n\nThe same recipe scored with other groups of sources held out"
+                     " together (the first row is this run's own folds):\n\n"
+                     "| folds drawn with seed | AUC | AUC after JPEG q75 + half size |\n|---|---|---|\n"
+                     + "".join(f"| {r['seed']} | {r['auc']:.3f} | {r['auc_after_jpeg75_half']:.3f} |\n" for r in draws["draws"])
+                     + f"\nAUC {draws['auc_min']:.3f} to {draws['auc_max']:.3f} (mean {draws['auc_mean']:.3f}).\n")
     markdown += "\n## Protocol\n\n" + "\n".join(
         f"- fold {k}: {', '.join(v)}" for k, v in protocol["sources_per_fold"].items()
     ) + "\n" + "".join(f"\n- note: {n}" for n in threshold_info["notes"]) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -232,6 +233,37 @@ def test_evaluate_detector_out_of_source_writes_its_report(tmp_path):
     folds = report["protocol"]["sources_per_fold"]
     assert sorted(s for v in folds.values() for s in v) == ["a", "b", "c", "d"]
     assert "Per generator family" in (out / "out-of-source.md").read_text()
+
+
+def test_train_detector_reports_the_auc_under_other_draws_of_the_source_folds(tmp_path):
+    from django.core.management import call_command
+
+    data = write_manifest_folder(tmp_path / "data", {
+        "a": (6, 6, "photo"), "b": (6, 6, "painting"), "c": (6, 0, "photo"), "d": (0, 6, "photo"), "e": (6, 6, "manga"),
+    })
+    out, log = tmp_path / "report", io.StringIO()
+    call_command("train_detector", str(data), "--method", "probe", "--output", str(tmp_path / "m.pt"), "--folds", "3",
+                 "--input-size", "64", "--cache-dir", str(tmp_path / "c"), "--fold-draws", "2",
+                 "--report", str(out), stdout=log)
+    report = json.loads((out / "out-of-source.json").read_text())
+    draws = report["fold_draws_out_of_source"]
+    assert [row["seed"] for row in draws["draws"]] == [0, 1, 2]
+    # The first row is the run's own folds: the headline figure.
+    assert draws["draws"][0]["auc"] == pytest.approx(report["figures"]["auc_ai_vs_all_real"])
+    assert all(0.0 <= row["auc"] <= 1.0 and 0.0 <= row["auc_after_jpeg75_half"] <= 1.0 for row in draws["draws"])
+    assert draws["auc_min"] <= draws["auc_mean"] <= draws["auc_max"]
+    markdown = (out / "out-of-source.md").read_text()
+    assert "## Other draws of the source folds" in markdown
+    assert "| 2 |" in markdown
+    assert "draws of the source folds: AUC" in log.getvalue()
+
+
+def test_train_detector_refuses_too_many_fold_draws(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--fold-draws must be between 0 and 20, got 21"):
+        call_command("train_detector", str(tmp_path), "--method", "probe", "--output", str(tmp_path / "m.pt"),
+                     "--fold-draws", "21")
 
 
 def test_the_small_copy_is_a_thumbnail_sized_jpeg_and_the_same_every_time():

@@ -92,6 +92,9 @@ class Command(BaseCommand):
         parser.add_argument("--keep-npr-from", default=None, metavar="CHECKPOINT",
                             help="probe with efficientnet_lite0_multilevel_npr: keep the NPR members (and their stored "
                             "out-of-source logits) of this checkpoint instead of training them again, as retrain does")
+        parser.add_argument("--fold-draws", type=int, default=0, metavar="N",
+                            help="probe: also score the recipe under N other draws of the source folds and record each "
+                                 "out-of-source AUC (how much the figure depends on which sources are held out together)")
         parser.add_argument("--report", default=None, metavar="DIR",
                             help="probe: also write this run's out-of-source report (out-of-source.md / .json) to DIR")
         parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is fastest on a busy machine)")
@@ -153,6 +156,8 @@ class Command(BaseCommand):
         from detector.ml.pretrained import PretrainedWeightsError
         from detector.ml.probe import ProbeError
 
+        if not 0 <= options["fold_draws"] <= 20:
+            raise CommandError(f"--fold-draws must be between 0 and 20, got {options['fold_draws']}.")
         if options["folds"] < 2:
             raise CommandError(f"--folds must be at least 2, got {options['folds']}.")
         if options["l2"] <= 0:
@@ -200,7 +205,7 @@ class Command(BaseCommand):
                 npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
                 npr_crop_pool=options["npr_crop_pool"], whole_view=options["whole_view"], npr_weight=npr_weight,
                 whole_view_mirrored=options["mirror_whole_view"],
-                consistency=options["consistency"], log=self.stdout.write,
+                consistency=options["consistency"], fold_draws=options["fold_draws"], log=self.stdout.write,
             )
         except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
             raise CommandError(str(exc)) from exc
@@ -256,7 +261,7 @@ class Command(BaseCommand):
 
         metrics = result.metrics
         command = "manage.py train_detector " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-        extra = {k: metrics[k] for k in ("probe_part_out_of_source", "npr_part") if k in metrics}
+        extra = {k: metrics[k] for k in ("probe_part_out_of_source", "npr_part", "fold_draws_out_of_source") if k in metrics}
         write_out_of_source_report(
             out_dir, metrics["out_of_source"], metrics["protocol"], metrics["out_of_source"]["thresholds"],
             metrics["threshold_info"], command=command, extra=extra,
