@@ -235,6 +235,28 @@ def test_evaluate_detector_out_of_source_writes_its_report(tmp_path):
     assert "Per generator family" in (out / "out-of-source.md").read_text()
 
 
+def test_evaluate_detector_out_of_source_reports_other_fold_draws(tmp_path):
+    from django.core.management import call_command
+
+    data = write_manifest_folder(tmp_path / "data", {"a": (5, 5, "photo"), "b": (5, 0, "painting"), "c": (0, 5, "photo"), "d": (5, 5, "drawing")})
+    out = tmp_path / "report"
+    call_command("evaluate_detector", str(data), "--out", str(out), "--out-of-source", "2", "--cache-dir", str(tmp_path / "c"),
+                 "--fold-draws", "1", stdout=io.StringIO())
+    report = json.loads((out / "out-of-source.json").read_text())
+    assert [row["seed"] for row in report["fold_draws_out_of_source"]["draws"]] == [0, 1]
+    assert report["fold_draws_out_of_source"]["draws"][0]["auc"] == pytest.approx(report["figures"]["auc_ai_vs_all_real"])
+    assert "## Other draws of the source folds" in (out / "out-of-source.md").read_text()
+
+
+def test_evaluate_detector_refuses_negative_fold_draws_and_writes_nothing(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    out = tmp_path / "report"
+    with pytest.raises(CommandError, match="--fold-draws must be between 0 and 20, got -1"):
+        call_command("evaluate_detector", str(tmp_path), "--out", str(out), "--out-of-source", "2", "--fold-draws", "-1")
+    assert not out.exists()
+
+
 def test_train_detector_reports_the_auc_under_other_draws_of_the_source_folds(tmp_path):
     from django.core.management import call_command
 

@@ -79,6 +79,9 @@ class Command(BaseCommand):
         parser.add_argument("--whole-view", action="store_true",
                             help="out-of-source protocol with efficientnet_lite0_multilevel: the head also reads the "
                             "whole picture shrunk to one 224-px crop, as the default model's probe part does")
+        parser.add_argument("--fold-draws", type=int, default=0, metavar="N",
+                            help="out-of-source protocol: also score under N other draws of the source folds and "
+                            "report each AUC (how much the figure depends on which sources are held out together)")
 
     def handle(self, *args, **options):
         from detector.ml.evaluation import EvaluationError, check_device  # torch stays out of the web process
@@ -105,25 +108,34 @@ class Command(BaseCommand):
     def _out_of_source(self, out_dir, options):
         from detector.ml.architectures import WHOLE_VIEW_ARCHS, UnknownArchitectureError, check_arch  # torch stays out of the web process
         from detector.ml.datasets import DatasetError
-        from detector.ml.out_of_source import run_out_of_source, write_out_of_source_report
+        from detector.ml.out_of_source import other_fold_draws, run_out_of_source, write_out_of_source_report
         from detector.ml.probe import ProbeError
 
         if options["whole_view"] and options["arch"] not in WHOLE_VIEW_ARCHS:
             raise CommandError(f"--whole-view applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
+        if not 0 <= options["fold_draws"] <= 20:
+            raise CommandError(f"--fold-draws must be between 0 and 20, got {options['fold_draws']}.")
+        train_variants = tuple(v.strip() for v in options["train_variants"].split(",") if v.strip())
+        exclude_sources = tuple(v.strip() for v in options["exclude_sources"].split(",") if v.strip())
         try:
             check_arch(options["arch"], pretrained=True)
             result = run_out_of_source(
                 options["data_dirs"], folds=options["out_of_source"], max_per_source=options["max_per_source"],
                 seed=options["seed"], cache_dir=options["cache_dir"], log=self.stdout.write, l2=options["l2"],
-                train_variants=tuple(v.strip() for v in options["train_variants"].split(",") if v.strip()),
-                exclude_sources=tuple(v.strip() for v in options["exclude_sources"].split(",") if v.strip()),
+                train_variants=train_variants, exclude_sources=exclude_sources,
                 arch=options["arch"], whole_view=options["whole_view"],
             )
+            draws = None
+            if options["fold_draws"]:
+                draws = other_fold_draws(result, options["fold_draws"], seed=options["seed"], folds=options["out_of_source"],
+                                         train_variants=train_variants, l2=options["l2"], exclude_sources=exclude_sources,
+                                         log=self.stdout.write)
         except (DatasetError, ProbeError, UnknownArchitectureError) as exc:
             raise CommandError(str(exc)) from exc
         command = "manage.py evaluate_detector " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
         figures = write_out_of_source_report(out_dir, result["figures"], result["protocol"], result["thresholds"],
-                                             result["threshold_info"], command=command)
+                                             result["threshold_info"], command=command,
+                                             extra={"fold_draws_out_of_source": draws} if draws else None)
         self.stdout.write(self.style.SUCCESS(
             f"Wrote {out_dir / 'out-of-source.md'}: out-of-source ROC AUC {figures['auc_ai_vs_all_real']:.3f}; "
             f"suggested likely_ai {result['thresholds']['likely_ai']:.4f}, likely_human {result['thresholds']['likely_human']:.4f}."
