@@ -25,11 +25,10 @@ import numpy as np  # noqa: E402
 
 from detector.ml.out_of_source import (  # noqa: E402
     MIN_SIDE_JUDGED,
-    _plain_figures,
-    figures_markdown,
     run_out_of_source,
     score_folder_as_the_app,
 )
+from detector.ml.out_of_source_report import figures_markdown, plain_figures  # noqa: E402
 from detector.ml.probe import (  # noqa: E402
     balanced_weights,
     choose_out_of_source_thresholds,
@@ -69,7 +68,7 @@ def recipe_figures(base, train_variants, l2, exclude_sources=()):
     degraded = operating_figures(probabilities_from_logits(logits["jpeg75_half"][judged], slope, intercept), kept, thresholds)
     figures["auc_after_jpeg75_half"] = degraded["auc_ai_vs_all_real"]
     figures["degraded"] = {k: degraded[k] for k in ("auc_ai_vs_all_real", "photos_likely_ai", "art_likely_ai", "ai_caught_likely_ai", "ai_likely_human")}
-    return _plain_figures(figures), info
+    return plain_figures(figures), info
 
 
 def row(name, f):

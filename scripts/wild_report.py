@@ -34,7 +34,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from detector.ml.inference import load_detector
     from detector.ml.metrics import paired_auc_difference
-    from detector.ml.out_of_source import figures_markdown, score_folder_as_the_app
+    from detector.ml.out_of_source import score_folder_as_the_app
+    from detector.ml.out_of_source_report import figures_markdown
 
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python scripts/wild_report.py " + " ".join(sys.argv[1:])

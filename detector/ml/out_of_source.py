@@ -12,7 +12,6 @@ ordinary detector checkpoint.
 from __future__ import annotations
 
 import csv
-import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from .checkpoint import DetectorCheckpoint, save_checkpoint, state_dict_digest, 
 from .datasets import MANIFEST_NAME, cap_per_source, collect_samples, readable_samples, require_both_classes, summarise
 from .metrics import paired_auc_difference, roc_auc
 from .npr import NPR_ARCH
+from .out_of_source_report import plain_figures
 from .preprocessing import Preprocessing
 from .probe import (
     VARIANTS,
@@ -272,7 +272,7 @@ def train_probe_detector(
         "features": ("pooled backbone features" if arch == DEFAULT_ARCH else "2848-d multi-level (stage means/stds + final pooled)"
                      + (" of the crops, and of the whole picture shrunk to one crop" if whole_view else "")
                      + (" (averaged with its mirror image)" if whole_view_mirrored else "")),
-        "out_of_source": _plain_figures(figures),
+        "out_of_source": plain_figures(figures),
         "protocol": result["protocol"],
         "threshold_info": result["threshold_info"],
         # The fields evaluate/registry code reads from every checkpoint:
@@ -283,7 +283,7 @@ def train_probe_detector(
     if npr_args is not None:
         metrics["method"] = ("frozen ImageNet backbone + linear head, averaged with NPR patch models trained from scratch, "
                              "out-of-source calibrated")
-        metrics["probe_part_out_of_source"] = _plain_figures(probe_figures)
+        metrics["probe_part_out_of_source"] = plain_figures(probe_figures)
         metrics["npr_part"] = {k: v for k, v in npr_args.items() if k != "out_of_source_logits"}
     if draws is not None:
         metrics["fold_draws_out_of_source"] = draws
@@ -437,21 +437,6 @@ def probe_auc(logits: dict, images, sides) -> float:
     return roc_auc(labels[judged], logits["original"][judged])
 
 
-def _plain_figures(figures: dict) -> dict:
-    def plain(value):
-        if isinstance(value, dict):
-            return {str(k): plain(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        if isinstance(value, (np.floating, float)):
-            return None if math.isnan(float(value)) else float(value)
-        if isinstance(value, np.integer):
-            return int(value)
-        return value
-
-    return plain(figures)
-
-
 def score_folder_as_the_app(detector, data_dirs, *, batch_size: int = 8, variants=("original", "jpeg75_half"), log=print) -> dict:
     """Score labelled folders with a loaded Detector exactly as the app does (its thresholds, the
     64-px rule) on the original files and after JPEG q75 + half size; the figures users would meet."""
@@ -480,76 +465,4 @@ def score_folder_as_the_app(detector, data_dirs, *, batch_size: int = 8, variant
         figures["auc_after_jpeg75_half"] = degraded["auc_ai_vs_all_real"]
         figures["degraded"] = {k: degraded[k] for k in ("auc_ai_vs_all_real", "photos_likely_ai", "art_likely_ai", "ai_caught_likely_ai", "ai_likely_human")}
     figures["not_judged_under_64px"] = int((~judged).sum())
-    return {"figures": _plain_figures(figures), "images": kept, "scores": scores}
-
-
-def write_out_of_source_report(out_dir, figures, protocol, thresholds, threshold_info, *, command: str = "",
-                               title: str = "Out-of-source evaluation (group k-fold by source)", extra: dict | None = None) -> dict:
-    """out-of-source.json and out-of-source.md in out_dir; returns the figures as plain types."""
-    import json
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures = _plain_figures(figures)
-    payload = {"protocol": protocol, "thresholds": thresholds, "threshold_info": threshold_info, "figures": figures,
-               **(extra or {})}
-    (out_dir / "out-of-source.json").write_text(json.dumps(_plain_figures(payload), indent=2))
-    markdown = figures_markdown(figures, title, command=command)
-    draws = (extra or {}).get("fold_draws_out_of_source")
-    if draws:
-        markdown += ("\n## Other draws of the source folds\n\nThe same recipe scored with other groups of sources held out"
-                     " together (the first row is this run's own folds):\n\n"
-                     "| folds drawn with seed | AUC | AUC after JPEG q75 + half size |\n|---|---|---|\n"
-                     + "".join(f"| {r['seed']} | {r['auc']:.3f} | {r['auc_after_jpeg75_half']:.3f} |\n" for r in draws["draws"])
-                     + f"\nAUC {draws['auc_min']:.3f} to {draws['auc_max']:.3f} (mean {draws['auc_mean']:.3f}).\n")
-    markdown += "\n## Protocol\n\n" + "\n".join(
-        f"- fold {k}: {', '.join(v)}" for k, v in protocol["sources_per_fold"].items()
-    ) + "\n" + "".join(f"\n- note: {n}" for n in threshold_info["notes"]) + "\n"
-    (out_dir / "out-of-source.md").write_text(markdown)
-    return figures
-
-
-def _pct(entry) -> str:
-    if not entry or entry.get("of", 0) == 0:
-        return "n/a"
-    low, high = entry["interval"]
-    return f"{100 * entry['rate']:.1f}% ({entry['count']}/{entry['of']}; 95% CI {100 * low:.1f}-{100 * high:.1f}%)"
-
-
-def _num(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
-
-
-def figures_markdown(figures: dict, title: str, *, command: str = "") -> str:
-    """The headline table, then per family, kind and source, as Markdown."""
-    f = figures
-    lines = [f"# {title}", ""]
-    if command:
-        lines += ["```bash", command, "```", ""]
-    t = f["thresholds"]
-    lines += [
-        f"Thresholds: likely_ai at P(AI) >= {t['likely_ai']:.4f}, likely_human at P(AI) <= {t['likely_human']:.4f}.", "",
-        "| | value |", "|---|---|",
-        f"| ROC AUC, AI vs all real | **{_num(f['auc_ai_vs_all_real'])}** (vs photos {_num(f['auc_ai_vs_photos'])}, vs art {_num(f['auc_ai_vs_art'])}) |",
-        f"| real photos called likely_ai | {_pct(f['photos_likely_ai'])} |",
-        f"| human art called likely_ai | {_pct(f['art_likely_ai'])} |",
-        f"| AI images caught at likely_ai | {_pct(f['ai_caught_likely_ai'])} |",
-        f"| AI images called likely_human | {_pct(f['ai_likely_human'])} |",
-    ]
-    if "auc_after_jpeg75_half" in f:
-        d = f["degraded"]
-        lines += [
-            f"| ROC AUC after JPEG q75 + half size | {_num(f['auc_after_jpeg75_half'])} |",
-            f"| after JPEG q75 + half size: photos / art called likely_ai | {_pct(d['photos_likely_ai'])} / {_pct(d['art_likely_ai'])} |",
-            f"| after JPEG q75 + half size: AI caught / AI called likely_human | {_pct(d['ai_caught_likely_ai'])} / {_pct(d['ai_likely_human'])} |",
-        ]
-    lines += ["", "## Per generator family (AUC against all real images)", "", "| family | images | AUC | caught at likely_ai | likely_human |", "|---|---|---|---|---|"]
-    for family, v in f["per_family"].items():
-        lines.append(f"| {family} | {v['images']} | {_num(v['auc_vs_all_real'])} | {100 * v['caught']:.1f}% | {100 * v['likely_human']:.1f}% |")
-    lines += ["", "## Per kind of real image", "", "| kind | images | called likely_ai | mean P(AI) | AUC vs all AI |", "|---|---|---|---|---|"]
-    for kind, v in f["per_kind"].items():
-        lines.append(f"| {kind} | {v['images']} | {100 * v['likely_ai']:.1f}% | {v['mean_p_ai']:.3f} | {_num(v['auc_vs_all_ai'])} |")
-    lines += ["", "## Per source", "", "| source | real | AI | mean P(AI) | likely_ai | likely_human |", "|---|---|---|---|---|---|"]
-    for source, v in f["per_source"].items():
-        lines.append(f"| {source} | {v['real']} | {v['ai']} | {v['mean_p_ai']:.3f} | {100 * v['likely_ai']:.1f}% | {100 * v['likely_human']:.1f}% |")
-    return "\n".join(lines) + "\n"
+    return {"figures": plain_figures(figures), "images": kept, "scores": scores}

@@ -108,7 +108,8 @@ class Command(BaseCommand):
     def _out_of_source(self, out_dir, options):
         from detector.ml.architectures import WHOLE_VIEW_ARCHS, UnknownArchitectureError, check_arch  # torch stays out of the web process
         from detector.ml.datasets import DatasetError
-        from detector.ml.out_of_source import other_fold_draws, run_out_of_source, write_out_of_source_report
+        from detector.ml.out_of_source import other_fold_draws, run_out_of_source
+        from detector.ml.out_of_source_report import write_out_of_source_report
         from detector.ml.probe import ProbeError
 
         if options["whole_view"] and options["arch"] not in WHOLE_VIEW_ARCHS:

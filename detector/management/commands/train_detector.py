@@ -257,7 +257,7 @@ class Command(BaseCommand):
         import sys
         from pathlib import Path
 
-        from detector.ml.out_of_source import write_out_of_source_report
+        from detector.ml.out_of_source_report import write_out_of_source_report
 
         metrics = result.metrics
         command = "manage.py train_detector " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
