@@ -161,13 +161,20 @@ def run_out_of_source(
     }
 
 
-def calibrated_figures(logits: dict, images, sides) -> dict:
-    """Platt scaling and thresholds chosen on the judged (>= 64 px) out-of-source logits of the
-    original files, and the figures they give, also after JPEG q75 + half size."""
+def out_of_source_platt(logits: dict, images, sides) -> tuple:
+    """Platt scaling (slope, intercept) fitted on the judged (>= 64 px) out-of-source logits of the original files."""
     labels = np.array([i.sample.label for i in images])
     judged = sides >= MIN_SIDE_JUDGED
     judged_images = [images[i] for i in np.flatnonzero(judged)]
-    slope, intercept = fit_platt(logits["original"][judged], labels[judged], balanced_weights(judged_images))
+    return fit_platt(logits["original"][judged], labels[judged], balanced_weights(judged_images))
+
+
+def calibrated_figures(logits: dict, images, sides) -> dict:
+    """Platt scaling and thresholds chosen on the judged (>= 64 px) out-of-source logits of the
+    original files, and the figures they give, also after JPEG q75 + half size."""
+    judged = sides >= MIN_SIDE_JUDGED
+    judged_images = [images[i] for i in np.flatnonzero(judged)]
+    slope, intercept = out_of_source_platt(logits, images, sides)
     p = {v: probabilities_from_logits(l, slope, intercept) for v, l in logits.items()}
     thresholds, threshold_info = choose_out_of_source_thresholds(p["original"][judged], judged_images,
                                                                  resaved=p["jpeg75_half"][judged])
@@ -408,8 +415,6 @@ def other_fold_draws(result, draws: int, *, seed: int, folds: int, train_variant
     the cached features, Platt-scales it out of source and, for an NPR model, mixes in the NPR part's
     out-of-source logits (`result["mix_probe"]`; its members never saw the source of the images they score)."""
     images, sides = result["images"], result["sides"]
-    labels = np.array([i.sample.label for i in images])
-    judged = sides >= MIN_SIDE_JUDGED
     k = min(folds, len({i.sample.source for i in images}))
     mix = result.get("mix_probe")
     rows = [{"seed": seed, "auc": float(result["figures"]["auc_ai_vs_all_real"]),
@@ -418,12 +423,12 @@ def other_fold_draws(result, draws: int, *, seed: int, folds: int, train_variant
         logits = out_of_source_logits(result["features"], images, source_folds(images, k, draw_seed),
                                       train_variants=train_variants, l2=l2, exclude_sources=exclude_sources,
                                       source_boost=source_boost, human_art_boost=human_art_boost, consistency=consistency)
-        slope, intercept = calibrated_figures(logits, images, sides)["platt"]
+        slope, intercept = out_of_source_platt(logits, images, sides)
         scored = {v: slope * l + intercept for v, l in logits.items()}
         if mix is not None:
             scored = mix(scored)
-        rows.append({"seed": draw_seed, "auc": roc_auc(labels[judged], scored["original"][judged]),
-                     "auc_after_jpeg75_half": roc_auc(labels[judged], scored["jpeg75_half"][judged])})
+        rows.append({"seed": draw_seed, "auc": probe_auc(scored, images, sides),
+                     "auc_after_jpeg75_half": probe_auc(scored, images, sides, variant="jpeg75_half")})
     aucs = [r["auc"] for r in rows]
     summary = {"draws": rows, "auc_min": min(aucs), "auc_max": max(aucs), "auc_mean": float(np.mean(aucs))}
     log(f"out of source over {len(rows)} draws of the source folds: AUC {summary['auc_min']:.3f} to {summary['auc_max']:.3f}"
@@ -431,10 +436,11 @@ def other_fold_draws(result, draws: int, *, seed: int, folds: int, train_variant
     return summary
 
 
-def probe_auc(logits: dict, images, sides) -> float:
+def probe_auc(logits: dict, images, sides, variant: str = "original") -> float:
+    """AUC, AI against all real, of one variant's logits on the judged (>= 64 px) images."""
     judged = sides >= MIN_SIDE_JUDGED
     labels = np.array([i.sample.label for i in images])
-    return roc_auc(labels[judged], logits["original"][judged])
+    return roc_auc(labels[judged], logits[variant][judged])
 
 
 def score_folder_as_the_app(detector, data_dirs, *, batch_size: int = 8, variants=("original", "jpeg75_half"), log=print) -> dict:
