@@ -12,7 +12,7 @@ import difflib
 import timm
 import torch
 
-from .multilevel import MULTILEVEL_ARCH, create_multilevel
+from .multilevel import CORRELATION_FEATURES, MULTILEVEL_ARCH, NUM_FEATURES, create_multilevel
 from .npr import NPR_ARCH, create_multilevel_npr, members_in_state_dict
 from .pretrained import LITE0_ARCH, load_lite0_pretrained
 
@@ -52,14 +52,19 @@ def check_arch(arch: str, *, pretrained: bool = False) -> None:
 WHOLE_VIEW_ARCHS = (MULTILEVEL_ARCH, NPR_ARCH)
 
 
-def create_model(arch: str, *, pretrained: bool = False, whole_view: bool = False) -> torch.nn.Module:
+def create_model(arch: str, *, pretrained: bool = False, whole_view: bool = False,
+                 channel_correlations: bool = False) -> torch.nn.Module:
     """Model with a single-logit head; `pretrained` loads offline ImageNet weights (lite0 backbones only).
-    `whole_view` adds the multi-level models' whole-picture head (see multilevel.py)."""
+    `whole_view` adds the multi-level models' whole-picture head, `channel_correlations` the early
+    stages' channel correlations to their crops' vector (see multilevel.py)."""
     check_arch(arch, pretrained=pretrained)
     if whole_view and arch not in WHOLE_VIEW_ARCHS:
         raise UnknownArchitectureError(f"Only {', '.join(WHOLE_VIEW_ARCHS)} can read a whole view, not {arch!r}.")
+    if channel_correlations and arch not in WHOLE_VIEW_ARCHS:
+        raise UnknownArchitectureError(f"Only {', '.join(WHOLE_VIEW_ARCHS)} can read channel correlations, not {arch!r}.")
     if arch in ARCHITECTURES:
-        model = ARCHITECTURES[arch](pretrained=pretrained, **({"whole_view": True} if whole_view else {}))
+        model = ARCHITECTURES[arch](pretrained=pretrained, **({"whole_view": True} if whole_view else {}),
+                                    **({"channel_correlations": True} if channel_correlations else {}))
     else:
         # pretrained=False always: timm would otherwise try to download weights.
         model = timm.create_model(arch, pretrained=False, num_classes=1)
@@ -71,11 +76,16 @@ def create_model(arch: str, *, pretrained: bool = False, whole_view: bool = Fals
 
 def model_for_state_dict(arch: str, state_dict: dict) -> torch.nn.Module:
     """An untrained model of `arch` shaped to load `state_dict` (the NPR detector's member count varies,
-    and a multi-level model has a whole-view head when the state dict holds one)."""
+    and a multi-level model has a whole-view head when the state dict holds one, and reads channel
+    correlations when its classifier has room for them)."""
     whole_view = "whole_classifier.weight" in state_dict and arch in WHOLE_VIEW_ARCHS
+    classifier = state_dict.get("classifier.weight")
+    correlations = (arch in WHOLE_VIEW_ARCHS and classifier is not None and classifier.ndim == 2
+                    and classifier.shape[1] == NUM_FEATURES + CORRELATION_FEATURES)
     if arch == NPR_ARCH:
-        return create_multilevel_npr(members=members_in_state_dict(state_dict), whole_view=whole_view)
-    return create_model(arch, pretrained=False, whole_view=whole_view)
+        return create_multilevel_npr(members=members_in_state_dict(state_dict), whole_view=whole_view,
+                                     channel_correlations=correlations)
+    return create_model(arch, pretrained=False, whole_view=whole_view, channel_correlations=correlations)
 
 
 def pre_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -228,8 +228,9 @@ class MultiLevelNPR(MultiLevelLite0):
 
     arch = NPR_ARCH
 
-    def __init__(self, members: int = DEFAULT_MEMBERS, width: int = NPR_WIDTH, num_classes: int = 1, whole_view: bool = False):
-        super().__init__(num_classes=num_classes, whole_view=whole_view)
+    def __init__(self, members: int = DEFAULT_MEMBERS, width: int = NPR_WIDTH, num_classes: int = 1, whole_view: bool = False,
+                 channel_correlations: bool = False):
+        super().__init__(num_classes=num_classes, whole_view=whole_view, channel_correlations=channel_correlations)
         self.npr = torch.nn.ModuleList(NPRNet(width) for _ in range(members))
         # logit = mix[0] * probe_logit + mix[1] * npr_logit + mix[2]; kept in fp32 in checkpoints.
         self.register_buffer("logit_mix", torch.tensor([1.0, 0.0, 0.0]))
@@ -254,9 +255,10 @@ def members_in_state_dict(state_dict: dict) -> int:
 
 
 def create_multilevel_npr(*, pretrained: bool = False, members: int = DEFAULT_MEMBERS, num_classes: int = 1,
-                          whole_view: bool = False) -> MultiLevelNPR:
+                          whole_view: bool = False, channel_correlations: bool = False) -> MultiLevelNPR:
     """The model; `pretrained` loads the offline ImageNet weights into the probe's backbone (NPR members start random)."""
-    model = MultiLevelNPR(members=members, num_classes=num_classes, whole_view=whole_view)
+    model = MultiLevelNPR(members=members, num_classes=num_classes, whole_view=whole_view,
+                          channel_correlations=channel_correlations)
     if pretrained:
         load_lite0_pretrained(model.backbone)
     return model

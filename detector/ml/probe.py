@@ -26,6 +26,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .architectures import create_model, pre_logits
+from .multilevel import CORRELATION_CACHE_SUFFIX, NUM_FEATURES
 from .datasets import Sample, load_image
 from .metrics import roc_auc, sigmoid, wilson_interval
 from .preprocessing import Preprocessing, extract_tiles, to_tensor, whole_view_image
@@ -137,12 +138,16 @@ class FeatureExtractor:
         self.preprocessing = preprocessing
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.tag = tag
+        self._last_crops = None  # (image, vector): both parts of a crops vector come from one forward pass
 
     @classmethod
-    def imagenet(cls, preprocessing: Preprocessing, *, arch: str = "efficientnet_lite0", cache_dir=None):
+    def imagenet(cls, preprocessing: Preprocessing, *, arch: str = "efficientnet_lite0", cache_dir=None,
+                 channel_correlations: bool = False):
         """The extractor of `arch` with ImageNet weights (efficientnet_lite0: 1280-d pooled features;
-        efficientnet_lite0_multilevel: 2848-d multi-level features), cached under cache_tag(arch)."""
-        model = create_model(arch, pretrained=True, whole_view=preprocessing.whole_view)
+        efficientnet_lite0_multilevel: 2848-d multi-level features, and 4832 channel correlations
+        with `channel_correlations`), cached under cache_tag(arch)."""
+        model = create_model(arch, pretrained=True, whole_view=preprocessing.whole_view,
+                             channel_correlations=channel_correlations)
         return cls(model, preprocessing, cache_dir=cache_dir, tag=cache_tag(arch))
 
     def features_of_image(self, image: Image.Image) -> np.ndarray:
@@ -151,7 +156,12 @@ class FeatureExtractor:
 
     def _parts(self):
         """(cache folder suffix, image -> vector) of each part of the feature vector, in order."""
-        parts = [("", self._crops_vector)]
+        if getattr(self.model, "channel_correlations", False):
+            # Two parts from one forward pass, cached apart so that models without them share the first.
+            parts = [("", lambda image: self._crops_vector(image)[:NUM_FEATURES]),
+                     (CORRELATION_CACHE_SUFFIX, lambda image: self._crops_vector(image)[NUM_FEATURES:])]
+        else:
+            parts = [("", self._crops_vector)]
         if self.preprocessing.whole_view:
             parts.append((WHOLE_VIEW_CACHE_SUFFIX, self._whole_vector))
         if self.preprocessing.whole_view_mirrored:
@@ -166,17 +176,24 @@ class FeatureExtractor:
         return np.concatenate([vectors[suffix] for suffix, _part in self._parts()])
 
     def _crops_vector(self, image: Image.Image) -> np.ndarray:
+        if self._last_crops is not None and self._last_crops[0] is image:
+            return self._last_crops[1]
         tiles = to_tensor(extract_tiles(image, self.preprocessing).images, self.preprocessing)
         with torch.inference_mode():
             pooled = pre_logits(self.model, tiles)  # what the model's classifier sees, per crop
-        return pooled.float().mean(0).numpy()
+        vector = pooled.float().mean(0).numpy()
+        self._last_crops = (image, vector)
+        return vector
 
     def _whole_vector(self, image: Image.Image, mirrored: bool = False) -> np.ndarray:
         view = whole_view_image(image, self.preprocessing)
         if mirrored:
             view = ImageOps.mirror(view)
+        tensor = to_tensor([view], self.preprocessing)
         with torch.inference_mode():
-            return pre_logits(self.model, to_tensor([view], self.preprocessing)).float()[0].numpy()
+            own = getattr(self.model, "whole_view_features", None)  # the whole view has no channel correlations
+            vector = own(tensor) if callable(own) else pre_logits(self.model, tensor)
+            return vector.float()[0].numpy()
 
     def _mirrored_whole_vector(self, image: Image.Image) -> np.ndarray:
         return self._whole_vector(image, mirrored=True)
