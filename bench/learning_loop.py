@@ -369,6 +369,7 @@ def main(argv=None) -> int:
                 npr_draws=(recipe.get("npr") or {}).get("draws_per_epoch"),
                 npr_crop_pool=(recipe.get("npr") or {}).get("crop_pool"), whole_view=recipe.get("whole_view") is True,
                 whole_view_mirrored=recipe.get("whole_view_mirrored") is True,
+                channel_correlations=recipe.get("channel_correlations") is True,
                 npr_weight=(recipe.get("npr") or {}).get("npr_weight"),
                 log=lambda *_: None,
             )

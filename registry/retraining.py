@@ -336,6 +336,7 @@ def _retrain_probe(data_dirs, output, parent_args: dict, active: ModelVersion, a
             input_size=int(parent_args.get("input_size") or 224),
             max_tiles=int(parent_args.get("max_tiles") or 5), whole_view=parent_args.get("whole_view") is True,
             whole_view_mirrored=parent_args.get("whole_view_mirrored") is True,
+            channel_correlations=parent_args.get("channel_correlations") is True,
             exclude_sources=tuple(parent_args.get("not_trained_on") or ()),
             source_boost={source: weight for source in REVIEWER_LABEL_SOURCES},
             human_art_boost=float(settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT), parent_version=active.version,

@@ -112,6 +112,7 @@ def run_out_of_source(
     arch: str = DEFAULT_ARCH,
     whole_view: bool = False,
     whole_view_mirrored: bool = False,
+    channel_correlations: bool = False,
     consistency: float = 0.0,
     log=print,
 ) -> dict:
@@ -119,7 +120,8 @@ def run_out_of_source(
 
     The features are those of `arch`'s ImageNet backbone (unless an `extractor` is given); with
     `whole_view`, the whole picture's vector follows the crops' (preprocessing.whole_view_image);
-    `whole_view_mirrored` averages it with the mirrored picture's.
+    `whole_view_mirrored` averages it with the mirrored picture's; `channel_correlations` adds the early
+    stages' channel correlations to the crops' vector (multilevel.py).
     """
     for variant in train_variants:
         if variant not in VARIANTS:
@@ -132,7 +134,8 @@ def run_out_of_source(
     fold_of = source_folds(images, min(folds, sources), seed)
     preprocessing = Preprocessing(input_size=input_size, max_tiles=max_tiles, whole_view=bool(whole_view),
                                   whole_view_mirrored=bool(whole_view_mirrored))
-    extractor = extractor or FeatureExtractor.imagenet(preprocessing, arch=arch, cache_dir=cache_dir)
+    extractor = extractor or FeatureExtractor.imagenet(preprocessing, arch=arch, cache_dir=cache_dir,
+                                                       channel_correlations=channel_correlations)
     needed = list(dict.fromkeys([*train_variants, "original", "jpeg75_half"]))
     features = extract(extractor, images, needed, log=log)
     logits = out_of_source_logits(features, images, fold_of, train_variants=train_variants, l2=l2,
@@ -152,6 +155,7 @@ def run_out_of_source(
             "arch": arch,
             **({"whole_view": True} if whole_view else {}),
             **({"whole_view_mirrored": True} if whole_view_mirrored else {}),
+            **({"channel_correlations": True} if channel_correlations else {}),
             **({"consistency": consistency} if consistency else {}),
             "not_trained_on": sorted(exclude_sources or ()),
             "source_boost": dict(source_boost or {}),
@@ -212,6 +216,7 @@ def train_probe_detector(
     npr_fine_tune_boost=None,
     whole_view: bool = False,
     whole_view_mirrored: bool = False,
+    channel_correlations: bool = False,
     npr_weight=None,
     consistency: float = 0.0,
     fold_draws: int = 0,
@@ -232,6 +237,7 @@ def train_probe_detector(
     the parent's pool when kept, else no pool.
     `whole_view`: the head also reads the whole picture shrunk to one crop (multilevel archs only);
     `whole_view_mirrored`: that view's vector averaged with its left-right mirror's.
+    `channel_correlations`: the crops' vector also holds the early stages' channel correlations.
     `npr_weight`: the NPR part's share of the mixed logit (0 to 1); "auto" chooses it on the
     out-of-source logits (npr_training.chosen_npr_weight); by default the kept parent's, else 0.5.
     `consistency`: how much the head pays for scoring an image and its `train_variants` copies
@@ -247,7 +253,8 @@ def train_probe_detector(
         data_dirs, folds=folds, max_per_source=max_per_source, seed=seed, cache_dir=cache_dir,
         train_variants=train_variants, l2=l2, input_size=input_size, max_tiles=max_tiles,
         exclude_sources=exclude_sources, source_boost=source_boost, human_art_boost=human_art_boost, arch=arch,
-        whole_view=whole_view, whole_view_mirrored=whole_view_mirrored, consistency=consistency, log=log,
+        whole_view=whole_view, whole_view_mirrored=whole_view_mirrored, channel_correlations=channel_correlations,
+        consistency=consistency, log=log,
     )
     images = result["images"]
     labels = np.array([i.sample.label for i in images])
@@ -278,7 +285,9 @@ def train_probe_detector(
         "method": "frozen ImageNet backbone + linear head, out-of-source calibrated",
         "features": ("pooled backbone features" if arch == DEFAULT_ARCH else "2848-d multi-level (stage means/stds + final pooled)"
                      + (" of the crops, and of the whole picture shrunk to one crop" if whole_view else "")
-                     + (" (averaged with its mirror image)" if whole_view_mirrored else "")),
+                     + (" (averaged with its mirror image)" if whole_view_mirrored else "")
+                     + ("; the crops' also hold 4832 channel correlations of the stem and stages 0-3"
+                        if channel_correlations else "")),
         "out_of_source": plain_figures(figures),
         "protocol": result["protocol"],
         "threshold_info": result["threshold_info"],
@@ -310,6 +319,7 @@ def train_probe_detector(
             "source_boost": dict(source_boost or {}), "human_art_boost": human_art_boost, "parent_version": parent_version,
             "input_size": input_size, "max_tiles": max_tiles, **({"whole_view": True} if whole_view else {}),
             **({"whole_view_mirrored": True} if whole_view_mirrored else {}),
+            **({"channel_correlations": True} if channel_correlations else {}),
             **({"consistency": consistency} if consistency else {}),
             **({"npr": npr_args} if npr_args is not None else {}),
         },

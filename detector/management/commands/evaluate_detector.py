@@ -79,6 +79,9 @@ class Command(BaseCommand):
         parser.add_argument("--whole-view", action="store_true",
                             help="out-of-source protocol with efficientnet_lite0_multilevel: the head also reads the "
                             "whole picture shrunk to one 224-px crop, as the default model's probe part does")
+        parser.add_argument("--channel-correlations", action="store_true",
+                            help="out-of-source protocol with efficientnet_lite0_multilevel: each crop's vector also holds "
+                            "the channel correlations of the stem and stages 0-3, as the default model's probe part does")
         parser.add_argument("--fold-draws", type=int, default=0, metavar="N",
                             help="out-of-source protocol: also score under N other draws of the source folds and "
                             "report each AUC (how much the figure depends on which sources are held out together)")
@@ -114,6 +117,8 @@ class Command(BaseCommand):
 
         if options["whole_view"] and options["arch"] not in WHOLE_VIEW_ARCHS:
             raise CommandError(f"--whole-view applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
+        if options["channel_correlations"] and options["arch"] not in WHOLE_VIEW_ARCHS:
+            raise CommandError(f"--channel-correlations applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
         if not 0 <= options["fold_draws"] <= 20:
             raise CommandError(f"--fold-draws must be between 0 and 20, got {options['fold_draws']}.")
         train_variants = tuple(v.strip() for v in options["train_variants"].split(",") if v.strip())
@@ -125,6 +130,7 @@ class Command(BaseCommand):
                 seed=options["seed"], cache_dir=options["cache_dir"], log=self.stdout.write, l2=options["l2"],
                 train_variants=train_variants, exclude_sources=exclude_sources,
                 arch=options["arch"], whole_view=options["whole_view"],
+                channel_correlations=options["channel_correlations"],
             )
             draws = None
             if options["fold_draws"]:

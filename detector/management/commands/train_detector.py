@@ -84,6 +84,9 @@ class Command(BaseCommand):
         parser.add_argument("--mirror-whole-view", action="store_true",
                             help="with --whole-view: read the whole picture also mirrored left-right and average the two "
                             "views' features (one more forward pass per image)")
+        parser.add_argument("--channel-correlations", action="store_true",
+                            help="probe with efficientnet_lite0_multilevel or _npr: each crop's vector also holds the channel "
+                            "correlations of the stem and stages 0-3 (4832 numbers, the texture's statistics; same forward pass)")
         parser.add_argument("--npr-weight", default=None, metavar="SHARE",
                             help="probe with efficientnet_lite0_multilevel_npr: the NPR part's share of the mixed logit, "
                             "between 0 and 1, or 'auto' to choose it on the mean of the clean and the re-saved out-of-source "
@@ -195,6 +198,8 @@ class Command(BaseCommand):
             raise CommandError(f"--whole-view applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
         if options["mirror_whole_view"] and not options["whole_view"]:
             raise CommandError("--mirror-whole-view needs --whole-view.")
+        if options["channel_correlations"] and options["arch"] not in WHOLE_VIEW_ARCHS:
+            raise CommandError(f"--channel-correlations applies only to --arch {' or '.join(WHOLE_VIEW_ARCHS)}.")
         npr_weight = self._npr_weight(options)
         try:
             result = train_probe_detector(
@@ -204,7 +209,7 @@ class Command(BaseCommand):
                 input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
                 npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
                 npr_crop_pool=options["npr_crop_pool"], whole_view=options["whole_view"], npr_weight=npr_weight,
-                whole_view_mirrored=options["mirror_whole_view"],
+                whole_view_mirrored=options["mirror_whole_view"], channel_correlations=options["channel_correlations"],
                 consistency=options["consistency"], fold_draws=options["fold_draws"], log=self.stdout.write,
             )
         except (DatasetError, ProbeError, PretrainedWeightsError, CheckpointError, OSError) as exc:
