@@ -5,7 +5,7 @@
         --before detector/weights/default.pt --after var/models/candidate.pt --cache-dir var/feature-cache
 
 Both checkpoints must come from `train_detector --method probe --arch efficientnet_lite0_multilevel_npr`
-with the same data, folds and probe settings (a whole view, --whole-view or --mirror-whole-view, may differ: each probe part is
+with the same data, folds and probe settings (a whole view, --whole-view or --mirror-whole-view, and --channel-correlations may differ: each probe part is
 then rebuilt with its own features): their probe parts are then the same, and each stores
 its NPR members' out-of-source logits (by sha256). The script rebuilds the probe's out-of-source
 logits from the feature cache (run_out_of_source, the same protocol), mixes each checkpoint's NPR
@@ -57,7 +57,7 @@ def probe_out_of_source(data_dirs, settings: dict, cache_dir) -> tuple:
         cache_dir=cache_dir, train_variants=tuple(settings["train_variants"]), l2=settings["l2"],
         exclude_sources=tuple(settings["not_trained_on"]), arch="efficientnet_lite0_multilevel",
         whole_view=settings.get("whole_view") is True, whole_view_mirrored=settings.get("whole_view_mirrored") is True,
-        log=lambda *_: None)
+        channel_correlations=settings.get("channel_correlations") is True, log=lambda *_: None)
     slope, intercept = result["platt"]
     return result["images"], result["sides"], {v: slope * l + intercept for v, l in result["logits"].items()}
 
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         after_mix = {v: l[[position[digests[k]] for k in common]] for v, l in after_mix.items()}
         images, sides, digests = [images[k] for k in common], sides[common], [digests[k] for k in common]
         probe = {v: l[common] for v, l in probe.items()}
-    elif any((after.training_args.get(key) is True) != (settings.get(key) is True) for key in ("whole_view", "whole_view_mirrored")):
+    elif any((after.training_args.get(key) is True) != (settings.get(key) is True) for key in ("whole_view", "whole_view_mirrored", "channel_correlations")):
         # Probe parts that read different features: each checkpoint's own, by the same protocol on the same images.
         after_images, _, after_probe = probe_out_of_source(args.data_dirs, after.training_args, args.cache_dir)
         if [i.sample.path for i in after_images] != [i.sample.path for i in images]:
