@@ -46,16 +46,13 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    from detector.ml.architectures import model_for_state_dict
-    from detector.ml.checkpoint import read_checkpoint
-    from detector.ml.digests import file_sha256
     from detector.ml.metrics import roc_auc
-    from detector.ml.npr import members_logits
-    from detector.ml.npr_training import NPRPart, image_crops, mix_logits
+    from detector.ml.npr_training import mix_logits
     from detector.ml.out_of_source import MIN_SIDE_JUDGED, load_images
     from detector.ml.preprocessing import Preprocessing
     from detector.ml.probe import (FeatureExtractor, balanced_weights, fit_linear_head, fit_platt, source_folds,
                                    trainable_mask)
+    from shipped_mix import shipped_npr_parts
 
     quiet = lambda *_: None  # noqa: E731
     images, sides = load_images(args.data_dirs, max_per_source=300, seed=0, log=quiet)
@@ -70,17 +67,8 @@ def main(argv=None) -> int:
     trainable = trainable_mask(images, ("cifake", "hardfaces"))
     weights = balanced_weights(images)
 
-    checkpoint = read_checkpoint(args.checkpoint)
-    npr_args = checkpoint.training_args["npr"]
-    stored = np.array([npr_args["out_of_source_logits"][file_sha256(i.sample.path)] for i in images], dtype=np.float64)
-    npr_oos = NPRPart([], {v: stored[:, k] for k, v in enumerate(SCORED)}, platt=tuple(npr_args["platt"]))
-    model = model_for_state_dict(checkpoint.arch, checkpoint.state_dict)
-    model.load_state_dict(checkpoint.state_dict, strict=True)
-    model.eval()
-    crops, _ = image_crops(wild, cache_dir=args.cache_dir, variants=SCORED, log=quiet)
-    npr_wild = NPRPart([], {v: members_logits(model.npr, crops[:, k]) for k, v in enumerate(SCORED)},
-                       platt=tuple(npr_args["platt"]))
-    share = float(npr_args.get("npr_weight", 0.5))
+    npr_oos, npr_wild, share = shipped_npr_parts(args.checkpoint, images, wild, cache_dir=args.cache_dir,
+                                                 variants=SCORED, log=quiet)
 
     print("| small copy's weight | mixed, out of source: clean / re-saved | mixed, in the wild: clean / re-saved |")
     print("|---|---|---|")

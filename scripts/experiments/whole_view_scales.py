@@ -97,17 +97,12 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    from detector.ml.checkpoint import read_checkpoint
     from detector.ml.metrics import paired_auc_difference, roc_auc
     from detector.ml.multilevel import NUM_FEATURES
-    from detector.ml.npr import members_logits
-    from detector.ml.npr_training import NPRPart, image_crops, mix_logits
     from detector.ml.out_of_source import MIN_SIDE_JUDGED, load_images
     from detector.ml.preprocessing import Preprocessing
-    from detector.ml.probe import (FeatureExtractor, balanced_weights, fit_linear_head, fit_platt, source_folds,
-                                   trainable_mask)
-    from detector.ml.architectures import model_for_state_dict
-    from detector.ml.digests import file_sha256
+    from detector.ml.probe import FeatureExtractor, balanced_weights, source_folds, trainable_mask
+    from shipped_mix import mixed_row, shipped_npr_parts
 
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     quiet = lambda *_: None  # noqa: E731
@@ -147,37 +142,12 @@ def main(argv=None) -> int:
     trainable = trainable_mask(images, ("cifake", "hardfaces"))
     weights = balanced_weights(images)
 
-    checkpoint = read_checkpoint(args.checkpoint)
-    npr_args = checkpoint.training_args["npr"]
-    table = npr_args["out_of_source_logits"]
-    stored = np.array([table[file_sha256(i.sample.path)] for i in images], dtype=np.float64)
-    npr_oos = NPRPart([], {v: stored[:, k] for k, v in enumerate(VARIANTS)}, platt=tuple(npr_args["platt"]))
-    model = model_for_state_dict(checkpoint.arch, checkpoint.state_dict)
-    model.load_state_dict(checkpoint.state_dict, strict=True)
-    model.eval()
-    crops, _ = image_crops(wild, cache_dir=cache, variants=VARIANTS, log=log)
-    npr_wild = NPRPart([], {v: members_logits(model.npr, crops[:, k]) for k, v in enumerate(VARIANTS)},
-                       platt=tuple(npr_args["platt"]))
-    w = float(npr_args.get("npr_weight", 0.5))
+    npr = shipped_npr_parts(args.checkpoint, images, wild, cache_dir=cache, variants=VARIANTS, log=log)
 
     def row(names):
         """(out-of-source mixed logits, wild mixed logits, probe oos, probe wild) per variant for one feature set."""
         x = {(where, v): np.hstack([feats[(n, where, v)] for n in names]) for where in ("train", "wild") for v in VARIANTS}
-
-        def fit(mask):
-            return fit_linear_head(np.r_[x[("train", "original")][mask], x[("train", "jpeg75_half")][mask]],
-                                   np.r_[y[mask], y[mask]], np.r_[weights[mask], weights[mask]], l2=args.l2)
-        oos = {v: np.zeros(len(y)) for v in VARIANTS}
-        for fold in range(5):
-            head = fit((folds != fold) & trainable)
-            for v in VARIANTS:
-                oos[v][folds == fold] = head.logits(x[("train", v)][folds == fold])
-        slope, intercept = fit_platt(oos["original"][judged], y[judged], weights[judged])
-        probe_oos = {v: slope * l + intercept for v, l in oos.items()}
-        head = fit(trainable)
-        probe_wild = {v: slope * head.logits(x[("wild", v)]) + intercept for v in VARIANTS}
-        return (mix_logits(probe_oos, npr_oos, (1.0, 0.0), w), mix_logits(probe_wild, npr_wild, (1.0, 0.0), w),
-                probe_oos, probe_wild)
+        return mixed_row(x, y, weights, folds, trainable, judged, npr, variants=VARIANTS, l2=args.l2)
 
     candidates = {"shipped: crops + whole224": ["tiles", "whole224"]}
     for size in sizes:

@@ -103,27 +103,4 @@ def test_a_retrain_keeps_the_parents_channel_correlations(probe, settings, tmp_p
     assert child.state_dict["classifier.weight"].shape == (1, NUM_FEATURES + CORRELATION_FEATURES)
 
 
-def test_train_detector_refuses_channel_correlations_for_an_arch_without_them(tmp_path):
-    from django.core.management import CommandError, call_command
-
-    with pytest.raises(CommandError, match="--channel-correlations applies only to"):
-        call_command("train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe",
-                     "--arch", "efficientnet_lite0", "--channel-correlations")
-
-
-def test_evaluate_detector_runs_the_out_of_source_protocol_with_channel_correlations(tmp_path):
-    import json
-
-    from django.core.management import CommandError, call_command
-
-    data = write_manifest_folder(tmp_path / "data", {"a": (4, 4, "photo"), "b": (4, 0, "painting"), "c": (0, 4, "photo")})
-    out = tmp_path / "report"
-    call_command("evaluate_detector", str(data), "--out", str(out), "--out-of-source", "2", "--cache-dir",
-                 str(tmp_path / "c"), "--arch", MULTILEVEL_ARCH, "--train-variants", "original", "--channel-correlations",
-                 stdout=open(tmp_path / "log.txt", "w"))
-    report = json.loads((out / "out-of-source.json").read_text())
-    assert report["protocol"]["channel_correlations"] is True
-    assert len(list((tmp_path / "c" / "lite0-multilevel-corr" / "original").glob("*.npy"))) == 16
-    with pytest.raises(CommandError, match="--channel-correlations applies only to"):
-        call_command("evaluate_detector", str(data), "--out", str(tmp_path / "r2"), "--out-of-source", "2",
-                     "--channel-correlations", stdout=open(tmp_path / "log2.txt", "w"))
+# The CLI refusals and evaluate_detector with --channel-correlations: tests/ml/test_whole_view.py (MULTILEVEL_OPTIONS).

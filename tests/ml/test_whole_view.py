@@ -187,15 +187,23 @@ def test_npr_members_kept_under_a_new_whole_view_probe(tmp_path):
     assert 0.0 <= detector.score(Image.new("RGB", (120, 90), (30, 60, 90))).p_ai <= 1.0
 
 
-def test_train_detector_refuses_a_whole_view_for_an_arch_without_one(tmp_path):
+# (flag, the protocol's record of it, the cache folder of its extra features): options of the multi-level models only.
+MULTILEVEL_OPTIONS = [("--whole-view", "whole_view", "lite0-multilevel-whole224"),
+                      ("--channel-correlations", "channel_correlations", "lite0-multilevel-corr")]
+
+
+@pytest.mark.parametrize("flag", [option[0] for option in MULTILEVEL_OPTIONS])
+def test_train_detector_refuses_a_multilevel_option_for_an_arch_without_it(tmp_path, flag):
     from django.core.management import CommandError, call_command
 
-    with pytest.raises(CommandError, match="--whole-view applies only to"):
+    with pytest.raises(CommandError, match=f"{flag} applies only to"):
         call_command("train_detector", str(tmp_path), "--output", str(tmp_path / "x.pt"), "--method", "probe",
-                     "--arch", "efficientnet_lite0", "--whole-view")
+                     "--arch", "efficientnet_lite0", flag)
 
 
-def test_evaluate_detector_runs_the_out_of_source_protocol_with_a_whole_view(tmp_path):
+@pytest.mark.parametrize("flag,protocol_key,cache_folder", MULTILEVEL_OPTIONS)
+def test_evaluate_detector_runs_the_out_of_source_protocol_with_a_multilevel_option(tmp_path, flag, protocol_key,
+                                                                                   cache_folder):
     import json
 
     from django.core.management import CommandError, call_command
@@ -203,14 +211,14 @@ def test_evaluate_detector_runs_the_out_of_source_protocol_with_a_whole_view(tmp
     data = write_manifest_folder(tmp_path / "data", {"a": (4, 4, "photo"), "b": (4, 0, "painting"), "c": (0, 4, "photo")})
     out = tmp_path / "report"
     call_command("evaluate_detector", str(data), "--out", str(out), "--out-of-source", "2", "--cache-dir",
-                 str(tmp_path / "c"), "--arch", MULTILEVEL_ARCH, "--train-variants", "original", "--whole-view",
+                 str(tmp_path / "c"), "--arch", MULTILEVEL_ARCH, "--train-variants", "original", flag,
                  stdout=open(tmp_path / "log.txt", "w"))
     report = json.loads((out / "out-of-source.json").read_text())
-    assert report["protocol"]["whole_view"] is True
-    assert len(list((tmp_path / "c" / "lite0-multilevel-whole224" / "original").glob("*.npy"))) == 16
-    with pytest.raises(CommandError, match="--whole-view applies only to"):
+    assert report["protocol"][protocol_key] is True
+    assert len(list((tmp_path / "c" / cache_folder / "original").glob("*.npy"))) == 16
+    with pytest.raises(CommandError, match=f"{flag} applies only to"):
         call_command("evaluate_detector", str(data), "--out", str(tmp_path / "r2"), "--out-of-source", "2",
-                     "--whole-view", stdout=open(tmp_path / "log2.txt", "w"))
+                     flag, stdout=open(tmp_path / "log2.txt", "w"))
 
 
 # --- the mirrored whole view (Preprocessing.whole_view_mirrored) ------------------------------
