@@ -65,12 +65,11 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    from detector.ml.metrics import paired_auc_difference, roc_auc
     from detector.ml.multilevel import CORRELATION_FEATURES, NUM_FEATURES
     from detector.ml.out_of_source import MIN_SIDE_JUDGED, load_images
     from detector.ml.preprocessing import Preprocessing
     from detector.ml.probe import FeatureExtractor, balanced_weights, source_folds, trainable_mask
-    from shipped_mix import mixed_row, shipped_npr_parts
+    from shipped_mix import mixed_row, print_rows, shipped_npr_parts
 
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     quiet = lambda *_: None  # noqa: E731
@@ -118,28 +117,7 @@ def main(argv=None) -> int:
         rows[label] = row(names)
         log(f"fitted {label}")
 
-    def auc(yy, mask, logits, v):
-        return roc_auc(yy[mask], logits[v][mask])
-
-    print("| probe features | probe part OOS: clean / re-saved | mixed OOS: clean / re-saved (gap) | "
-          "probe part wild: clean / re-saved | mixed wild: clean / re-saved (gap) |")
-    print("|---|---|---|---|---|")
-    for label, (mo, mw, po, pw) in rows.items():
-        a, b = auc(y, judged, mo, "original"), auc(y, judged, mo, "jpeg75_half")
-        c, d = auc(y_wild, judged_wild, mw, "original"), auc(y_wild, judged_wild, mw, "jpeg75_half")
-        print(f"| {label} | {auc(y, judged, po, 'original'):.3f} / {auc(y, judged, po, 'jpeg75_half'):.3f} | "
-              f"{a:.3f} / {b:.3f} ({a - b:.3f}) | {auc(y_wild, judged_wild, pw, 'original'):.3f} / "
-              f"{auc(y_wild, judged_wild, pw, 'jpeg75_half'):.3f} | {c:.3f} / {d:.3f} ({c - d:.3f}) |", flush=True)
-
-    print("\nPaired bootstrap of the mixed model against the shipped row (difference, 95% interval):")
-    base = rows["shipped: crops + whole224"]
-    for label, (mo, mw, _po, _pw) in list(rows.items())[1:]:
-        parts = []
-        for name, yy, mask, a, b in (("OOS", y, judged, base[0], mo), ("wild", y_wild, judged_wild, base[1], mw)):
-            for v in VARIANTS:
-                diff, lo, hi = paired_auc_difference(yy[mask], a[v][mask], b[v][mask])
-                parts.append(f"{name} {v} {diff:+.3f} ({lo:+.3f} to {hi:+.3f})")
-        print(f"- {label}: " + "; ".join(parts), flush=True)
+    print_rows(rows, y, judged, y_wild, judged_wild, variants=VARIANTS, base_label="shipped: crops + whole224")
     return 0
 
 

@@ -61,3 +61,36 @@ def mixed_row(x, y, weights, folds, trainable, judged, npr, *, variants, l2):
     probe_wild = {v: slope * head.logits(x[("wild", v)]) + intercept for v in variants}
     return (mix_logits(probe_oos, npr_oos, (1.0, 0.0), share), mix_logits(probe_wild, npr_wild, (1.0, 0.0), share),
             probe_oos, probe_wild)
+
+
+def print_rows(rows, y, judged, y_wild, judged_wild, *, variants, base_label):
+    """The experiments' table (probe part and mixed AUC, out of source and wild, clean and re-saved) and
+    each row's paired bootstrap against `base_label`'s row; rows: {label: mixed_row(...)}."""
+    from detector.ml.metrics import paired_auc_difference, roc_auc
+
+    clean, resaved = variants[0], variants[1]
+
+    def auc(yy, mask, logits, v):
+        return roc_auc(yy[mask], logits[v][mask])
+
+    print("| probe features | probe part OOS: clean / re-saved | mixed OOS: clean / re-saved (gap) | "
+          "probe part wild: clean / re-saved | mixed wild: clean / re-saved (gap) |")
+    print("|---|---|---|---|---|")
+    for label, (mo, mw, po, pw) in rows.items():
+        a, b = auc(y, judged, mo, clean), auc(y, judged, mo, resaved)
+        c, d = auc(y_wild, judged_wild, mw, clean), auc(y_wild, judged_wild, mw, resaved)
+        print(f"| {label} | {auc(y, judged, po, clean):.3f} / {auc(y, judged, po, resaved):.3f} | "
+              f"{a:.3f} / {b:.3f} ({a - b:.3f}) | {auc(y_wild, judged_wild, pw, clean):.3f} / "
+              f"{auc(y_wild, judged_wild, pw, resaved):.3f} | {c:.3f} / {d:.3f} ({c - d:.3f}) |", flush=True)
+
+    print(f"\nPaired bootstrap of the mixed model against the row '{base_label}' (difference, 95% interval):")
+    base = rows[base_label]
+    for label, (mo, mw, _po, _pw) in rows.items():
+        if label == base_label:
+            continue
+        parts = []
+        for name, yy, mask, a, b in (("OOS", y, judged, base[0], mo), ("wild", y_wild, judged_wild, base[1], mw)):
+            for v in variants:
+                diff, lo, hi = paired_auc_difference(yy[mask], a[v][mask], b[v][mask])
+                parts.append(f"{name} {v} {diff:+.3f} ({lo:+.3f} to {hi:+.3f})")
+        print(f"- {label}: " + "; ".join(parts), flush=True)
