@@ -1,4 +1,5 @@
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,25 @@ def test_bad_input_is_a_command_error(tmp_path, make_args, message):
     data = _data(tmp_path / "data")
     with pytest.raises(CommandError, match=message):
         call_command("train_detector", *make_args(data, tmp_path), "--no-progress", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--whole-view"], "--whole-view applies only to --method probe; --method finetune would ignore it"),
+        (["--channel-correlations", "--report", "out"],
+         "--channel-correlations, --report apply only to --method probe; --method finetune would ignore them"),
+        (["--method", "probe", "--epochs", "3"], "--epochs applies only to --method finetune; --method probe would ignore it"),
+        (["--method", "probe", "--device", "cuda", "--lr", "0.1"], "--lr, --device apply only to --method finetune"),
+        (["--threads", "0"], "--threads must be at least 1"),
+    ],
+    ids=["finetune-whole-view", "finetune-two-probe-options", "probe-epochs", "probe-two-finetune-options", "zero-threads"],
+)
+def test_an_option_the_method_would_ignore_is_a_command_error(tmp_path, args, message):
+    data = _data(tmp_path / "data")
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("train_detector", str(data), "--output", str(tmp_path / "m.pt"), *args, stdout=io.StringIO())
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_only_one_class_is_a_command_error(tmp_path):

@@ -8,6 +8,17 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 
+# Options one method reads and the other would ignore (--input-size, --seed, --max-per-source and --threads
+# serve both).
+METHOD_ONLY_OPTIONS = {
+    "finetune": ("epochs", "batch_size", "lr", "max_minutes", "max_images", "val_fraction", "patience",
+                 "no_pretrained", "device", "num_workers"),
+    "probe": ("folds", "cache_dir", "train_variants", "exclude_sources", "l2", "consistency", "npr_epochs",
+              "npr_draws", "npr_extra_variants", "npr_crop_pool", "whole_view", "mirror_whole_view",
+              "channel_correlations", "npr_weight", "keep_npr_from", "fold_draws", "report"),
+}
+
+
 class Command(BaseCommand):
     help = (
         "Train the AI-image detector on folders of labelled images and write a calibrated checkpoint. "
@@ -116,6 +127,13 @@ class Command(BaseCommand):
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, request_stop)
+        self._refuse_other_methods_options(options)
+        if options["threads"] is not None:
+            if options["threads"] < 1:
+                raise CommandError(f"--threads must be at least 1, got {options['threads']}.")
+            import torch
+
+            torch.set_num_threads(options["threads"])
         if options["method"] == "probe":
             return self._probe(options)
         try:
@@ -175,10 +193,6 @@ class Command(BaseCommand):
         for name in ("npr_epochs", "npr_draws"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {options[name]}.")
-        if options["threads"]:
-            import torch
-
-            torch.set_num_threads(options["threads"])
         variants = tuple(v.strip() for v in options["train_variants"].split(",") if v.strip())
         npr_extra = self._npr_extra_variants(options)
         if options["npr_crop_pool"] is not None:
@@ -221,6 +235,19 @@ class Command(BaseCommand):
             f"Wrote {result.checkpoint_path} ({result.model_version}): out-of-source ROC AUC "
             f"{oos['auc_ai_vs_all_real']:.3f}; thresholds {oos['thresholds']}."
         ))
+
+    def _refuse_other_methods_options(self, options):
+        """An option the chosen method would not read is an error, not silently dropped: a user who asked
+        for --whole-view or --epochs must not get a model trained without it."""
+        method = options["method"]
+        other = "finetune" if method == "probe" else "probe"
+        parser = self.create_parser("manage.py", "train_detector")
+        given = [name for name in METHOD_ONLY_OPTIONS[other] if options.get(name) != parser.get_default(name)]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            verb = "applies" if len(given) == 1 else "apply"
+            raise CommandError(f"{flags} {verb} only to --method {other}; --method {method} would ignore "
+                               f"{'it' if len(given) == 1 else 'them'}.")
 
     @staticmethod
     def _npr_weight(options):
