@@ -28,8 +28,12 @@ from .services import builtin_model_ensure, model_register, retrain_job_start
 
 EXPORT_COLUMNS = [
     "path", "label", "origin", "case_id", "submission_id", "submitted_at", "labelled_at",
-    "collection", "submission_source", "source_url", "sha256", "generator",
+    "collection", "submission_source", "source_url", "sha256", "generator", "kind",
 ]
+# The kind of image a human label is, read off its collection's policy: an art contest's human-made
+# entries are artworks, so a retrain counts them under the 1% rule for artworks (and the promotion
+# guard judges them apart), not as photos. Elsewhere the kind is left empty (read as a photo).
+HUMAN_KIND_BY_POLICY = {"art_contest": "art", "newsroom": "photo"}
 SELF_TRAINING_AI_AT_LEAST = 0.8
 SELF_TRAINING_HUMAN_AT_MOST = 0.2
 
@@ -151,6 +155,7 @@ def labels_export(
                 submission.collection.name if submission and submission.collection_id else "",
                 submission.source if submission else "", submission.source_url if submission else "",
                 asset.sha256, "reviewer label" if origin == "reviewer" else "model score (unreviewed)",
+                _label_kind(label, submission),
             ])
             result.origins[origin] = result.origins.get(origin, 0) + 1
             result.sha256.add(asset.sha256)
@@ -160,9 +165,24 @@ def labels_export(
 # --- Retraining -------------------------------------------------------------------------------
 
 
-def _holdout_summary(report: dict) -> dict:
+def _label_kind(label: str, submission) -> str:
+    if label == "ai" or submission is None or not submission.collection_id:
+        return ""
+    return HUMAN_KIND_BY_POLICY.get(submission.collection.policy, "")
+
+
+def _holdout_art_paths(holdout: ExportResult) -> set:
+    """Resolved paths of the hold-out's human-labelled artworks (kind "art" in its manifest)."""
+    with open(holdout.out / "MANIFEST.csv", newline="", encoding="utf-8") as handle:
+        return {str((holdout.out / row["path"]).resolve()) for row in csv.DictReader(handle)
+                if row.get("label") == "real" and row.get("kind") == "art"}
+
+
+def _holdout_summary(report: dict, images: list, art_paths: set) -> dict:
     head = report["headline"]
     point = head["operating_points"]["likely_ai"]
+    art = [row for row in images if str(Path(row["path"]).resolve()) in art_paths]
+    art_false_positives = sum(1 for row in art if row["verdict"] == "likely_ai")
     return {
         "images": head["images"],
         "human": head["real"],
@@ -173,6 +193,9 @@ def _holdout_summary(report: dict) -> dict:
         "tpr": point["tpr"],
         "threshold": point["threshold"],
         "ece": report["calibration"]["ece"],
+        "artworks": len(art),
+        "art_false_positives": art_false_positives,
+        "art_fpr": (art_false_positives / len(art)) if art else None,
     }
 
 
@@ -202,21 +225,22 @@ def candidate_evaluate_and_register(
         if holdout is None:
             holdout = holdout_export(Path(work) / "holdout")
         try:
-            reports = {}
+            results = {}
             for name, checkpoint in (("candidate", Path(path)), ("active", checkpoint_local_path(active))):
                 detector = load_detector(checkpoint)
-                reports[name] = evaluate_detector(
+                results[name] = evaluate_detector(
                     detector, [holdout.out], robustness=False, container_check=False, log=lambda m: None
-                ).report
+                )
         except (DatasetError, EvaluationError) as exc:
             raise RegistryError("evaluation_failed", gettext("The hold-out evaluation failed: %(error)s") % {"error": exc}) from None
+        art_paths = _holdout_art_paths(holdout)
         evaluation = {
             "active_version": active.version,
             "holdout_images": holdout.total,
             "holdout_counts": holdout.counts,
             **(extra or {}),
-            "candidate": _holdout_summary(reports["candidate"]),
-            "active": _holdout_summary(reports["active"]),
+            "candidate": _holdout_summary(results["candidate"].report, results["candidate"].images, art_paths),
+            "active": _holdout_summary(results["active"].report, results["active"].images, art_paths),
         }
         return model_register(path=path, parent=active, actor=actor, holdout_evaluation=evaluation, note=note)
 

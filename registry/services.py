@@ -144,6 +144,17 @@ def promotion_refusals(candidate: ModelVersion, active: ModelVersion | None) -> 
                 "rate": f"{100 * (cand.get('fpr') or 0):.2f}", "cap": f"{100 * cap:.2f}",
             }
         )
+    art = cand.get("artworks") or 0
+    if art >= minimum and cand.get("art_fpr") is not None and cand["art_fpr"] > cap:
+        reasons.append(
+            gettext(
+                "It calls %(false_positives)s of %(art)s human-made artworks in the hold-out (art-contest labels) "
+                "likely AI (%(rate)s%%), above the %(cap)s%% cap."
+            ) % {
+                "false_positives": cand.get("art_false_positives"), "art": art,
+                "rate": f"{100 * cand['art_fpr']:.2f}", "cap": f"{100 * cap:.2f}",
+            }
+        )
     return reasons
 
 

@@ -217,6 +217,64 @@ def test_guard_refuses_a_high_false_positive_rate_and_a_small_or_stale_holdout(s
     assert any("retrain to compare" in r for r in promotion_refusals(candidate, ModelVersion(version="b")))
 
 
+def test_guard_judges_the_holdouts_artworks_apart(settings):
+    active = ModelVersion(version="a", status="active")
+    figures = {"human": 60, "ai": 30, "roc_auc": 0.95, "fpr": 0.0167, "false_positives": 1, "tpr": 0.8,
+               "artworks": 25, "art_false_positives": 1, "art_fpr": 0.04}
+    candidate = ModelVersion(
+        version="c", holdout_evaluation={"active_version": "a", "candidate": figures, "active": {**figures, "roc_auc": 0.9}}
+    )
+    settings.AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS = 20
+    settings.AIORNOT_PROMOTION_MAX_FPR = 0.02
+    # 1 of 60 human images is under the 2% cap, but that one is 1 of the 25 artworks: 4%.
+    assert promotion_refusals(candidate, active) == [
+        "It calls 1 of 25 human-made artworks in the hold-out (art-contest labels) likely AI (4.00%), above the 2.00% cap."
+    ]
+    settings.AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS = 30  # too few artworks to judge them apart
+    assert promotion_refusals(candidate, active) == []
+
+
+def test_art_contest_human_labels_are_artworks_for_the_retrain_and_the_guard(
+    settings, labelled, submitter, reviewer, site_admin, web, tmp_path
+):
+    from detector.ml.out_of_source import manifest_rows
+    from detector.ml.probe import describe
+    from detector.models import Collection
+
+    labelled(ai=4, human=4)  # outside any collection
+    contest = Collection.objects.create(name="Spring salon", policy="art_contest", created_by=site_admin)
+    for i, data in enumerate(corpus_images("pd_vectors", "real", 4)):
+        submission_create(user=submitter, data=data, original_filename=f"entry{i}.png", collection=contest)
+    while (case := case_claim_next(reviewer=reviewer)) is not None:
+        case_decide(case_id=case.pk, reviewer=reviewer, decision="human", note="the artist showed the sketches")
+    call_command("export_labels", str(tmp_path / "export"), stdout=io.StringIO())
+    with open(tmp_path / "export" / "MANIFEST.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted((r["collection"], r["label"], r["kind"]) for r in rows) == (
+        [("", "ai", "")] * 4 + [("", "real", "")] * 4 + [("Spring salon", "real", "art")] * 4
+    )
+    # The retrain reads them as artworks (the 1% rule for artworks, the art replay), the rest as photos.
+    images = describe(collect_samples([tmp_path / "export"], log=lambda m: None), manifest_rows([tmp_path / "export"]))
+    assert sorted((i.sample.label, i.is_art) for i in images) == [(0, False)] * 4 + [(0, True)] * 4 + [(1, False)] * 4
+
+    settings.AIORNOT_PROMOTION_MIN_HOLDOUT_PER_CLASS = 2
+    label_splits_freeze(0.5)
+    held_art = LabelSplit.objects.filter(split="holdout", case__first_submission__collection=contest).count()
+    assert held_art > 0
+    original = builtin_model_ensure()
+    checkpoint = read_checkpoint(checkpoint_local_path(original))
+    checkpoint.model_version = "test-same-weights"
+    save_checkpoint(checkpoint, tmp_path / "same.pt", half=False)
+    figures = candidate_evaluate_and_register(tmp_path / "same.pt", active=original).holdout_evaluation
+    for name in ("candidate", "active"):
+        assert figures[name]["artworks"] == held_art
+        assert 0 <= figures[name]["art_false_positives"] <= held_art
+        assert figures[name]["art_fpr"] == figures[name]["art_false_positives"] / held_art
+    assert figures["candidate"]["art_false_positives"] == figures["active"]["art_false_positives"]
+    page = web.login_as(site_admin).get(reverse("registry-models")).content.decode()
+    assert f"artworks {figures['candidate']['art_false_positives']}/{held_art}" in page
+
+
 def test_promotion_refusals_are_said_in_the_readers_language_and_kept_in_english(settings):
     import re
 

@@ -40,6 +40,8 @@ class Command(BaseCommand):
             figures = evaluation[name]
             auc = "undefined" if figures["roc_auc"] is None else f"{figures['roc_auc']:.4f}"
             fpr = "undefined" if figures["fpr"] is None else f"{100 * figures['fpr']:.2f}%"
+            art = (f"; {figures['art_false_positives']} of {figures['artworks']} art-contest artworks called likely AI"
+                   if figures.get("artworks") else "")
             self.stdout.write(f"{name:9} on the hold-out ({figures['human']} human, {figures['ai']} AI): ROC AUC {auc}, "
-                              f"false positives {fpr}")
+                              f"false positives {fpr}{art}")
         self.stdout.write(f"Registered candidate {candidate.version}. Promote with: manage.py promote_model {candidate.version}")
