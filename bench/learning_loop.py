@@ -22,6 +22,8 @@ What it does, end to end through the app (never the dev database):
 2. A scratch SQLite database (a temporary folder, its own settings through the environment) is
    migrated; a submitter uploads label images with `submission_create` (scored by the app), and a
    reviewer claims them with `case_claim_next` and decides each one truthfully with `case_decide`.
+   With --real-art, every other real label is a human-made artwork entered into an art-contest
+   collection, as a contest's screeners would clear it (its label is exported as kind "art").
 3. For each N (cumulative: the first 50 labels are among the first 100), N labels (half the family,
    half real) are in the database, and `retrain` runs exactly as `manage.py retrain` does (the
    frozen hold-out fraction of the labels is not trained on, as in the app).
@@ -103,6 +105,7 @@ class Plan:
     label_family: list[tuple[Path, str]]  # in order: the first N/2 are the family labels of N
     label_real: list[tuple[Path, str]]
     scored: dict[str, list[tuple[Path, str]]] = field(default_factory=dict)  # set name -> images
+    label_art: set[str] = field(default_factory=set)  # sha256 of the real labels that are art-contest entries
 
     def labels_for(self, n: int) -> list[tuple[str, Path, str]]:
         half = n // 2
@@ -113,14 +116,16 @@ class Plan:
 
 
 def plan_split(
-    *, family, real, photos=(), art=(), other_ai=(), counts=(50, 100, 200, 400), max_scored: int = 200,
+    *, family, real, photos=(), art=(), other_ai=(), real_art=(), counts=(50, 100, 200, 400), max_scored: int = 200,
     min_scored_family: int = 20, seed: int = 0,
 ) -> Plan:
     """Choose label images and scored images.
 
     Label images are drawn at random (seeded) from the family and real folders; the largest N
-    that leaves at least `min_scored_family` family images unseen is the last one run. Scored sets
-    never hold a label image or one another's images (by sha256), and are capped at `max_scored`.
+    that leaves at least `min_scored_family` family images unseen is the last one run. With
+    `real_art` folders, every other real label is a human-made artwork from them (entered as an art
+    contest's entry). Scored sets never hold a label image or one another's images (by sha256), and
+    are capped at `max_scored`.
     """
     rng = random.Random(seed)
     taken: set[str] = set()
@@ -129,6 +134,13 @@ def plan_split(
     rng.shuffle(real_files)
     family_all = _unique_by_content(family_files, taken)
     real_all = _unique_by_content(real_files, set())  # may overlap --photos; those are excluded below
+    art_files = image_files(real_art)
+    rng.shuffle(art_files)
+    art_all = _unique_by_content(art_files, {d for _, d in real_all})
+    if art_all:  # photo, artwork, photo, artwork... then the rest of the longer list
+        mixed = [item for pair in zip(real_all, art_all) for item in pair]
+        shorter = min(len(real_all), len(art_all))
+        real_all = mixed + real_all[shorter:] + art_all[shorter:]
     counts = sorted({int(n) for n in counts if int(n) > 0})
     runnable = [n for n in counts if n // 2 <= len(family_all) - min_scored_family and n - n // 2 <= len(real_all)]
     reserve = max(runnable) if runnable else 0
@@ -141,8 +153,9 @@ def plan_split(
         files = image_files(folders)
         rng.shuffle(files)
         scored[name] = _unique_by_content(files, taken)[:max_scored]
+    label_art = {d for _, d in art_all} & {d for _, d in label_real}
     return Plan(counts=runnable, skipped=[n for n in counts if n not in runnable],
-                label_family=label_family, label_real=label_real, scored=scored)
+                label_family=label_family, label_real=label_real, scored=scored, label_art=label_art)
 
 
 def base_view(base_dirs, exclude_folders, out: Path) -> tuple[list[Path], list[str]]:
@@ -179,10 +192,11 @@ def base_view(base_dirs, exclude_folders, out: Path) -> tuple[list[Path], list[s
 # --- Through the app: labels as reviewer decisions, retrain, scoring ----------------------------
 
 
-def labels_enter(*, labels, submitter, reviewer) -> dict[str, int]:
+def labels_enter(*, labels, submitter, reviewer, contest=None, contest_sha256=frozenset()) -> dict[str, int]:
     """Upload each image and have the reviewer decide it truthfully; returns {sha256: case id}.
 
-    Images already in the database (from a smaller N) are not entered again.
+    Images whose sha256 is in `contest_sha256` are entered into the `contest` collection (an art
+    contest's human-made entries). Images already in the database (from a smaller N) are not entered again.
     """
     # The app's modules load after django.setup() on the scratch database (main).
     from detector.models import ImageAsset
@@ -195,7 +209,8 @@ def labels_enter(*, labels, submitter, reviewer) -> dict[str, int]:
     for label, path, digest in labels:
         if digest in known:
             continue
-        submission_create(user=submitter, data=Path(path).read_bytes(), original_filename=Path(path).name)
+        submission_create(user=submitter, data=Path(path).read_bytes(), original_filename=Path(path).name,
+                          collection=contest if digest in contest_sha256 else None)
         truth[digest] = label
         known.add(digest)
     while (case := case_claim_next(reviewer=reviewer)) is not None:
@@ -301,6 +316,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", nargs="+", required=True, help="folder(s) of the new generator family's images")
     parser.add_argument("--real", nargs="+", required=True, help="folder(s) of real images that may become labels")
+    parser.add_argument("--real-art", nargs="*", default=[],
+                        help="folder(s) of human-made art: every other real label is one, entered as an art contest's entry")
     parser.add_argument("--photos", nargs="*", default=[], help="real photos to measure false positives on")
     parser.add_argument("--art", nargs="*", default=[], help="human art to measure false positives on")
     parser.add_argument("--other-ai", nargs="*", default=[], help="other generators' images (AUC on other families)")
@@ -341,18 +358,19 @@ def main(argv=None) -> int:
         parser.error("--start-npr-epochs takes 0 (the recipe's own) or a positive number of epochs")
     recipe_rows = []
     plan = plan_split(family=args.family, real=args.real, photos=args.photos, art=args.art, other_ai=args.other_ai,
-                      counts=[int(n) for n in args.labels.split(",")], max_scored=args.max_scored, seed=args.seed)
+                      real_art=args.real_art, counts=[int(n) for n in args.labels.split(",")], max_scored=args.max_scored, seed=args.seed)
     if plan.skipped:
         say(f"skipped N = {plan.skipped}: the family folder is too small to leave images unseen")
     if not plan.counts:
         print("Nothing to run.")
         return 1
-    say(f"labels reserved: {len(plan.label_family)} family, {len(plan.label_real)} real; scored: "
+    say(f"labels reserved: {len(plan.label_family)} family, {len(plan.label_real)} real "
+        f"({len(plan.label_art)} of them art-contest entries); scored: "
         + ", ".join(f"{k} {len(v)}" for k, v in plan.scored.items()))
 
     with tempfile.TemporaryDirectory(prefix="aiornot-learning-loop-") as work:
         work = Path(work)
-        tested = [*args.family, *args.real, *args.photos, *args.art, *args.other_ai]
+        tested = [*args.family, *args.real, *args.real_art, *args.photos, *args.art, *args.other_ai]
         base, dropped = base_view(args.base, tested, work / "base")
         say(f"base data without the tested sources ({', '.join(dropped) or 'none dropped'})")
         start = Path(args.start_checkpoint) if args.start_checkpoint else work / "start.pt"
@@ -401,11 +419,16 @@ def main(argv=None) -> int:
         submitter.groups.add(Group.objects.get(name=SUBMITTERS))
         reviewer = users.create_user(username="bench-reviewer", password="x")
         reviewer.groups.add(Group.objects.get(name=REVIEWERS))
+        from detector.models import Collection
+
+        contest = Collection.objects.create(name="Benchmark art contest", policy=Collection.Policy.ART_CONTEST,
+                                            created_by=reviewer) if plan.label_art else None
         old = checkpoint_local_path(builtin_model_ensure())
         rows = [{"n": 0, **figures(score_sets(old, plan.scored))}]
         say(f"old model scored: {rows[0]}")
         for n in plan.counts:
-            cases = labels_enter(labels=plan.labels_for(n), submitter=submitter, reviewer=reviewer)
+            cases = labels_enter(labels=plan.labels_for(n), submitter=submitter, reviewer=reviewer,
+                                 contest=contest, contest_sha256=plan.label_art)
             candidate = retrain(base_data=base, max_per_source=args.max_per_source, seed=args.seed,
                                 holdout_fraction=args.holdout_fraction, log=lambda *_: None)
             evaluation = candidate.holdout_evaluation

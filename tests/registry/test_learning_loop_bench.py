@@ -90,6 +90,40 @@ def test_labels_enter_as_reviewer_decisions_once_each(settings, folders, submitt
     assert not set(decided) & {d for items in plan.scored.values() for _, d in items}
 
 
+def test_with_real_art_every_other_real_label_is_an_artwork_and_never_scored(folders, tmp_path):
+    contest_art = _folder(tmp_path, "contest_art", 6, 700)
+    shutil.copy(sorted(folders["art"][0].iterdir())[0], contest_art / "also-in-the-scored-art.png")
+    plan = plan_split(**folders, real_art=[contest_art], counts=[8, 16], max_scored=50, min_scored_family=5, seed=1)
+    art_digests = {file_sha256(p) for p in contest_art.iterdir()}
+    real = [d for label, _, d in plan.labels_for(16) if label == "human"]
+    assert [d in art_digests for d in real] == [False, True] * 4  # photo, artwork, photo, artwork...
+    assert plan.label_art == set(real) & art_digests and len(plan.label_art) == 4
+    assert not plan.label_sha256() & {d for items in plan.scored.values() for _, d in items}
+    assert len(plan.scored["art"]) == 5 - len(plan.label_art & {file_sha256(contest_art / "also-in-the-scored-art.png")})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_art_labels_are_entered_as_art_contest_entries_and_exported_as_art(settings, folders, submitter, reviewer,
+                                                                            site_admin, tmp_path):
+    from django.core.management import call_command
+
+    from detector.models import Collection
+
+    settings.AIORNOT_REVIEW_SAMPLE_LIKELY_HUMAN = 1.0
+    settings.AIORNOT_HEATMAPS = False
+    contest_art = _folder(tmp_path, "contest_art", 6, 700)
+    plan = plan_split(**folders, real_art=[contest_art], counts=[8], max_scored=50, min_scored_family=5)
+    contest = Collection.objects.create(name="Salon", policy="art_contest", created_by=site_admin)
+    cases = labels_enter(labels=plan.labels_for(8), submitter=submitter, reviewer=reviewer, contest=contest,
+                         contest_sha256=plan.label_art)
+    assert len(cases) == 8
+    call_command("export_labels", str(tmp_path / "export"))
+    with open(tmp_path / "export" / "MANIFEST.csv", newline="") as handle:
+        kinds = {r["sha256"]: (r["label"], r["kind"], r["collection"]) for r in csv.DictReader(handle)}
+    assert {d for d, (_, kind, _) in kinds.items() if kind == "art"} == plan.label_art
+    assert all(kinds[d] == ("real", "art", "Salon") for d in plan.label_art)
+
+
 def test_a_negative_start_npr_epochs_is_a_clear_cli_error(folders, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--family", str(folders["family"][0]), "--real", str(folders["real"][0]), "--start-npr-epochs", "-2"])
