@@ -135,7 +135,7 @@ def plan_split(
     family_all = _unique_by_content(family_files, taken)
     real_all = _unique_by_content(real_files, set())  # may overlap --photos; those are excluded below
     art_files = image_files(real_art)
-    rng.shuffle(art_files)
+    random.Random(f"real-art-{seed}").shuffle(art_files)  # its own draw: the other sets are drawn as without it
     art_all = _unique_by_content(art_files, {d for _, d in real_all})
     if art_all:  # photo, artwork, photo, artwork... then the rest of the longer list
         mixed = [item for pair in zip(real_all, art_all) for item in pair]

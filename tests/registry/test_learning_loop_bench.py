@@ -100,6 +100,10 @@ def test_with_real_art_every_other_real_label_is_an_artwork_and_never_scored(fol
     assert plan.label_art == set(real) & art_digests and len(plan.label_art) == 4
     assert not plan.label_sha256() & {d for items in plan.scored.values() for _, d in items}
     assert len(plan.scored["art"]) == 5 - len(plan.label_art & {file_sha256(contest_art / "also-in-the-scored-art.png")})
+    # The family labels and the other scored sets are drawn as they are without --real-art.
+    plain = plan_split(**folders, counts=[8, 16], max_scored=50, min_scored_family=5, seed=1)
+    assert plain.label_family == plan.label_family and plain.scored["other_ai"] == plan.scored["other_ai"]
+    assert [d for _, d in plain.scored["art"] if d not in plan.label_art] == [d for _, d in plan.scored["art"]]
 
 
 @pytest.mark.django_db(transaction=True)
