@@ -243,9 +243,9 @@ def score_sets(checkpoint_path, scored: dict, *, batch: int = 8) -> dict:
     return out
 
 
-def figures(scores: dict) -> dict:
-    """AUCs, recall at likely_ai and false-positive rates from one model's scores."""
-    p, cut = scores["p"], scores["likely_ai"]
+def figures(scores: dict, cut: float | None = None) -> dict:
+    """AUCs, recall at likely_ai (or at `cut`) and false-positive rates from one model's scores."""
+    p, cut = scores["p"], scores["likely_ai"] if cut is None else cut
     real = np.r_[p.get("photos", []), p.get("art", [])]
 
     def auc(ai):
@@ -262,6 +262,13 @@ def figures(scores: dict) -> dict:
         "photos_fpr": rate(p.get("photos", [])), "art_fpr": rate(p.get("art", [])),
         "likely_ai": cut,
     }
+
+
+def pooled_rule_figures(checkpoint_path, scores: dict) -> dict | None:
+    """The figures at the likely_ai the pooled rule alone chose (before the source-balanced rule, 2026-12-06)."""
+    info = (read_checkpoint(checkpoint_path).metrics or {}).get("threshold_info") or {}
+    cut = info.get("likely_ai_pooled_rule")
+    return figures(scores, float(cut)) if cut is not None else None
 
 
 def _scratch_environment(work: Path, checkpoint: Path, cache_dir: Path, recipe_env: dict | None = None) -> None:
@@ -432,8 +439,9 @@ def main(argv=None) -> int:
             candidate = retrain(base_data=base, max_per_source=args.max_per_source, seed=args.seed,
                                 holdout_fraction=args.holdout_fraction, log=lambda *_: None)
             evaluation = candidate.holdout_evaluation
+            scores = score_sets(checkpoint_local_path(candidate), plan.scored)
             row = {"n": n, "labels_in_db": len(cases), "trained_on": evaluation.get("training_label_images"),
-                   **figures(score_sets(checkpoint_local_path(candidate), plan.scored))}
+                   **figures(scores), "pooled_rule": pooled_rule_figures(checkpoint_local_path(candidate), scores)}
             rows.append(row)
             say(f"N={n}: {row}")
 
@@ -454,6 +462,16 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['n']} | {r.get('trained_on', 0)} | {_fmt(r['family_auc'])} | {_fmt(r['family_recall'], True)} | "
               f"{_fmt(r['other_auc'])} | {_fmt(r['photos_fpr'], True)} | {_fmt(r['art_fpr'], True)} | {r['likely_ai']:.3f} |")
+    pooled = [r for r in rows if r.get("pooled_rule")]
+    if pooled:
+        print()
+        print("the same candidates at the likely_ai the pooled rule alone would choose (no source-balanced limit):")
+        print("| labels | family at likely_ai | photos likely AI | art likely AI | likely_ai threshold |")
+        print("|---|---|---|---|---|")
+        for r in pooled:
+            f = r["pooled_rule"]
+            print(f"| {r['n']} | {_fmt(f['family_recall'], True)} | {_fmt(f['photos_fpr'], True)} | "
+                  f"{_fmt(f['art_fpr'], True)} | {f['likely_ai']:.3f} |")
     if recipe_rows:
         print()
         print(f"recipes at N = {plan.counts[-1]} (label weight : human-art replay weight), same labels:")

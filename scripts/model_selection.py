@@ -31,12 +31,12 @@ from detector.ml.out_of_source import (  # noqa: E402
 from detector.ml.out_of_source_report import figures_markdown, plain_figures  # noqa: E402
 from detector.ml.probe import (  # noqa: E402
     balanced_weights,
-    choose_out_of_source_thresholds,
     fit_platt,
     operating_figures,
     out_of_source_logits,
     probabilities_from_logits,
 )
+from detector.ml.out_of_source_thresholds import choose_out_of_source_thresholds  # noqa: E402
 
 ALL_VARIANTS = ("original", "wild", "jpeg75_half")
 SHORTCUT_SOURCES = ("cifake", "hardfaces")  # 32-px thumbnails; face crops framed unlike any other source

@@ -32,7 +32,6 @@ from .probe import (
     FeatureExtractor,
     ProbeError,
     balanced_weights,
-    choose_out_of_source_thresholds,
     describe,
     fit_linear_head,
     fit_platt,
@@ -42,6 +41,7 @@ from .probe import (
     probabilities_from_logits,
     source_folds,
 )
+from .out_of_source_thresholds import choose_out_of_source_thresholds
 
 MIN_SIDE_JUDGED = 64  # detector.policy.MIN_SIDE_FOR_VERDICT: smaller images are never judged
 DEFAULT_TRAIN_VARIANTS = ("original", "wild", "jpeg75_half")

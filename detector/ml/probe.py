@@ -41,11 +41,6 @@ MIRRORED_WHOLE_VIEW_CACHE_SUFFIX = "-wholeflip224"
 # small image is after a messenger halves it.
 VARIANTS = ("original", "jpeg75_half", "wild", "jpeg75_small")
 SMALL_SHORT_SIDES = (112, 224)
-LIKELY_AI_MAX_RATE = 0.01  # of out-of-source photos, and of out-of-source artworks
-LIKELY_HUMAN_MAX_AI_RATE = 0.10  # of out-of-source AI images may fall below likely_human
-MIN_REAL_PER_KIND = 100  # a 1% rate cannot be seen on fewer
-LIKELY_AI_FALLBACK = 0.95
-_GRID = 1e-4
 ART_KINDS = {
     "painting", "game art", "digital art", "manga", "drawing", "illustration", "wallpaper",
     "3d render", "clip art", "art",
@@ -377,76 +372,6 @@ def out_of_source_logits(features_by_variant: dict, images, folds, *, train_vari
             held = sorted({images[i].sample.source for i in np.flatnonzero(scored)})
             log(f"  fold {fold}: held out {len(held)} sources ({int(scored.sum())} images)")
     return out
-
-
-def _grid_above(p: float) -> float:
-    t = round(math.floor(p / _GRID) * _GRID, 4)
-    while t <= p:
-        t = round(t + _GRID, 4)
-    return t
-
-
-def choose_out_of_source_thresholds(p_ai, images, *, resaved=None) -> tuple[dict, dict]:
-    """likely_ai: the lowest threshold >= 0.5 that at most 1% of out-of-source photos AND at most 1% of
-    out-of-source artworks reach; likely_human: the highest <= 0.5 below which at most 10% of AI images fall.
-
-    `resaved`: the same images' scores after a re-save (JPEG q75 + half size). When given, likely_ai
-    must also keep the re-saved photos and artworks at or under 1%: a contest entry or a news photo
-    has usually been re-saved, and an accusation is the error that costs most. likely_human must
-    then also let at most 10% of the re-saved AI images through: a re-save lowers an AI image's
-    score, and "likely human-made" clears an entry unless it is sampled.
-
-    Where fewer than 100 photos or 100 artworks were scored, a 1% rate cannot be seen: likely_ai is
-    held at >= 0.95 and the note says so (the uncertain band widens).
-    """
-    p = np.asarray(p_ai, dtype=np.float64)
-    copies = [p] if resaved is None else [p, np.asarray(resaved, dtype=np.float64)]
-    is_ai = np.array([i.sample.label == 1 for i in images])
-    is_art = np.array([i.is_art for i in images])
-    photos, art = ~is_ai & ~is_art, ~is_ai & is_art
-    notes = []
-    candidates = sorted({0.5, *(_grid_above(v) for c in copies for v in c[~is_ai & (c >= 0.5)])})
-    likely_ai, met = LIKELY_AI_FALLBACK, False
-    for t in candidates:
-        if t > 0.999:
-            break
-        if all(_rate(c[photos] >= t) <= LIKELY_AI_MAX_RATE and _rate(c[art] >= t) <= LIKELY_AI_MAX_RATE for c in copies):
-            likely_ai, met = t, True
-            break
-    for name, mask in (("photos", photos), ("artworks", art)):
-        if mask.sum() < MIN_REAL_PER_KIND:
-            notes.append(f"only {int(mask.sum())} out-of-source {name} (< {MIN_REAL_PER_KIND}): likely_ai held at >= {LIKELY_AI_FALLBACK}")
-            likely_ai = max(likely_ai, LIKELY_AI_FALLBACK)
-    if not met:
-        notes.append("no threshold up to 0.999 kept both false-positive rates at or under 1%")
-    likely_human = min(_highest_clearing_threshold(c[is_ai]) for c in copies)
-    if likely_human >= likely_ai:
-        likely_human = min(likely_human, likely_ai - 0.05)
-    info = {
-        "likely_ai_rule": "lowest threshold >= 0.5 with <= 1% of out-of-source photos and <= 1% of out-of-source artworks at or above it"
-                          + (", as they are and after JPEG q75 + half size" if resaved is not None else ""),
-        "likely_human_rule": "highest threshold <= 0.5 with <= 10% of out-of-source AI images below it"
-                             + (", as they are and after JPEG q75 + half size" if resaved is not None else ""),
-        "likely_ai_target_met": bool(met),
-        "notes": notes,
-        "photos": int(photos.sum()), "artworks": int(art.sum()), "ai_images": int(is_ai.sum()),
-    }
-    return {"likely_ai": float(likely_ai), "likely_human": float(round(likely_human, 4))}, info
-
-
-def _highest_clearing_threshold(ai_scores) -> float:
-    """The highest grid threshold <= 0.5 below which at most LIKELY_HUMAN_MAX_AI_RATE of these AI scores fall."""
-    ai_scores = np.sort(np.asarray(ai_scores, dtype=np.float64))
-    if not len(ai_scores):
-        return 0.0
-    allowed = int(math.floor(LIKELY_HUMAN_MAX_AI_RATE * len(ai_scores)))
-    t = float(ai_scores[allowed]) if allowed < len(ai_scores) else 0.5
-    return min(0.5, math.floor(t / _GRID) * _GRID)
-
-
-def _rate(condition) -> float:
-    condition = np.asarray(condition)
-    return float(condition.mean()) if condition.size else 0.0
 
 
 def operating_figures(p_ai, images, thresholds) -> dict:

@@ -40,7 +40,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from detector.ml import probe  # noqa: E402
+from detector.ml import out_of_source_thresholds, probe  # noqa: E402
 from detector.ml.metrics import paired_auc_difference  # noqa: E402
 from detector.ml.npr import NPRNet, members_logits, npr_residual, train_npr  # noqa: E402,F401  (the shipped NPR code)
 from detector.ml.out_of_source import MIN_SIDE_JUDGED, extract, load_images, run_out_of_source  # noqa: E402
@@ -107,7 +107,7 @@ def figures_from_logits(logits: dict, images, sides) -> tuple[dict, dict, tuple]
     labels = np.array([i.sample.label for i in judged_images])
     platt = probe.fit_platt(logits["original"][judged], labels, probe.balanced_weights(judged_images))
     p = probe.probabilities_from_logits(logits["original"][judged], *platt)
-    thresholds, _info = probe.choose_out_of_source_thresholds(p, judged_images)
+    thresholds, _info = out_of_source_thresholds.choose_out_of_source_thresholds(p, judged_images)
     return figures_at(logits, images, sides, thresholds, platt), thresholds, platt
 
 

@@ -46,7 +46,6 @@ from detector.ml.out_of_source import load_images  # noqa: E402
 from detector.ml.preprocessing import Preprocessing, extract_tiles, to_tensor  # noqa: E402
 from detector.ml.probe import (  # noqa: E402
     balanced_weights,
-    choose_out_of_source_thresholds,
     fit_linear_head,
     fit_platt,
     operating_figures,
@@ -55,6 +54,7 @@ from detector.ml.probe import (  # noqa: E402
     trainable_mask,
     variant_image,
 )
+from detector.ml.out_of_source_thresholds import choose_out_of_source_thresholds  # noqa: E402
 
 VARIANTS = ("original", "jpeg75_half")
 CACHE_TAG = "lite0-stage4"

@@ -16,12 +16,12 @@ from detector.ml.probe import (
     LabelledImage,
     ProbeError,
     balanced_weights,
-    choose_out_of_source_thresholds,
     fit_linear_head,
     operating_figures,
     out_of_source_logits,
     source_folds,
 )
+from detector.ml.out_of_source_thresholds import choose_out_of_source_thresholds
 
 
 def item(source, label, kind="photo", family="", index=0):
@@ -176,6 +176,47 @@ def test_likely_human_also_lets_through_at_most_ten_percent_of_re_saved_ai_image
     assert (p[400:] <= thresholds["likely_human"]).mean() <= 0.10
     assert thresholds["likely_human"] < plain["likely_human"]
     assert "after JPEG q75 + half size" in info["likely_human_rule"]
+
+
+def test_likely_ai_keeps_one_percent_for_an_art_source_the_pool_drowns():
+    # Four art sources; one small style (40 images) scores high. Pooled, its 4 images at 0.9 are 0.8% of
+    # the art, under 1%; averaged over sources they are 2.5%: a contest of that style would see 10%.
+    images = corpus({"photos": (300, 0, "photo"), "paintings": (200, 0, "painting"), "manga": (200, 0, "manga"),
+                     "wallpapers": (60, 0, "wallpaper"), "new_style": (40, 0, "digital art"), "gen": (0, 300, "photo")})
+    style = np.r_[np.linspace(0.0, 0.6, 36), np.full(4, 0.9)]
+    p = np.concatenate([np.linspace(0.0, 0.6, 300), np.linspace(0.0, 0.6, 200), np.linspace(0.0, 0.6, 200),
+                        np.linspace(0.0, 0.6, 60), style, np.linspace(0.3, 1.0, 300)])
+    thresholds, info = choose_out_of_source_thresholds(p, images)
+    assert info["likely_ai_pooled_rule"] < 0.9 <= thresholds["likely_ai"]  # the pool alone would call them likely AI
+    assert (style >= thresholds["likely_ai"]).mean() == 0
+    assert info["source_balanced_likely_ai"]["artworks"] <= 0.01
+    assert info["sources"] == {"photos": 1, "artworks": 4}
+    assert "averaged over their sources" in info["likely_ai_rule"]
+    assert info["likely_ai_target_met"] and not info["notes"]
+
+
+def test_tiny_sources_count_together_in_the_source_balanced_rate():
+    # 30 sources of 5 artworks and one of 300: one high image in a tiny source is 1 of 150 small-source
+    # images (0.7%), not 20% of a source, so it does not drag likely_ai above it by itself.
+    tiny = {f"tiny{i}": (5, 0, "painting") for i in range(30)}
+    images = corpus({"photos": (300, 0, "photo"), "art": (300, 0, "painting"), **tiny, "gen": (0, 300, "photo")})
+    small = np.full(150, 0.2)
+    small[0] = 0.97
+    p = np.concatenate([np.linspace(0.0, 0.6, 300), np.linspace(0.0, 0.6, 300), small, np.linspace(0.3, 1.0, 300)])
+    thresholds, info = choose_out_of_source_thresholds(p, images)
+    assert info["sources"]["artworks"] == 2
+    assert thresholds["likely_ai"] < 0.97
+    assert thresholds["likely_ai"] == info["likely_ai_pooled_rule"]
+
+
+def test_a_source_balanced_rate_that_cannot_be_met_falls_back_to_the_pooled_rule_and_says_so():
+    images = corpus({"photos": (300, 0, "photo"), "art": (400, 0, "painting"), "odd": (30, 0, "painting"),
+                     "gen": (0, 300, "photo")})
+    odd = np.r_[np.full(27, 0.1), np.full(3, 0.9995)]  # 10% of a source above any threshold <= 0.999
+    p = np.concatenate([np.linspace(0.0, 0.6, 300), np.linspace(0.0, 0.6, 400), odd, np.linspace(0.3, 1.0, 300)])
+    thresholds, info = choose_out_of_source_thresholds(p, images)
+    assert thresholds["likely_ai"] == info["likely_ai_pooled_rule"] <= 0.999
+    assert any("source-balanced" in note for note in info["notes"])
 
 
 def test_too_few_artworks_hold_likely_ai_high_and_say_so():
