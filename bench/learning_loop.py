@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import random
 import shutil
@@ -346,6 +347,7 @@ def main(argv=None) -> int:
     parser.add_argument("--compare-recipes", default="",
                         help="after the largest N, retrain again with each LABEL_WEIGHT:HUMAN_ART_WEIGHT pair "
                              "(e.g. 4:1,4:4,16:16) on the same labels and print a recipe table")
+    parser.add_argument("--scores-json", help="also write each model's P(AI) of every scored image here (JSON)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -431,7 +433,9 @@ def main(argv=None) -> int:
         contest = Collection.objects.create(name="Benchmark art contest", policy=Collection.Policy.ART_CONTEST,
                                             created_by=reviewer) if plan.label_art else None
         old = checkpoint_local_path(builtin_model_ensure())
-        rows = [{"n": 0, **figures(score_sets(old, plan.scored))}]
+        scores = score_sets(old, plan.scored)
+        rows = [{"n": 0, **figures(scores)}]
+        scored_p = {"0": {k: v.tolist() for k, v in scores["p"].items()}}
         say(f"old model scored: {rows[0]}")
         for n in plan.counts:
             cases = labels_enter(labels=plan.labels_for(n), submitter=submitter, reviewer=reviewer,
@@ -443,7 +447,11 @@ def main(argv=None) -> int:
             row = {"n": n, "labels_in_db": len(cases), "trained_on": evaluation.get("training_label_images"),
                    **figures(scores), "pooled_rule": pooled_rule_figures(checkpoint_local_path(candidate), scores)}
             rows.append(row)
+            scored_p[str(n)] = {k: v.tolist() for k, v in scores["p"].items()}
             say(f"N={n}: {row}")
+        if args.scores_json:
+            Path(args.scores_json).write_text(json.dumps({"rows": rows, "p_ai": scored_p}))
+            say(f"every scored image's P(AI) written to {args.scores_json}")
 
         for label_weight, art_weight in recipes:
             settings.AIORNOT_RETRAIN_LABEL_WEIGHT, settings.AIORNOT_RETRAIN_HUMAN_ART_WEIGHT = label_weight, art_weight

@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
-from bench.learning_loop import base_view, file_sha256, labels_enter, main, plan_split
+import numpy as np
+
+from bench.learning_loop import base_view, figures, file_sha256, labels_enter, main, plan_split
 from reviews.models import ReviewCase
 
 from ..images import image_bytes
@@ -56,6 +58,17 @@ def test_labels_are_nested_prefixes_and_never_scored(folders):
 def test_scored_sets_are_capped(folders):
     plan = plan_split(**folders, counts=[4], max_scored=3, min_scored_family=1)
     assert {name: len(items) for name, items in plan.scored.items()} == {"family": 3, "photos": 3, "art": 3, "other_ai": 3}
+
+
+def test_figures_read_at_another_threshold_count_the_same_scores_again():
+    scores = {"likely_ai": 0.9, "p": {"family": np.array([0.95, 0.91, 0.5, 0.2]), "photos": np.array([0.1, 0.2]),
+                                       "art": np.array([0.92, 0.3, 0.1, 0.1])}}
+    at_own = figures(scores)
+    at_higher = figures(scores, 0.93)
+    assert at_own["likely_ai"] == 0.9 and at_higher["likely_ai"] == 0.93
+    assert at_own["family_recall"] == 0.5 and at_higher["family_recall"] == 0.25
+    assert at_own["art_fpr"] == 0.25 and at_higher["art_fpr"] == 0.0
+    assert at_own["family_auc"] == at_higher["family_auc"]  # the AUC does not depend on the threshold
 
 
 def test_the_base_view_leaves_out_every_source_that_holds_a_tested_folder(tmp_path, folders):
