@@ -231,7 +231,9 @@ def score_sets(checkpoint_path, scored: dict, *, batch: int = 8) -> dict:
 
     detector = load_detector(checkpoint_path)
     thresholds = thresholds_for(detector)
-    out = {"likely_ai": thresholds.likely_ai, "likely_human": thresholds.likely_human, "p": {}}
+    threshold_info = (detector.metrics or {}).get("threshold_info") or {}
+    out = {"likely_ai": thresholds.likely_ai, "likely_human": thresholds.likely_human, "p": {},
+           "likely_ai_pooled_rule": threshold_info.get("likely_ai_pooled_rule")}
     for name, items in scored.items():
         values = []
         for start in range(0, len(items), batch):
@@ -265,10 +267,9 @@ def figures(scores: dict, cut: float | None = None) -> dict:
     }
 
 
-def pooled_rule_figures(checkpoint_path, scores: dict) -> dict | None:
+def pooled_rule_figures(scores: dict) -> dict | None:
     """The figures at the likely_ai the pooled rule alone chose (before the source-balanced rule, 2026-12-06)."""
-    info = (read_checkpoint(checkpoint_path).metrics or {}).get("threshold_info") or {}
-    cut = info.get("likely_ai_pooled_rule")
+    cut = scores.get("likely_ai_pooled_rule")
     return figures(scores, float(cut)) if cut is not None else None
 
 
@@ -363,6 +364,8 @@ def main(argv=None) -> int:
             raise ValueError
     except ValueError:
         parser.error("--compare-recipes takes positive LABEL_WEIGHT:HUMAN_ART_WEIGHT pairs, e.g. 4:1,4:4")
+    if args.scores_json and (Path(args.scores_json).is_dir() or not Path(args.scores_json).resolve().parent.is_dir()):
+        parser.error(f"--scores-json {args.scores_json}: give a file in an existing folder (checked now, not after the run)")
     if args.start_npr_epochs < 0:
         parser.error("--start-npr-epochs takes 0 (the recipe's own) or a positive number of epochs")
     recipe_rows = []
@@ -445,7 +448,7 @@ def main(argv=None) -> int:
             evaluation = candidate.holdout_evaluation
             scores = score_sets(checkpoint_local_path(candidate), plan.scored)
             row = {"n": n, "labels_in_db": len(cases), "trained_on": evaluation.get("training_label_images"),
-                   **figures(scores), "pooled_rule": pooled_rule_figures(checkpoint_local_path(candidate), scores)}
+                   **figures(scores), "pooled_rule": pooled_rule_figures(scores)}
             rows.append(row)
             scored_p[str(n)] = {k: v.tolist() for k, v in scores["p"].items()}
             say(f"N={n}: {row}")

@@ -21,7 +21,7 @@ MIN_REAL_FOR_RATE = 100  # real validation images needed before a 1% rate means 
 LIKELY_HUMAN_DEFAULT = 0.2
 # "Likely human" must not reassure about AI images often.
 LIKELY_HUMAN_MAX_AI_RATE = 0.05
-_GRID = 1e-4  # thresholds are reported on a 0.0001 grid so that they read well
+THRESHOLD_GRID = 1e-4  # thresholds are reported on a 0.0001 grid so that they read well
 
 TEMPERATURE_RANGE = (0.05, 20.0)
 
@@ -72,7 +72,7 @@ def choose_thresholds(p_ai, labels, weights=None) -> tuple[dict, dict]:
 
     candidates = {LIKELY_AI_MIN}
     for p in p_ai[real & (p_ai >= LIKELY_AI_MIN)]:
-        candidates.add(_grid_above(p))
+        candidates.add(grid_above(p))
     likely_ai, met_ai = LIKELY_AI_FALLBACK, False
     for t in sorted(candidates):
         if t > LIKELY_AI_MAX:
@@ -115,19 +115,19 @@ def choose_thresholds(p_ai, labels, weights=None) -> tuple[dict, dict]:
     return {"likely_ai": float(likely_ai), "likely_human": float(likely_human)}, info
 
 
-def _grid_above(p: float) -> float:
+def grid_above(p: float) -> float:
     """Smallest grid value strictly above p (a threshold that this score does not reach)."""
-    t = round(math.floor(p / _GRID) * _GRID, 4)
+    t = round(math.floor(p / THRESHOLD_GRID) * THRESHOLD_GRID, 4)
     while t <= p:
-        t = round(t + _GRID, 4)
+        t = round(t + THRESHOLD_GRID, 4)
     return t
 
 
 def _grid_at_or_below(p: float) -> float:
     """Largest grid value not above p (a threshold this score is not below)."""
-    t = round(math.floor(p / _GRID) * _GRID, 4)
+    t = round(math.floor(p / THRESHOLD_GRID) * THRESHOLD_GRID, 4)
     while t > p:
-        t = round(t - _GRID, 4)
+        t = round(t - THRESHOLD_GRID, 4)
     return t
 
 

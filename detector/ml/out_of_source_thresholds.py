@@ -15,6 +15,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from .calibration import THRESHOLD_GRID, grid_above
+
 LIKELY_AI_MAX_RATE = 0.01  # of out-of-source photos, and of out-of-source artworks
 LIKELY_HUMAN_MAX_AI_RATE = 0.10  # of out-of-source AI images may fall below likely_human
 MIN_REAL_PER_KIND = 100  # a 1% rate cannot be seen on fewer
@@ -22,14 +24,6 @@ LIKELY_AI_FALLBACK = 0.95
 # A source's own rate enters the source-balanced mean only with this many images; smaller sources
 # count together as one, so a single image of a tiny source cannot move the mean by whole percents.
 SOURCE_MIN_IMAGES = 25
-_GRID = 1e-4
-
-
-def _grid_above(p: float) -> float:
-    t = round(math.floor(p / _GRID) * _GRID, 4)
-    while t <= p:
-        t = round(t + _GRID, 4)
-    return t
 
 
 def source_groups(sources) -> list[np.ndarray]:
@@ -51,7 +45,7 @@ def source_groups(sources) -> list[np.ndarray]:
 def source_balanced_rate(condition, groups) -> float:
     """The mean over source groups (source_groups) of each group's rate of `condition`."""
     condition = np.asarray(condition)
-    rates = [float(condition[g].mean()) for g in groups if len(g)]
+    rates = [float(condition[g].mean()) for g in groups]
     return float(np.mean(rates)) if rates else 0.0
 
 
@@ -79,7 +73,7 @@ def choose_out_of_source_thresholds(p_ai, images, *, resaved=None) -> tuple[dict
     kinds = {"photos": photos, "artworks": art}
     groups = {name: source_groups([sources[i] for i in np.flatnonzero(mask)]) for name, mask in kinds.items()}
     notes = []
-    candidates = sorted({0.5, *(_grid_above(v) for c in copies for v in c[~is_ai & (c >= 0.5)])})
+    candidates = sorted({0.5, *(grid_above(v) for c in copies for v in c[~is_ai & (c >= 0.5)])})
 
     def pooled_ok(t):
         return all(_rate(c[mask] >= t) <= LIKELY_AI_MAX_RATE for c in copies for mask in kinds.values())
@@ -89,7 +83,7 @@ def choose_out_of_source_thresholds(p_ai, images, *, resaved=None) -> tuple[dict
                    for c in copies for name, mask in kinds.items())
 
     pooled = next((t for t in candidates if t <= 0.999 and pooled_ok(t)), None)
-    both = next((t for t in candidates if pooled is not None and pooled <= t <= 0.999 and balanced_ok(t)), None)
+    both = None if pooled is None else next((t for t in candidates if pooled <= t <= 0.999 and balanced_ok(t)), None)
     likely_ai = both if both is not None else pooled if pooled is not None else LIKELY_AI_FALLBACK
     met = pooled is not None
     if pooled is not None and both is None:
@@ -127,7 +121,7 @@ def _highest_clearing_threshold(ai_scores) -> float:
         return 0.0
     allowed = int(math.floor(LIKELY_HUMAN_MAX_AI_RATE * len(ai_scores)))
     t = float(ai_scores[allowed]) if allowed < len(ai_scores) else 0.5
-    return min(0.5, math.floor(t / _GRID) * _GRID)
+    return min(0.5, math.floor(t / THRESHOLD_GRID) * THRESHOLD_GRID)
 
 
 def _rate(condition) -> float:

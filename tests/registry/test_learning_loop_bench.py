@@ -146,3 +146,11 @@ def test_a_negative_start_npr_epochs_is_a_clear_cli_error(folders, capsys):
         main(["--family", str(folders["family"][0]), "--real", str(folders["real"][0]), "--start-npr-epochs", "-2"])
     assert exit_info.value.code == 2
     assert "--start-npr-epochs takes 0 (the recipe's own) or a positive number of epochs" in capsys.readouterr().err
+
+
+def test_a_scores_json_in_a_missing_folder_is_a_clear_cli_error_before_any_work(folders, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--family", str(folders["family"][0]), "--real", str(folders["real"][0]),
+              "--scores-json", str(tmp_path / "no-such-folder" / "scores.json")])
+    assert exit_info.value.code == 2
+    assert "--scores-json" in capsys.readouterr().err
