@@ -115,13 +115,18 @@ def report(name: str, labels, probe: dict, npr: dict, jpeg_original, grid, w_oth
     return rows
 
 
-def pixel_or_container_flags(image, lossless: bool, how: str) -> dict:
-    """variant -> counted as JPEG-compressed: by the container (the re-saved copy always), or by the pixels."""
+def variant_copies(image) -> dict:
+    """variant -> the image as the report scores it."""
     from detector.ml.probe import variant_image
 
+    return {v: variant_image(image, v, 0) for v in VARIANTS}
+
+
+def pixel_or_container_flags(copies: dict, lossless: bool, how: str) -> dict:
+    """variant -> counted as JPEG-compressed: by the container (the re-saved copy always), or by the pixels."""
     if how == "container":
         return {"original": not lossless, "jpeg75_half": True}
-    return {v: jpeg_quantisation_score(variant_image(image, v, 0)) >= PIXEL_JPEG_SCORE for v in VARIANTS}
+    return {v: jpeg_quantisation_score(copy) >= PIXEL_JPEG_SCORE for v, copy in copies.items()}
 
 
 def out_of_source(args, checkpoint):
@@ -143,7 +148,8 @@ def out_of_source(args, checkpoint):
     for item in images:
         image, lossless = load_image(item.sample.path)
         jpeg.append(not lossless)
-        for variant, flag in pixel_or_container_flags(image, lossless, args.flag).items():
+        copies = variant_copies(image) if args.flag == "pixels" else {}
+        for variant, flag in pixel_or_container_flags(copies, lossless, args.flag).items():
             flags[variant].append(flag)
     jpeg = np.array(jpeg)
     labels = np.array([i.sample.label for i in images])
@@ -159,7 +165,6 @@ def in_the_wild(args, checkpoint_path, checkpoint):
     from detector.ml.inference import load_detector
     from detector.ml.out_of_source import MIN_SIDE_JUDGED, load_images
     from detector.ml.preprocessing import extract_tiles, to_tensor
-    from detector.ml.probe import variant_image
 
     import torch
 
@@ -171,10 +176,10 @@ def in_the_wild(args, checkpoint_path, checkpoint):
     for item in kept:
         image, lossless = load_image(item.sample.path)
         jpeg.append(not lossless)
-        for variant, flag in pixel_or_container_flags(image, lossless, args.flag).items():
+        copies = variant_copies(image)  # made once: flagged and scored
+        for variant, flag in pixel_or_container_flags(copies, lossless, args.flag).items():
             flags[variant].append(flag)
-        for variant in VARIANTS:
-            copy = variant_image(image, variant, 0)
+        for variant, copy in copies.items():
             tiles = to_tensor(extract_tiles(copy, detector.preprocessing).images, detector.preprocessing)
             with torch.inference_mode():
                 logit = float(detector.model(tiles).float().reshape(-1).mean())
