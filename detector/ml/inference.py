@@ -53,6 +53,15 @@ class DetectorScore:
     tiles: int  # number of crops scored
 
 
+@dataclass(frozen=True)
+class PartLogits:
+    """One image's logits before the mix (`Detector.part_logits`)."""
+
+    probe: float  # the probe's logit: its crops' mean plus the whole view's share
+    npr: float | None  # the NPR members' mean logit, None for a model without them
+    tiles: int  # number of crops the probe scored
+
+
 def calibrated_probability(logit: float, temperature: float) -> float:
     """sigmoid(logit / temperature), computed without overflow."""
     z = logit / temperature
@@ -152,6 +161,16 @@ class Detector:
 
     def score_batch(self, images) -> list[DetectorScore]:
         """Score several PIL images; crops of all images share forward passes."""
+        scores = []
+        for parts in self.part_logits(images):
+            logit = parts.probe
+            if parts.npr is not None:  # efficientnet_lite0_multilevel_npr: the probe's and the patch models' logits mixed
+                logit = self.patch_model.combine(logit, parts.npr)
+            scores.append(DetectorScore(p_ai=calibrated_probability(logit, self.temperature), logit=logit, tiles=parts.tiles))
+        return scores
+
+    def part_logits(self, images) -> list[PartLogits]:
+        """Each image's logits before the mix: the probe's (crop mean plus whole view) and the NPR members'."""
         images = list(images)
         if not images:
             return []
@@ -168,16 +187,14 @@ class Detector:
             )
         npr = self._npr_logits(images)
         whole = self._whole_logits(images)
-        scores, start = [], 0
+        parts, start = [], 0
         for index, count in enumerate(counts):
-            logit = float(logits[start : start + count].mean())
+            probe = float(logits[start : start + count].mean())
             start += count
             if whole is not None:  # the whole picture's share of the probe's linear head (multilevel.py)
-                logit += float(whole[index])
-            if npr is not None:  # efficientnet_lite0_multilevel_npr: the probe's and the patch models' logits mixed
-                logit = self.patch_model.combine(logit, npr[index])
-            scores.append(DetectorScore(p_ai=calibrated_probability(logit, self.temperature), logit=logit, tiles=count))
-        return scores
+                probe += float(whole[index])
+            parts.append(PartLogits(probe=probe, npr=None if npr is None else float(npr[index]), tiles=count))
+        return parts
 
     def _whole_logits(self, images):
         """Each image's whole-view logit, or None for a model without a whole view."""

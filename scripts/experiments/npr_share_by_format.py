@@ -164,9 +164,6 @@ def in_the_wild(args, checkpoint_path, checkpoint):
     from detector.ml.datasets import load_image
     from detector.ml.inference import load_detector
     from detector.ml.out_of_source import MIN_SIDE_JUDGED, load_images
-    from detector.ml.preprocessing import extract_tiles, to_tensor
-
-    import torch
 
     detector = load_detector(checkpoint_path)
     a, b = checkpoint.training_args["npr"]["platt"]
@@ -180,14 +177,9 @@ def in_the_wild(args, checkpoint_path, checkpoint):
         for variant, flag in pixel_or_container_flags(copies, lossless, args.flag).items():
             flags[variant].append(flag)
         for variant, copy in copies.items():
-            tiles = to_tensor(extract_tiles(copy, detector.preprocessing).images, detector.preprocessing)
-            with torch.inference_mode():
-                logit = float(detector.model(tiles).float().reshape(-1).mean())
-            whole = detector._whole_logits([copy])
-            if whole is not None:
-                logit += float(whole[0])
-            probe[variant].append(logit)
-            npr[variant].append(a * float(detector._npr_logits([copy])[0]) + b)
+            parts = detector.part_logits([copy])[0]
+            probe[variant].append(parts.probe)
+            npr[variant].append(a * parts.npr + b)
     labels = np.array([i.sample.label for i in kept])
     is_art = np.array([i.is_art for i in kept])
     return report("In the wild", labels, {v: np.array(p) for v, p in probe.items()},

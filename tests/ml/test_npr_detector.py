@@ -129,6 +129,9 @@ def test_the_detectors_logit_is_the_stored_mix_of_the_probe_and_the_members(trai
     assert detector.score(image).logit == pytest.approx(a * probe + b * npr + c, abs=1e-4)
     fast = load_detector(trained.output, optimize="torchscript")
     assert fast.score(image).p_ai == pytest.approx(detector.score(image).p_ai, abs=1e-4)
+    parts = detector.part_logits([image])[0]
+    assert (parts.probe, parts.npr) == (pytest.approx(probe, abs=1e-4), pytest.approx(npr, abs=1e-4)), \
+        "the parts before the mix are the probe's and the members' own logits"
 
 
 def test_heatmap_and_similarity_embedding_still_work_on_the_probe_part(trained):

@@ -95,6 +95,8 @@ def test_the_app_scores_a_whole_view_probe_with_the_features_it_was_trained_on(p
     expected = float(weight[0].double() @ torch.from_numpy(features).double()) + float(checkpoint.state_dict["classifier.bias"])
     assert detector.score(image).logit == pytest.approx(expected, abs=1e-3)
     assert load_detector(probe.output, optimize="torchscript").score(image).logit == pytest.approx(expected, abs=1e-3)
+    parts = detector.part_logits([image])[0]
+    assert parts.probe == pytest.approx(expected, abs=1e-3) and parts.npr is None, "no NPR part: the probe's logit is all"
     brighter = Image.fromarray(np.full((80, 96, 3), 170, dtype=np.uint8))
     darker = Image.fromarray(np.full((80, 96, 3), 70, dtype=np.uint8))
     assert detector.score(brighter).p_ai > detector.score(darker).p_ai, "the fixture's AI images are the brighter ones"
