@@ -13,7 +13,8 @@ OUT/MANIFEST.csv. The second form copies exactly the files a manifest lists from
 origins and fails unless every sha256 matches, so anyone can rebuild the exact corpus.
 
 Images never go into git; the manifest does. Sources with role "wild" form the in-the-wild
-evaluation set: `--role train` or `--role wild` writes only one of the two.
+evaluation set: `--role train` or `--role wild` writes only one of the two, selected as part of the
+whole corpus (the same files, and no file of one role a duplicate of the other's).
 """
 
 from __future__ import annotations
@@ -366,13 +367,15 @@ def main(argv=None) -> int:
                 rows = [r for r in rows if r["role"] == args.role]
             rebuild(rows, sources, args.mirrors, args.out)
             return 0
-        if args.role != "all":
-            sources = [s for s in sources if s["role"] == args.role]
         excluded = set()
         for manifest in args.exclude_manifest:
             with open(manifest, newline="") as handle:
                 excluded.update(row["sha256"] for row in csv.DictReader(handle) if row.get("sha256"))
+        # Every source is selected even for one role: the duplicates are dropped across both roles (an
+        # evaluation image must not be a copy of a training one) and the draws are those of the whole corpus.
         rows = select(sources, args.mirrors, exclude_sha256=excluded, seed=args.seed)
+        if args.role != "all":
+            rows = [(row, data) for row, data in rows if row["role"] == args.role]
         manifest = write_corpus(rows, args.out)
         counts = {}
         for row, _ in rows:

@@ -93,6 +93,25 @@ def test_only_one_role_can_be_written(tmp_path):
     assert {r["role"] for r in read_rows(tmp_path / "wild" / "MANIFEST.csv")} == {"wild"}
 
 
+def test_one_role_is_the_same_selection_as_the_whole_corpus_and_never_copies_the_other_role(tmp_path):
+    script = load_script()
+    sources = make_sources(tmp_path)
+    copied = tmp_path / "reposted"
+    copied.mkdir()
+    (copied / "same-photo.png").write_bytes((tmp_path / "photos" / "p2.png").read_bytes())
+    picture(copied / "own.png", 300)
+    config = json.loads(sources.read_text())
+    config["sources"].append({"name": "reposted", "role": "wild", "label": "real", "kind": "photo", "generator": "camera",
+                              "folder": str(copied), "include": [f"{copied}/*"], "licence": "CC0"})
+    sources.write_text(json.dumps(config))
+    script.main(["--out", str(tmp_path / "all"), "--sources", str(sources)])
+    script.main(["--out", str(tmp_path / "wild"), "--sources", str(sources), "--role", "wild"])
+    wild = read_rows(tmp_path / "wild" / "MANIFEST.csv")
+    assert wild == [r for r in read_rows(tmp_path / "all" / "MANIFEST.csv") if r["role"] == "wild"]
+    assert [r["source_path"].rsplit("/", 1)[-1] for r in wild if r["source"] == "reposted"] == ["own.png"], \
+        "a training photo reposted in an evaluation source is not evaluated on"
+
+
 def test_files_of_another_manifest_are_not_selected_again(tmp_path):
     script = load_script()
     sources = make_sources(tmp_path)
