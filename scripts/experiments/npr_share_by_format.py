@@ -176,8 +176,7 @@ def in_the_wild(args, checkpoint_path, checkpoint):
         copies = variant_copies(image)  # made once: flagged and scored
         for variant, flag in pixel_or_container_flags(copies, lossless, args.flag).items():
             flags[variant].append(flag)
-        for variant, copy in copies.items():
-            parts = detector.part_logits([copy])[0]
+        for variant, parts in zip(copies, detector.part_logits(copies.values())):  # both copies in one batch
             probe[variant].append(parts.probe)
             npr[variant].append(a * parts.npr + b)
     labels = np.array([i.sample.label for i in kept])
