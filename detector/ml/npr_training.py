@@ -91,11 +91,11 @@ def image_crops(images, *, cache_dir=None, variants=NPR_VARIANTS, pool: int = CR
 
 def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None, human_art_boost: float = 1.0,
                         epochs: int = DEFAULT_EPOCHS, draws: int = DEFAULT_DRAWS, extra_variants=(), pool: int = CROPS_PER_IMAGE,
-                        cache_dir=None, log=print) -> NPRPart:
+                        seed: int = 0, cache_dir=None, log=print) -> NPRPart:
     """One NPRNet per fold, trained on the other folds' sources; each image scored by the one that never saw its source.
 
     The members train on NPR_VARIANTS plus `extra_variants` (e.g. "wild", a random re-save and downscale),
-    drawn uniformly; they are scored on NPR_VARIANTS only.
+    drawn uniformly; they are scored on NPR_VARIANTS only. Fold k's member trains with seed `seed` + k.
     """
     extra = tuple(v for v in extra_variants if v not in NPR_VARIANTS)
     crops, digests = image_crops(images, cache_dir=cache_dir, variants=NPR_VARIANTS + extra, pool=pool, log=log)
@@ -110,13 +110,13 @@ def train_out_of_source(images, folds, *, exclude_sources=(), source_boost=None,
         held_out.append(sorted({images[i].sample.source for i in np.flatnonzero(folds == fold)}))
         train = np.flatnonzero((folds != fold) & trainable)
         log(f"  NPR fold {fold}: training on {len(train)} images")
-        net = train_npr(crops[train], labels[train], weights[train], epochs=epochs, draws=draws, seed=fold, log=log)
+        net = train_npr(crops[train], labels[train], weights[train], epochs=epochs, draws=draws, seed=seed + fold, log=log)
         scored = folds == fold
         logits[scored] = members_logits([net], crops[scored, :len(NPR_VARIANTS)])
         members.append(net)
         log(f"  NPR fold {fold} done at {time.monotonic() - started:.0f} s")
     part = NPRPart(members, {v: logits[:, k] for k, v in enumerate(NPR_VARIANTS)})
-    part.info = {"members": len(members), "epochs": epochs, "draws_per_epoch": draws, "crop": CROP_SIZE,
+    part.info = {"members": len(members), **({"seed": seed} if seed else {}), "epochs": epochs, "draws_per_epoch": draws, "crop": CROP_SIZE,
                  "crops_per_image": CROPS_PER_IMAGE, "crop_pool": pool, "trained_on_variants": list(NPR_VARIANTS + extra),
                  "member_held_out_sources": held_out,
                  "out_of_source_logits": {d: [float(logits[i, 0]), float(logits[i, 1])] for i, d in enumerate(digests)}}
@@ -211,17 +211,19 @@ def held_out_by_member(members, parent_npr_args: dict, images, crops, digests, *
 
 def provenance_logits(members, held: list[set], images, crops) -> np.ndarray:
     """(images, variants) logits (crops.shape without its last four axes): each image scored by the
-    member that held its source out, or by every member where none trained on it."""
+    members that held its source out (their mean, where several seeds share a fold), or by every
+    member where none trained on it."""
     sources = np.array([i.sample.source for i in images])
-    logits = np.zeros(crops.shape[:-4])
-    covered = np.zeros(len(images), dtype=bool)
+    total = np.zeros(crops.shape[:-4])
+    scorers = np.zeros(len(images))
     for k, net in enumerate(members):
         mine = np.isin(sources, sorted(held[k]))
         if mine.any():
-            logits[mine] = members_logits([net], crops[mine])
-        covered |= mine
-    if (~covered).any():
-        logits[~covered] = members_logits(members, crops[~covered])
+            total[mine] += members_logits([net], crops[mine])
+        scorers += mine
+    logits = total / np.maximum(scorers, 1).reshape(-1, *([1] * (total.ndim - 1)))
+    if (scorers == 0).any():
+        logits[scorers == 0] = members_logits(members, crops[scorers == 0])
     return logits
 
 

@@ -211,6 +211,7 @@ def train_probe_detector(
     keep_npr_from=None,
     npr_extra_variants=(),
     npr_crop_pool: int | None = None,
+    npr_seed: int = 0,
     npr_fine_tune_epochs: int = 0,
     npr_fine_tune_lr: float = 5e-4,
     npr_fine_tune_boost=None,
@@ -234,7 +235,7 @@ def train_probe_detector(
     sources (the reviewer labels; weighted by `npr_fine_tune_boost` if given) with replay, out of source
     member by member (npr_training.fine_tuned_members).
     `npr_crop_pool`: the members score the flattest 8 of that many crops (npr.native_crops); by default
-    the parent's pool when kept, else no pool.
+    the parent's pool when kept, else no pool. `npr_seed`: fold k's new member trains with seed npr_seed + k.
     `whole_view`: the head also reads the whole picture shrunk to one crop (multilevel archs only);
     `whole_view_mirrored`: that view's vector averaged with its left-right mirror's.
     `channel_correlations`: the crops' vector also holds the early stages' channel correlations.
@@ -272,7 +273,7 @@ def train_probe_detector(
         state, npr_args = _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost,
                                          npr_epochs, npr_draws, keep_npr_from, cache_dir, log, extra_variants=npr_extra_variants,
                                          crop_pool=npr_crop_pool, fine_tune=(npr_fine_tune_epochs, npr_fine_tune_lr, npr_fine_tune_boost),
-                                         npr_weight=npr_weight)
+                                         npr_weight=npr_weight, npr_seed=npr_seed)
     figures = result["figures"]
     draws = None
     if fold_draws > 0:
@@ -332,7 +333,7 @@ def train_probe_detector(
 
 
 def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost, epochs, draws, keep_from, cache_dir, log,
-                   extra_variants=(), crop_pool=None, fine_tune=(0, 5e-4, None), npr_weight=None):
+                   extra_variants=(), crop_pool=None, fine_tune=(0, 5e-4, None), npr_weight=None, npr_seed=0):
     """The probe's state with NPR members and logit_mix added; `result` gets the mixed model's
     out-of-source logits, Platt scaling, thresholds and figures. Returns (state, training_args["npr"])."""
     from .architectures import model_for_state_dict
@@ -369,7 +370,7 @@ def _with_npr_part(result, state, exclude_sources, source_boost, human_art_boost
             images, result["folds"], exclude_sources=exclude_sources, source_boost=source_boost,
             human_art_boost=human_art_boost, epochs=epochs or npr_training.DEFAULT_EPOCHS,
             draws=draws or npr_training.DEFAULT_DRAWS, extra_variants=extra_variants,
-            pool=crop_pool or npr_training.CROPS_PER_IMAGE, cache_dir=cache_dir, log=log)
+            pool=crop_pool or npr_training.CROPS_PER_IMAGE, seed=npr_seed, cache_dir=cache_dir, log=log)
     labels = np.array([i.sample.label for i in images])
     judged = sides >= MIN_SIDE_JUDGED
     npr_training.calibrate(part, judged, labels, balanced_weights([images[i] for i in np.flatnonzero(judged)]))

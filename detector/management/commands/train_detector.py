@@ -14,7 +14,7 @@ METHOD_ONLY_OPTIONS = {
     "finetune": ("epochs", "batch_size", "lr", "max_minutes", "max_images", "val_fraction", "patience",
                  "no_pretrained", "device", "num_workers"),
     "probe": ("folds", "cache_dir", "train_variants", "exclude_sources", "l2", "consistency", "npr_epochs",
-              "npr_draws", "npr_extra_variants", "npr_crop_pool", "whole_view", "mirror_whole_view",
+              "npr_draws", "npr_extra_variants", "npr_crop_pool", "npr_seed", "whole_view", "mirror_whole_view",
               "channel_correlations", "npr_weight", "keep_npr_from", "fold_draws", "report"),
 }
 
@@ -89,6 +89,9 @@ class Command(BaseCommand):
         parser.add_argument("--npr-crop-pool", type=int, default=None, metavar="N",
                             help="probe with efficientnet_lite0_multilevel_npr: the NPR patch models score the 8 flattest "
                             "of N crops per image (8 to 64; default: the kept checkpoint's, else 8, no pool)")
+        parser.add_argument("--npr-seed", type=int, default=0, metavar="N",
+                            help="probe with efficientnet_lite0_multilevel_npr: fold k's new NPR patch model trains with "
+                            "seed N + k (default 0)")
         parser.add_argument("--whole-view", action="store_true",
                             help="probe with efficientnet_lite0_multilevel or _npr: the head also reads the whole picture "
                             "shrunk to one 224-px crop, beside the native-resolution crops")
@@ -190,6 +193,13 @@ class Command(BaseCommand):
 
         if options["keep_npr_from"] and options["arch"] != NPR_ARCH:
             raise CommandError(f"--keep-npr-from applies only to --arch {NPR_ARCH}.")
+        if options["npr_seed"]:
+            if options["arch"] != NPR_ARCH:
+                raise CommandError(f"--npr-seed applies only to --arch {NPR_ARCH}.")
+            if options["keep_npr_from"]:
+                raise CommandError("--npr-seed seeds new NPR members; --keep-npr-from keeps a checkpoint's members instead.")
+            if options["npr_seed"] < 0:
+                raise CommandError(f"--npr-seed must be 0 or more, got {options['npr_seed']}.")
         for name in ("npr_epochs", "npr_draws"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {options[name]}.")
@@ -222,7 +232,7 @@ class Command(BaseCommand):
                 max_per_source=options["max_per_source"], seed=options["seed"], cache_dir=options["cache_dir"],
                 input_size=options["input_size"], arch=options["arch"], npr_epochs=options["npr_epochs"],
                 npr_draws=options["npr_draws"], keep_npr_from=options["keep_npr_from"], npr_extra_variants=npr_extra,
-                npr_crop_pool=options["npr_crop_pool"], whole_view=options["whole_view"], npr_weight=npr_weight,
+                npr_crop_pool=options["npr_crop_pool"], npr_seed=options["npr_seed"], whole_view=options["whole_view"], npr_weight=npr_weight,
                 whole_view_mirrored=options["mirror_whole_view"], channel_correlations=options["channel_correlations"],
                 consistency=options["consistency"], fold_draws=options["fold_draws"], log=self.stdout.write,
             )
