@@ -81,10 +81,13 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    from detector.ml.checkpoint import read_checkpoint, save_checkpoint
+    from detector.ml.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
     from detector.ml.npr import NPR_ARCH
 
-    first, second = read_checkpoint(options.first), read_checkpoint(options.second)
+    try:
+        first, second = read_checkpoint(options.first), read_checkpoint(options.second)
+    except (CheckpointError, OSError) as exc:
+        raise SystemExit(f"Cannot pool these members: {exc}") from None
     for path, checkpoint in ((options.first, first), (options.second, second)):
         if checkpoint.arch != NPR_ARCH:
             raise SystemExit(f"{path} is a {checkpoint.arch!r} model, not {NPR_ARCH!r}.")

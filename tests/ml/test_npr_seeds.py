@@ -116,6 +116,16 @@ def test_pooling_refuses_members_that_cut_other_crops(seeds, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_pooling_refuses_a_file_that_is_not_a_checkpoint_with_a_clear_message(seeds, tmp_path):
+    pool = load_script("experiments/npr_seed_ensemble.py")
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    with pytest.raises(SystemExit, match="Cannot pool these members: .*not a detector checkpoint"):
+        pool.main([str(seeds.first), str(tmp_path / "notes.pt"), "--output", str(tmp_path / "x.pt")])
+    with pytest.raises(SystemExit, match="Cannot pool these members"):
+        pool.main([str(tmp_path / "missing.pt"), str(seeds.first), "--output", str(tmp_path / "x.pt")])
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_members_that_share_a_fold_each_score_its_images_and_their_mean_is_the_logit():
     from detector.ml.npr import NPRNet, members_logits
     from detector.ml.npr_training import provenance_logits
