@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Diagnostic (issue 11): which sources and file formats hold the out-of-source AUC down.
+
+    .venv/bin/python scripts/experiments/oos_auc_by_source.py ../shared/data/train var/corpus-train \
+        --checkpoint detector/weights/default.pt --cache-dir var/feature-cache
+
+Recomputes the checkpoint's out-of-source scores (its folds and recipe, mixed with its stored NPR
+logits; the figures match its report) and prints the pooled AUC with each source left out of the
+scoring in turn (largest change first), the AUC within each file format, and the mean P(AI) and
+AUC against all AI images of each real source. It changes no model: it says where more training
+data of a kind would matter, not that leaving a source out is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiornot_site.settings")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dirs", nargs="+", help="the checkpoint's training folders")
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--cache-dir", required=True)
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    from PIL import Image
+
+    from detector.ml.metrics import roc_auc
+    from detector.ml.out_of_source import calibrated_figures
+    from detector.ml.probe import probabilities_from_logits, source_folds
+    from source_directions import mixed_logits, shipped_inputs
+
+    inputs = shipped_inputs(args.data_dirs, args.checkpoint, args.cache_dir)
+    logits = mixed_logits(inputs, source_folds(inputs.images, inputs.settings["folds"], inputs.settings["seed"]))
+    platt = calibrated_figures(logits, inputs.images, inputs.sides)["platt"]
+    p = {v: probabilities_from_logits(l, *platt) for v, l in logits.items()}
+    labels, sources, judged = inputs.labels, inputs.sources, inputs.judged
+
+    def auc(mask, variant="original") -> float:
+        return roc_auc(labels[mask], p[variant][mask])
+
+    print(f"all judged images: AUC {auc(judged):.4f}, after JPEG q75 + half {auc(judged, 'jpeg75_half'):.4f}")
+    print("\nleft out of the scoring (not of training): AUC, after JPEG q75 + half")
+    rows = []
+    for source in sorted(set(sources[judged].tolist())):
+        keep = judged & (sources != source)
+        rows.append((auc(keep) - auc(judged), source, auc(keep), auc(keep, "jpeg75_half"),
+                     int((judged & (sources == source)).sum())))
+    for change, source, clean, resaved, count in sorted(rows, reverse=True):
+        print(f"  {source} ({count} images): {clean:.4f} ({change:+.4f}), {resaved:.4f}")
+    print("\nby file format: real, AI, AUC")
+    formats = np.array([Image.open(i.sample.path).format or "?" for i in inputs.images])
+    for name in sorted(set(formats[judged].tolist())):
+        mask = judged & (formats == name)
+        both = len(set(labels[mask].tolist())) == 2
+        print(f"  {name}: {int((mask & (labels == 0)).sum())}, {int((mask & (labels == 1)).sum())}, "
+              + (f"{auc(mask):.4f}" if both else "-"))
+    print("\nreal sources: images, mean P(AI), AUC against all AI images")
+    ai = judged & (labels == 1)
+    for source in sorted(set(sources[judged & (labels == 0)].tolist())):
+        mask = judged & (labels == 0) & (sources == source)
+        print(f"  {source}: {int(mask.sum())}, {p['original'][mask].mean():.3f}, {auc(mask | ai):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
