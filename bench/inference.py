@@ -348,7 +348,7 @@ def main(argv=None) -> int:
                 lambda: to_tensor(extract_tiles(image, base.preprocessing).images, base.preprocessing),
             ),
             "heatmap": (extra_threads, lambda: heatmap(base, image)),
-            **({"NPR patch models only": (extra_threads, lambda: base._npr_logits([image]))}
+            **({"NPR patch models only": (extra_threads, lambda: base.npr_logits([image]))}
                if base.patch_model is not None else {}),
             "stability_check": (extra_threads, lambda: stability_check(base, image)),
         },

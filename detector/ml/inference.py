@@ -185,7 +185,7 @@ class Detector:
                     for i in range(0, tiles.shape[0], self.tiles_per_forward)
                 ]
             )
-        npr = self._npr_logits(images)
+        npr = self.npr_logits(images)
         whole = self._whole_logits(images)
         parts, start = [], 0
         for index, count in enumerate(counts):
@@ -214,7 +214,7 @@ class Detector:
                 for i in range(0, views.shape[0], self.tiles_per_forward)
             ]).numpy()
 
-    def _npr_logits(self, images):
+    def npr_logits(self, images):
         """Each image's NPR patch-model logit (native-resolution crops), or None for a model without one."""
         if self.patch_model is None:
             return None
