@@ -9,6 +9,9 @@ logits; the figures match its report) and prints the pooled AUC with each source
 scoring in turn (largest change first), the AUC within each file format, and the mean P(AI) and
 AUC against all AI images of each real source. It changes no model: it says where more training
 data of a kind would matter, not that leaving a source out is allowed.
+
+`--also-train-on SOURCE` (a source the checkpoint was not trained on, e.g. hardfaces) also fits the
+heads with it and prints the paired change of the AUC on the other sources and within it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("data_dirs", nargs="+", help="the checkpoint's training folders")
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--cache-dir", required=True)
+    parser.add_argument("--also-train-on", default="", help="a source left out of training, fitted on as well")
     args = parser.parse_args(argv)
 
     import django
@@ -38,13 +42,14 @@ def main(argv=None) -> int:
     django.setup()
     from PIL import Image
 
-    from detector.ml.metrics import roc_auc
+    from detector.ml.metrics import paired_auc_difference, roc_auc
     from detector.ml.out_of_source import calibrated_figures
-    from detector.ml.probe import probabilities_from_logits, source_folds
+    from detector.ml.probe import probabilities_from_logits, source_folds, trainable_mask
     from source_directions import mixed_logits, shipped_inputs
 
     inputs = shipped_inputs(args.data_dirs, args.checkpoint, args.cache_dir)
-    logits = mixed_logits(inputs, source_folds(inputs.images, inputs.settings["folds"], inputs.settings["seed"]))
+    folds = source_folds(inputs.images, inputs.settings["folds"], inputs.settings["seed"])
+    logits = mixed_logits(inputs, folds)
     platt = calibrated_figures(logits, inputs.images, inputs.sides)["platt"]
     p = {v: probabilities_from_logits(l, *platt) for v, l in logits.items()}
     labels, sources, judged = inputs.labels, inputs.sources, inputs.judged
@@ -73,6 +78,19 @@ def main(argv=None) -> int:
     for source in sorted(set(sources[judged & (labels == 0)].tolist())):
         mask = judged & (labels == 0) & (sources == source)
         print(f"  {source}: {int(mask.sum())}, {p['original'][mask].mean():.3f}, {auc(mask | ai):.4f}")
+    if args.also_train_on:
+        left_out = [s for s in inputs.settings["not_trained_on"] if s != args.also_train_on]
+        if len(left_out) == len(inputs.settings["not_trained_on"]):
+            parser.error(f"{args.also_train_on!r} is not a source the checkpoint was kept from training on.")
+        inputs.trainable = trainable_mask(inputs.images, left_out)
+        trained = mixed_logits(inputs, folds)
+        print(f"\nheads also trained on {args.also_train_on} (paired difference, 95% interval over images):")
+        for name, mask in (("the other sources", judged & (sources != args.also_train_on)),
+                           (f"within {args.also_train_on}", judged & (sources == args.also_train_on))):
+            for variant in ("original", "jpeg75_half"):
+                diff, low, high = paired_auc_difference(labels[mask], logits[variant][mask], trained[variant][mask])
+                print(f"  {name}, {variant}: {roc_auc(labels[mask], logits[variant][mask]):.4f} -> "
+                      f"{roc_auc(labels[mask], trained[variant][mask]):.4f}, {diff:+.4f} ({low:+.4f} to {high:+.4f})")
     return 0
 
 
