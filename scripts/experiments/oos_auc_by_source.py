@@ -16,7 +16,6 @@ heads with it and prints the paired change of the AUC on the other sources and w
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -30,10 +29,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiornot_site.settings")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data_dirs", nargs="+", help="the checkpoint's training folders")
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--cache-dir", required=True)
+    from source_directions import shipped_parser
+
+    parser = shipped_parser(__doc__)
     parser.add_argument("--also-train-on", default="", help="a source left out of training, fitted on as well")
     args = parser.parse_args(argv)
 
@@ -43,14 +41,14 @@ def main(argv=None) -> int:
     from PIL import Image
 
     from detector.ml.metrics import paired_auc_difference, roc_auc
-    from detector.ml.out_of_source import calibrated_figures
+    from detector.ml.out_of_source import out_of_source_platt
     from detector.ml.probe import probabilities_from_logits, source_folds, trainable_mask
     from source_directions import mixed_logits, shipped_inputs
 
     inputs = shipped_inputs(args.data_dirs, args.checkpoint, args.cache_dir)
     folds = source_folds(inputs.images, inputs.settings["folds"], inputs.settings["seed"])
     logits = mixed_logits(inputs, folds)
-    platt = calibrated_figures(logits, inputs.images, inputs.sides)["platt"]
+    platt = out_of_source_platt(logits, inputs.images, inputs.sides)
     p = {v: probabilities_from_logits(l, *platt) for v, l in logits.items()}
     labels, sources, judged = inputs.labels, inputs.sources, inputs.judged
 
@@ -79,7 +77,7 @@ def main(argv=None) -> int:
         mask = judged & (labels == 0) & (sources == source)
         print(f"  {source}: {int(mask.sum())}, {p['original'][mask].mean():.3f}, {auc(mask | ai):.4f}")
     if args.also_train_on:
-        left_out = [s for s in inputs.settings["not_trained_on"] if s != args.also_train_on]
+        left_out = [name for name in inputs.settings["not_trained_on"] if name != args.also_train_on]
         if len(left_out) == len(inputs.settings["not_trained_on"]):
             parser.error(f"{args.also_train_on!r} is not a source the checkpoint was kept from training on.")
         inputs.trainable = trainable_mask(inputs.images, left_out)

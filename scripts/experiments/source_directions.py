@@ -88,14 +88,20 @@ def shipped_inputs(data_dirs, checkpoint_path, cache_dir):
     settings and stored out-of-source NPR logits (call after django.setup())."""
     from types import SimpleNamespace
 
-    from detector.ml.checkpoint import read_checkpoint
+    from detector.ml.checkpoint import CheckpointError, read_checkpoint
     from detector.ml.digests import file_sha256
     from detector.ml.npr_training import NPR_VARIANTS, NPRPart
     from detector.ml.out_of_source import MIN_SIDE_JUDGED, extract, load_images
     from detector.ml.preprocessing import Preprocessing
     from detector.ml.probe import FeatureExtractor, balanced_weights, trainable_mask
 
-    settings = read_checkpoint(checkpoint_path).training_args
+    try:
+        settings = read_checkpoint(checkpoint_path).training_args or {}
+    except (CheckpointError, OSError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if not (settings.get("npr") or {}).get("out_of_source_logits"):
+        raise SystemExit(f"error: {checkpoint_path} is not a probe + NPR checkpoint with stored out-of-source "
+                         "NPR logits (train_detector --arch efficientnet_lite0_multilevel_npr writes one).")
     train_variants = tuple(settings["train_variants"])
     images, sides = load_images(data_dirs, max_per_source=settings["max_per_source"], seed=settings["seed"], log=lambda *_: None)
     preprocessing = Preprocessing(input_size=settings["input_size"], max_tiles=settings["max_tiles"],
@@ -117,7 +123,7 @@ def shipped_inputs(data_dirs, checkpoint_path, cache_dir):
 def mixed_logits(inputs, folds, count: int = 0, *, resave: bool = False, classes=(0, 1)) -> dict:
     """Out-of-source logits per variant of the probe (source directions removed) mixed with the NPR part."""
     from detector.ml.npr_training import mix_logits
-    from detector.ml.out_of_source import calibrated_figures
+    from detector.ml.out_of_source import out_of_source_platt
 
     folds = np.asarray(folds)
     copies = len(inputs.train_variants)
@@ -131,21 +137,36 @@ def mixed_logits(inputs, folds, count: int = 0, *, resave: bool = False, classes
             resave=resave, classes=classes)
         for v, features in inputs.features.items():
             probe[v][folds == fold] = head.logits(features[folds == fold])
-    slope, intercept = calibrated_figures(probe, inputs.images, inputs.sides)["platt"]
+    slope, intercept = out_of_source_platt(probe, inputs.images, inputs.sides)
     calibrated = {v: slope * l + intercept for v, l in probe.items()}
     return mix_logits(calibrated, inputs.npr_part, (1.0, 0.0), inputs.npr_weight)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def shipped_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments shipped_inputs needs: the checkpoint's training folders, the checkpoint, the feature cache."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dirs", nargs="+", help="the checkpoint's training folders")
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--cache-dir", required=True)
-    parser.add_argument("--directions", default="0,2,4,8", help="comma-separated numbers of source directions removed")
+    return parser
+
+
+def numbers(text: str) -> list[int]:
+    """'0,2,4' -> [0, 2, 4]; argparse turns the ValueError of anything else into a usage error."""
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if any(value < 0 for value in values):
+        raise ValueError(text)
+    return values
+
+
+def main(argv=None) -> int:
+    parser = shipped_parser(__doc__)
+    parser.add_argument("--directions", type=numbers, default="0,2,4,8",
+                        help="comma-separated numbers of source directions removed")
     parser.add_argument("--resave-direction", action="store_true", help="also remove each class's original-to-re-saved shift")
     parser.add_argument("--classes", choices=["both", "real", "ai"], default="both",
                         help="whose sources' differences are removed")
-    parser.add_argument("--fold-seeds", default="", help="comma-separated seeds of other fold draws, scored for every row")
+    parser.add_argument("--fold-seeds", type=numbers, default="", help="comma-separated seeds of other fold draws, scored for every row")
     args = parser.parse_args(argv)
 
     import django
@@ -163,7 +184,7 @@ def main(argv=None) -> int:
     print(f"{len(images)} images ({int(judged.sum())} judged), {len(set(inputs.sources))} sources, "
           f"{inputs.features['original'].shape[1]} features")
     shipped_folds = source_folds(images, k, seed)
-    rows = [(int(c), False) for c in args.directions.split(",") if c.strip()]
+    rows = [(count, False) for count in args.directions]
     if args.resave_direction:
         rows += [(c, True) for c, _ in rows]
     baseline = None
@@ -188,7 +209,7 @@ def main(argv=None) -> int:
                 diff, low, high = paired_auc_difference(labels[judged], baseline[variant][judged], logits[variant][judged])
                 line += f"; vs R=0 {variant} {diff:+.4f} ({low:+.4f} to {high:+.4f})"
         print(line, flush=True)
-        for fold_seed in [int(s) for s in args.fold_seeds.split(",") if s.strip()]:
+        for fold_seed in args.fold_seeds:
             other = mixed_logits(inputs, source_folds(images, k, fold_seed), count, resave=resave, classes=classes)
             print(f"  {name}, folds drawn with seed {fold_seed}: AUC {roc_auc(labels[judged], other['original'][judged]):.4f}, "
                   f"after JPEG q75 + half {roc_auc(labels[judged], other['jpeg75_half'][judged]):.4f}", flush=True)
