@@ -104,7 +104,9 @@ def _matches(path: str, patterns) -> bool:
 
 
 def mirror_dir(repo: str, mirrors: Path) -> Path:
-    return Path(mirrors) / repo.replace("/", "+") / "repo"
+    """The git directory of a fetched mirror: `<owner>+<name>/repo`, or its `.git` where fetch left a work tree."""
+    bare = Path(mirrors) / repo.replace("/", "+") / "repo"
+    return bare / ".git" if (bare / ".git").is_dir() else bare
 
 
 def _git(git_dir: Path, *args, binary=False):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -130,13 +131,46 @@ def test_a_missing_mirror_is_a_clear_error(tmp_path, capsys):
     assert "No git mirror of nobody/nothing" in capsys.readouterr().err
 
 
-def test_the_shipped_source_list_has_no_reserved_source():
+def test_a_mirror_fetched_with_a_work_tree_is_read_like_a_bare_one(tmp_path):
     script = load_script()
-    reserved = {"AmpiLaGrand/fluffybatatacrash", "ByronOMC/ai-vs-real-images-arcade", "EliSchwartz/imagenet-sample-images",
-                "PicoTrex/Awesome-Nano-Banana-images", "jamez-bondos/awesome-gpt4o-images", "openai/dalle-2-preview",
-                "SqueezeSoftware/test_files", "ianare/exif-samples", "JimmyLv/awesome-nano-banana",
-                "drewnoakes/metadata-extractor-images", "Pixmind-io/awesome-midjourney-v7-example-prompts"}
-    reserved_packages = {"openclipart-png", "hedgewars-data", "tuxpaint-stamps-default", "tuxpaint-data"}
-    for source in script.load_sources():
-        assert source.get("repo") not in reserved
-        assert not ({source.get("package"), *source.get("also_packages", [])} & reserved_packages)
+    work_tree = tmp_path / "mirrors" / "someone+faces" / "repo"
+    (work_tree / "photos").mkdir(parents=True)
+    picture(work_tree / "photos" / "a.png", 1)
+    picture(work_tree / "photos" / "b.png", 2)
+    git = ["git", "-C", str(work_tree), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "photos"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"sources": [{"name": "faces", "role": "train", "label": "real", "kind": "photo",
+                                             "generator": "camera", "repo": "someone/faces", "commit": commit,
+                                             "include": ["photos/*.png"], "licence": "CC0"}]}))
+    assert script.main(["--out", str(tmp_path / "o"), "--sources", str(path), "--mirrors", str(tmp_path / "mirrors")]) == 0
+    rows = read_rows(tmp_path / "o" / "MANIFEST.csv")
+    assert sorted(r["source_path"] for r in rows) == ["photos/a.png", "photos/b.png"]
+    assert {r["version"] for r in rows} == {commit}
+
+
+RESERVED_REPOSITORIES = {
+    "AmpiLaGrand/fluffybatatacrash", "AnurakRana/Comfy_UI", "ByronOMC/ai-vs-real-images-arcade", "DDstar1/Red-Signal",
+    "EliSchwartz/imagenet-sample-images", "Evolink-AI/awesome-seedream-5-pro-guide-and-prompt", "Flex4Meghadri/SD-3.5",
+    "Inf-imagine/Sentry", "ML72/AI-Image-Classifier-Playground", "PicoTrex/Awesome-Nano-Banana-images",
+    "Pixmind-io/awesome-midjourney-v7-example-prompts", "SqueezeSoftware/test_files", "USTB-SkyCode/2024Task",
+    "abuzar332/Flux1AIImageGeneration", "declan-wright/Image-Dataset", "ianare/exif-samples",
+    "jamez-bondos/awesome-gpt4o-images", "necenzurat/ai-image-filter", "openai/dalle-2-preview",
+    "zhouwei713/awesome-seedance-4.0", "JimmyLv/awesome-nano-banana", "ruifengzhaomail/Awesome-Nano-Banana-Guides-and-Images",
+    "imaginevid-ai/Awesome-seedream-5-pro-prompts-and-skills", "ZizheRuan/awesome-nano-banana-pro-images",
+    "drewnoakes/metadata-extractor-images",
+}
+RESERVED_PACKAGES = {"openclipart-png", "hedgewars-data", "tuxpaint-stamps-default", "tuxpaint-data"}
+
+
+def test_no_source_list_of_the_project_names_a_reserved_source():
+    script = load_script()
+    lists = sorted(Path(script.__file__).resolve().parent.glob("corpus/**/sources.json"))
+    assert len(lists) >= 3  # the corpus, its extension, and the GAN / GPT-image / portrait candidates
+    for path in lists:
+        for source in script.load_sources(path):
+            assert (source.get("repo") or "").lower() not in {r.lower() for r in RESERVED_REPOSITORIES}, path
+            assert not ({source.get("package"), *source.get("also_packages", [])} & RESERVED_PACKAGES), path
