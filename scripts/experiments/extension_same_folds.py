@@ -32,13 +32,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiornot_site.settings")
 
+from same_folds import add_extension_arguments, print_by_source  # noqa: E402  (this folder, as the scripts run)
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", nargs="+", required=True, help="the checkpoint's training folders")
-    parser.add_argument("--extended", nargs="+", required=True, help="the same folders with new sources added")
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--cache-dir", required=True)
+    add_extension_arguments(parser)
     parser.add_argument("--fold-seeds", default="", help="comma-separated seeds of other fold assignments")
     args = parser.parse_args(argv)
 
@@ -106,6 +105,8 @@ def main(argv=None) -> int:
 
     print(f"judged base images: {int(judged.sum())}")
     report("with the new sources, same folds", extended)
+    print_by_source("with the new sources", shipped["original"], extended["original"], labels, judged,
+                    np.array([i.sample.source for i in base_images]), args.by_source)
     for fold_seed in [int(s) for s in args.fold_seeds.split(",") if s.strip()]:
         folds = source_folds(base_images, min(k, len(fold_of_source)), fold_seed)
         report(f"base corpus, folds drawn with seed {fold_seed}",
