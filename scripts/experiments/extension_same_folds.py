@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiornot_site.settings")
 
-from same_folds import add_extension_arguments, print_by_source  # noqa: E402  (this folder, as the scripts run)
+from same_folds import add_extension_arguments, named_sources, print_by_source  # noqa: E402  (this folder, as the scripts run)
 
 
 def main(argv=None) -> int:
@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     head_args = dict(train_variants=train_variants, l2=settings["l2"], exclude_sources=tuple(settings["not_trained_on"]))
 
     base_images, base_sides = load_images(args.base, max_per_source=settings["max_per_source"], seed=seed, log=lambda *_: None)
+    by_source = named_sources(args.by_source, [i.sample.source for i in base_images])
     ext_images, ext_sides = load_images(args.extended, max_per_source=settings["max_per_source"], seed=seed, log=lambda *_: None)
     base_folds = source_folds(base_images, min(k, len({i.sample.source for i in base_images})), seed)
     fold_of_source = {i.sample.source: f for i, f in zip(base_images, base_folds)}
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     print(f"judged base images: {int(judged.sum())}")
     report("with the new sources, same folds", extended)
     print_by_source("with the new sources", shipped["original"], extended["original"], labels, judged,
-                    np.array([i.sample.source for i in base_images]), args.by_source)
+                    np.array([i.sample.source for i in base_images]), by_source)
     for fold_seed in [int(s) for s in args.fold_seeds.split(",") if s.strip()]:
         folds = source_folds(base_images, min(k, len(fold_of_source)), fold_seed)
         report(f"base corpus, folds drawn with seed {fold_seed}",

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiornot_site.settings")
 
-from same_folds import add_extension_arguments, print_by_source  # noqa: E402  (this folder, as the scripts run)
+from same_folds import add_extension_arguments, named_sources, print_by_source  # noqa: E402  (this folder, as the scripts run)
 
 
 NEW_SOURCE = -1  # the fold id of the new sources: on the training side of every base fold, scored by none
@@ -90,6 +90,8 @@ def main(argv=None) -> int:
     head_args = dict(train_variants=tuple(settings["train_variants"]), l2=settings["l2"], exclude_sources=exclude)
 
     base_images, base_sides = load_images(args.base, max_per_source=settings["max_per_source"], seed=seed, log=lambda *_: None)
+    source_of = np.array([i.sample.source for i in base_images])
+    by_source = named_sources(args.by_source, source_of)
     ext_images, _ = load_images(args.extended, max_per_source=settings["max_per_source"], seed=seed, log=lambda *_: None)
     base_folds = np.asarray(source_folds(base_images, min(k, len({i.sample.source for i in base_images})), seed))
     ext_folds, new_sources = extended_folds([i.sample.source for i in base_images], base_folds,
@@ -99,6 +101,10 @@ def main(argv=None) -> int:
 
     digests = [file_sha256(i.sample.path) for i in base_images]
     ext_position = {file_sha256(i.sample.path): n for n, i in enumerate(ext_images)}
+    missing = sum(d not in ext_position or d not in npr["out_of_source_logits"] for d in digests)
+    if missing:
+        raise SystemExit(f"{missing} base images are not in --extended or have no stored logit in {args.checkpoint}: "
+                         "--base must be the checkpoint's training folders and --extended must hold them all.")
     rows = np.array([ext_position[d] for d in digests])
     judged = base_sides >= MIN_SIDE_JUDGED
     labels = np.array([i.sample.label for i in base_images])
@@ -156,7 +162,6 @@ def main(argv=None) -> int:
 
     before = {"NPR part": shipped_npr.logits, "mixed": mixed(base_probe, shipped_npr)}
     after = {"NPR part": new_npr.logits, "mixed": mixed(new_probe, new_npr)}
-    source_of = np.array([i.sample.source for i in base_images])
     print(f"judged base images: {int(judged.sum())}")
     for what in before:
         for variant in NPR_VARIANTS:
@@ -164,7 +169,7 @@ def main(argv=None) -> int:
             diff, low, high = paired_auc_difference(labels[judged], b, a)
             print(f"  {what}, {variant}: shipped {roc_auc(labels[judged], b):.4f}, with the new sources "
                   f"{roc_auc(labels[judged], a):.4f}; difference {diff:+.4f} (95% interval {low:+.4f} to {high:+.4f})")
-        print_by_source(what, before[what]["original"], after[what]["original"], labels, judged, source_of, args.by_source)
+        print_by_source(what, before[what]["original"], after[what]["original"], labels, judged, source_of, by_source)
     return 0
 
 

@@ -17,14 +17,21 @@ def add_extension_arguments(parser) -> None:
                              "and each one's real images against every other source's AI images")
 
 
-def print_by_source(name: str, before, after, labels, judged, source_of, by_source: str) -> None:
-    """For each named source: the paired AUC difference without it, within it, and of its real images
-    against every other source's AI images (1 = AI in `labels`)."""
+def named_sources(by_source: str, known) -> list[str]:
+    """The sources --by-source names, each checked against the base corpus (before any long work)."""
+    names = [s.strip() for s in by_source.split(",") if s.strip()]
+    unknown = [name for name in names if name not in set(known)]
+    if unknown:
+        raise SystemExit(f"--by-source: no base source is called {', '.join(map(repr, unknown))}.")
+    return names
+
+
+def print_by_source(name: str, before, after, labels, judged, source_of, sources) -> None:
+    """For each source of `sources` (from named_sources): the paired AUC difference without it, within it,
+    and of its real images against every other source's AI images (1 = AI in `labels`)."""
     from detector.ml.metrics import paired_auc_difference, roc_auc
 
-    for source in [s.strip() for s in by_source.split(",") if s.strip()]:
-        if source not in set(source_of):
-            raise SystemExit(f"--by-source: no base source is called {source!r}.")
+    for source in sources:
         own = source_of == source
         masks = {f"without {source}": judged & ~own, f"within {source}": judged & own,
                  f"{source} real vs other sources' AI": judged & ((own & (labels == 0)) | (~own & (labels == 1)))}
